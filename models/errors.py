@@ -1,0 +1,51 @@
+"""Errors raised by the model layer.
+
+::
+
+    ModelError                  base of everything raised by ``models``
+    ├── CardError               a model card is malformed or contradicts itself
+    ├── RegistrationError       an artifact was refused by ``Registry.register``
+    ├── IntegrityError          an artifact's sha256 no longer matches its card
+    ├── ModelNotFound           no such model or version in the registry
+    └── ScoringError            ONNX Runtime failed on a batch
+
+Context travels as attributes (``field``, ``model``, ``version``), not only in the message.
+"""
+
+from __future__ import annotations
+
+
+class ModelError(Exception):
+    """Base of every error raised by the model layer."""
+
+    #: Whether retrying the same call may succeed (a broken artifact will not heal itself).
+    retriable = False
+
+    def __init__(self, message: str, *, field: str | None = None, model: str | None = None,
+                 version: int | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.model = model
+        self.version = version
+
+
+class CardError(ModelError):
+    """A model card is malformed or contradicts itself."""
+
+
+class RegistrationError(ModelError):
+    """An artifact was refused at registration (it does not load, or mismatches its card)."""
+
+
+class IntegrityError(ModelError):
+    """An artifact's sha256 no longer matches the one recorded when it was registered."""
+
+
+class ModelNotFound(ModelError):
+    """No such model, version or stage in the registry."""
+
+
+class ScoringError(ModelError):
+    """ONNX Runtime raised while scoring a batch."""
+
+    retriable = True
