@@ -1,0 +1,104 @@
+"""Compiled kernels for drift monitoring, each with a pure-Python twin.
+
+``ext`` turns batches of feature values into per-feature histograms and compares histograms with
+the usual drift statistics (PSI, KL, Jensen-Shannon, χ², Wasserstein). It imports nothing from the
+rest of driftline; ``detectors`` builds on it.
+
+Two implementations share one interface:
+
+* ``ext._histogram`` -- Cython, built by ``python setup.py build_ext --inplace``;
+* ``ext.histogram_py`` -- pure Python and numpy; the specification (bin layout, smoothing,
+  references) and the fallback. Both give identical bins and divergences equal to 1e-12.
+
+This package exports the functions of whichever was loaded and names it in `IMPLEMENTATION`.
+The compiled module is used unless the environment variable ``DRIFTLINE_NO_EXTENSIONS`` is set
+(to anything but ``""`` or ``"0"``); if it fails to import, a warning is logged and the twin is
+used. The switch is read once, at import, because the choice must be made before any settings
+object exists; it is the only environment variable ``ext`` reads.
+
+Examples
+--------
+>>> import numpy as np
+>>> counts = np.zeros((1, 4), dtype=np.int64)
+>>> bin_numeric([[0.2], [0.7], [1.5], [np.nan]], [[0.5, 1.0]], counts)
+>>> counts.tolist()
+[[1, 1, 1, 1]]
+>>> psi(counts[0], [1, 1, 1, 1])
+0.0
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Literal
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_EPS",
+    "IMPLEMENTATION",
+    "bin_categorical",
+    "bin_numeric",
+    "categorical_bins",
+    "chi2_sf",
+    "chi_square",
+    "encode_categories",
+    "jensen_shannon",
+    "js_rows",
+    "kl",
+    "numeric_bins",
+    "psi",
+    "psi_rows",
+    "wasserstein_hist",
+]
+
+
+def _choose() -> Literal["cython", "python"]:
+    if os.environ.get("DRIFTLINE_NO_EXTENSIONS", "") not in ("", "0"):
+        return "python"
+    try:
+        import ext._histogram  # noqa: F401  (imported for the check only)
+    except ImportError as exc:
+        log.warning("ext._histogram is not built (%s); using the pure-Python twin, which is slower", exc)
+        return "python"
+    return "cython"
+
+
+IMPLEMENTATION: Literal["cython", "python"] = _choose()
+
+# Two import lists, so that mypy checks that both twins have the same signatures.
+if IMPLEMENTATION == "cython":
+    from ext._histogram import (
+        DEFAULT_EPS,
+        bin_categorical,
+        bin_numeric,
+        categorical_bins,
+        chi2_sf,
+        chi_square,
+        encode_categories,
+        jensen_shannon,
+        js_rows,
+        kl,
+        numeric_bins,
+        psi,
+        psi_rows,
+        wasserstein_hist,
+    )
+else:
+    from ext.histogram_py import (
+        DEFAULT_EPS,
+        bin_categorical,
+        bin_numeric,
+        categorical_bins,
+        chi2_sf,
+        chi_square,
+        encode_categories,
+        jensen_shannon,
+        js_rows,
+        kl,
+        numeric_bins,
+        psi,
+        psi_rows,
+        wasserstein_hist,
+    )

@@ -6,6 +6,7 @@
     ├── CardError               a model card is malformed or contradicts itself
     ├── RegistrationError       an artifact was refused by ``Registry.register``
     ├── IntegrityError          an artifact's sha256 no longer matches its card
+    ├── ModelLoadError          ONNX Runtime cannot read or load an artifact
     ├── ModelNotFound           no such model or version in the registry
     └── ScoringError            ONNX Runtime failed on a batch
 
@@ -41,7 +42,11 @@ class IntegrityError(ModelError):
     """An artifact's sha256 no longer matches the one recorded when it was registered."""
 
 
-class ModelNotFound(ModelError):
+class ModelLoadError(ModelError):
+    """ONNX Runtime cannot read or load an artifact (corrupt, truncated, unsupported opset)."""
+
+
+class ModelNotFound(ModelError):  # noqa: N818 - an established public name
     """No such model, version or stage in the registry."""
 
 

@@ -1,0 +1,433 @@
+# cython: language_level=3
+"""Compiled drift-histogram kernels: the hot loops of ``ext.histogram_py``, in C.
+
+``ext.histogram_py`` is the specification (bin layout, smoothing, conventions, references); this
+module has the same functions with the same signatures, results and errors. Argument checks that
+cost O(1) are imported from the twin so both raise the very same messages; checks that touch
+every element, and all the loops, run here without the GIL.
+"""
+
+from cpython.dict cimport PyDict_GetItemWithError
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.ref cimport PyObject
+from libc.math cimport INFINITY, fabs, log, log2
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcpy
+
+cimport numpy as cnp
+
+import numpy as np
+
+cnp.import_array()
+
+from ext.histogram_py import (
+    DEFAULT_EPS,
+    _as_int64,
+    _as_matrix,
+    _check_categorical_shapes,
+    _check_counts,
+    _check_feature_count,
+    _check_wasserstein_shapes,
+    _checked_eps,
+    _pair,
+    _rows,
+    categorical_bins,
+    chi2_sf,
+    numeric_bins,
+)
+
+__all__ = [
+    "DEFAULT_EPS", "bin_categorical", "bin_numeric", "categorical_bins", "chi2_sf", "chi_square",
+    "encode_categories", "jensen_shannon", "js_rows", "kl", "numeric_bins", "psi", "psi_rows",
+    "wasserstein_hist",
+]
+
+# Status codes of the C-level checks, turned into the twin's exceptions at Python level.
+cdef enum Check:
+    OK = 0
+    BAD_VALUE = 1
+    ZERO_TOTAL = 2
+
+
+# --- binning ----------------------------------------------------------------------------------
+
+
+cdef inline Py_ssize_t _count_le(const double* edges, Py_ssize_t k, double v) noexcept nogil:
+    # Branch-free upper bound: the ternary compiles to a conditional move, so a search costs
+    # ceil(log2 k) dependent loads and no mispredictions whatever the data.
+    cdef Py_ssize_t base = 0
+    cdef Py_ssize_t half
+    if k == 0:
+        return 0
+    while k > 1:
+        half = k >> 1
+        base = base + half if edges[base + half] <= v else base
+        k -= half
+    return base + (edges[base] <= v)
+
+
+cdef void _bin_numeric(const double* values, Py_ssize_t n_rows, Py_ssize_t n_features,
+                       const double* edges, const Py_ssize_t* offsets,
+                       int64_t* counts, Py_ssize_t width) noexcept nogil:
+    cdef Py_ssize_t i, f, k
+    cdef const double* row
+    cdef double v
+    # Row-major order reads the batch once, front to back; the edges of all features stay in L1.
+    for i in range(n_rows):
+        row = values + i * n_features
+        for f in range(n_features):
+            v = row[f]
+            k = offsets[f + 1] - offsets[f]
+            counts[f * width + (k + 1 if v != v else _count_le(edges + offsets[f], k, v))] += 1
+
+
+cdef bint _increasing_and_finite(const double* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if not (fabs(x[i]) < INFINITY and (i == 0 or x[i - 1] < x[i])):
+            return False
+    return True
+
+
+cdef str _edges_name(object feature):
+    return "edges" if feature is None else f"edges[{feature}]"
+
+
+cdef cnp.ndarray _checked_edges(object edges, object feature):
+    """Same contract and messages as ``histogram_py._checked_edges``; the scan runs in C."""
+    cdef cnp.ndarray bounds = np.ascontiguousarray(edges, dtype=np.float64)
+    if cnp.PyArray_NDIM(bounds) != 1:
+        raise ValueError(f"{_edges_name(feature)} must be 1-D, got shape {(<object> bounds).shape}")
+    if not _increasing_and_finite(<const double*> cnp.PyArray_DATA(bounds), cnp.PyArray_SIZE(bounds)):
+        raise ValueError(f"{_edges_name(feature)} must be finite and strictly increasing")
+    return bounds
+
+
+cdef void _pack_edges(list checked, double* packed, Py_ssize_t* offsets) noexcept:
+    # One contiguous copy of all edges keeps the searches of a row within a few cache lines.
+    cdef cnp.ndarray bounds
+    cdef Py_ssize_t f, at = 0
+    for f in range(len(checked)):
+        bounds = <cnp.ndarray> checked[f]
+        offsets[f] = at
+        memcpy(packed + at, cnp.PyArray_DATA(bounds), cnp.PyArray_SIZE(bounds) * sizeof(double))
+        at += cnp.PyArray_SIZE(bounds)
+    offsets[len(checked)] = at
+
+
+def bin_numeric(values, edges, counts):
+    """Add a batch of numeric rows to per-feature histograms, in place (see ``histogram_py``)."""
+    cdef cnp.ndarray matrix = _as_matrix(values)
+    cdef list checked = [_checked_edges(e, f) for f, e in enumerate(edges)]
+    cdef Py_ssize_t f, n_features = len(checked), n_edges = 0, most = -2
+    for f in range(n_features):
+        n_edges += cnp.PyArray_SIZE(<cnp.ndarray> checked[f])
+        most = max(most, cnp.PyArray_SIZE(<cnp.ndarray> checked[f]))
+    _check_feature_count(n_features, matrix.shape[1])
+    _check_counts(counts, n_features, most + 2)
+    cdef double* packed = <double*> PyMem_Malloc((n_edges + 1) * sizeof(double))
+    cdef Py_ssize_t* offsets = <Py_ssize_t*> PyMem_Malloc((n_features + 1) * sizeof(Py_ssize_t))
+    cdef const double* rows = <const double*> cnp.PyArray_DATA(matrix)
+    cdef Py_ssize_t n_rows = cnp.PyArray_DIM(matrix, 0)
+    cdef int64_t* out = <int64_t*> cnp.PyArray_DATA(<cnp.ndarray> counts)
+    cdef Py_ssize_t width = cnp.PyArray_DIM(<cnp.ndarray> counts, 1)
+    try:
+        if packed == NULL or offsets == NULL:
+            raise MemoryError()
+        _pack_edges(checked, packed, offsets)
+        with nogil:
+            _bin_numeric(rows, n_rows, n_features, packed, offsets, out, width)
+    finally:
+        PyMem_Free(packed)
+        PyMem_Free(offsets)
+
+
+cdef Py_ssize_t _first_bad_code(const int64_t[:, ::1] codes, const int64_t[::1] sizes) noexcept nogil:
+    # Unsigned arithmetic folds "c < -2 or c >= n" into one comparison without signed overflow.
+    cdef Py_ssize_t i, f
+    for i in range(codes.shape[0]):
+        for f in range(codes.shape[1]):
+            if <uint64_t> codes[i, f] + 2 >= <uint64_t> sizes[f] + 2:
+                return i * codes.shape[1] + f
+    return -1
+
+
+cdef void _bin_categorical(const int64_t[:, ::1] codes, const int64_t[::1] sizes,
+                           int64_t[:, ::1] counts) noexcept nogil:
+    cdef Py_ssize_t i, f
+    cdef int64_t c
+    for i in range(codes.shape[0]):
+        for f in range(codes.shape[1]):
+            c = codes[i, f]
+            counts[f, c if c >= 0 else sizes[f] - 1 - c] += 1
+
+
+def bin_categorical(codes, n_categories, counts):
+    """Add a batch of category codes to per-feature histograms, in place (see ``histogram_py``)."""
+    matrix = _as_int64(codes, "codes")
+    sizes = _as_int64(n_categories, "n_categories")
+    _check_categorical_shapes(matrix, sizes)
+    _check_counts(counts, sizes.size, int(sizes.max(initial=-2)) + 2)
+    cdef const int64_t[:, ::1] code_view = matrix
+    cdef const int64_t[::1] size_view = sizes
+    cdef int64_t[:, ::1] out = counts
+    cdef Py_ssize_t bad
+    # Validate everything first so that a bad code leaves the counts untouched.
+    with nogil:
+        bad = _first_bad_code(code_view, size_view)
+    if bad >= 0:
+        row, f = divmod(bad, matrix.shape[1])
+        raise ValueError(f"codes[{row}, {f}] = {matrix[row, f]} is outside -2..{sizes[f] - 1}")
+    with nogil:
+        _bin_categorical(code_view, size_view, out)
+
+
+def encode_categories(column, index):
+    """Map category labels to codes: ``index[label]``, ``-1`` if unseen, ``-2`` for ``None``."""
+    cdef Py_ssize_t n = len(column)
+    codes = np.empty(n, dtype=np.int64)
+    if type(index) is dict:
+        _encode_with_dict(column, index, codes)
+    else:
+        _encode_with_mapping(column, index, codes)
+    return codes
+
+
+cdef int _encode_with_dict(column, dict index, int64_t[::1] out) except -1:
+    # A borrowed dict lookup skips the method call of ``get``: 3-4x the twin's speed, not 2x.
+    cdef Py_ssize_t i
+    cdef PyObject* code
+    for i in range(out.shape[0]):
+        label = column[i]
+        if label is None:
+            out[i] = -2
+        else:
+            code = PyDict_GetItemWithError(index, label)
+            out[i] = -1 if code == NULL else <object> code
+    return 0
+
+
+cdef int _encode_with_mapping(column, index, int64_t[::1] out) except -1:
+    cdef Py_ssize_t i
+    get = index.get
+    for i in range(out.shape[0]):
+        label = column[i]
+        out[i] = -2 if label is None else get(label, -1)
+    return 0
+
+
+# --- divergences ------------------------------------------------------------------------------
+
+
+cdef double _total(const double* x, Py_ssize_t n) noexcept nogil:
+    """Sequential sum of valid counts; -1 if any count is negative or not finite."""
+    cdef double total = 0.0
+    cdef Py_ssize_t i
+    for i in range(n):
+        if not (0.0 <= x[i] < INFINITY):
+            return -1.0
+        total += x[i]
+    return total if total < INFINITY else -1.0
+
+
+cdef Check _check_total(const double* x, Py_ssize_t n, double* total) noexcept nogil:
+    total[0] = _total(x, n)
+    if total[0] < 0.0:
+        return BAD_VALUE
+    return ZERO_TOTAL if total[0] == 0.0 else OK
+
+
+cdef _raise_for(Check status, str name):
+    if status == BAD_VALUE:
+        raise ValueError(f"{name} must hold non-negative finite counts")
+    raise ValueError(f"{name} is empty: its counts sum to zero")
+
+
+cdef double _checked_total(const double[::1] x, str name) except -1.0:
+    cdef double total
+    cdef Check status = _check_total(&x[0], x.shape[0], &total)
+    if status != OK:
+        _raise_for(status, name)
+    return total
+
+
+cdef double _psi(const double* p, const double* q, Py_ssize_t n, double tp, double tq,
+                 double eps) noexcept nogil:
+    cdef double norm = 1.0 + n * eps
+    cdef double a, b, total = 0.0
+    cdef Py_ssize_t i
+    for i in range(n):
+        a = (p[i] / tp + eps) / norm
+        b = (q[i] / tq + eps) / norm
+        total += (b - a) * log(b / a)
+    return total
+
+
+cdef double _kl(const double* p, const double* q, Py_ssize_t n, double tp, double tq,
+                double eps) noexcept nogil:
+    cdef double norm = 1.0 + n * eps
+    cdef double a, b, total = 0.0
+    cdef Py_ssize_t i
+    for i in range(n):
+        a = (p[i] / tp + eps) / norm
+        b = (q[i] / tq + eps) / norm
+        total += a * log(a / b)
+    return total
+
+
+cdef double _js(const double* p, const double* q, Py_ssize_t n, double tp, double tq) noexcept nogil:
+    cdef double a, b, m, total = 0.0
+    cdef Py_ssize_t i
+    for i in range(n):
+        a = p[i] / tp
+        b = q[i] / tq
+        m = (a + b) * 0.5
+        if a > 0.0:
+            total += a * log2(a / m)
+        if b > 0.0:
+            total += b * log2(b / m)
+    # Rounding can leave the sum a hair outside [0, 2]; the divergence itself never is.
+    return min(max(total * 0.5, 0.0), 1.0)
+
+
+def psi(p, q, eps=DEFAULT_EPS):
+    """Population stability index of current counts ``q`` against reference ``p`` (nats)."""
+    cdef const double[::1] a, b
+    a, b = _pair(p, q)
+    cdef double smoothing = _checked_eps(eps)
+    cdef double tp = _checked_total(a, "p"), tq = _checked_total(b, "q")
+    return _psi(&a[0], &b[0], a.shape[0], tp, tq, smoothing)
+
+
+def kl(p, q, eps=DEFAULT_EPS):
+    """Kullback-Leibler divergence ``D(p || q)`` of smoothed proportions, in nats."""
+    cdef const double[::1] a, b
+    a, b = _pair(p, q)
+    cdef double smoothing = _checked_eps(eps)
+    cdef double tp = _checked_total(a, "p"), tq = _checked_total(b, "q")
+    return _kl(&a[0], &b[0], a.shape[0], tp, tq, smoothing)
+
+
+def jensen_shannon(p, q):
+    """Jensen-Shannon divergence in bits, in ``[0, 1]``."""
+    cdef const double[::1] a, b
+    a, b = _pair(p, q)
+    cdef double tp = _checked_total(a, "p"), tq = _checked_total(b, "q")
+    return _js(&a[0], &b[0], a.shape[0], tp, tq)
+
+
+def chi_square(p, q):
+    """Pearson's χ² test of homogeneity of two count vectors: ``(statistic, dof, p_value)``."""
+    cdef const double[::1] a, b
+    a, b = _pair(p, q)
+    cdef double tp = _checked_total(a, "p"), tq = _checked_total(b, "q")
+    cdef double statistic = 0.0, both, diff
+    cdef Py_ssize_t i, occupied = 0
+    for i in range(a.shape[0]):
+        both = a[i] + b[i]
+        if both > 0.0:
+            diff = a[i] * tq - b[i] * tp
+            statistic += diff * diff / (both * tp * tq)
+            occupied += 1
+    if occupied < 2:
+        return 0.0, 0, 1.0
+    return statistic, occupied - 1, chi2_sf(statistic, occupied - 1)
+
+
+cdef inline double _centre(const double* e, Py_ssize_t k, Py_ssize_t j) noexcept nogil:
+    # Under- and overflow bins borrow the width of their neighbour.
+    if j == 0:
+        return e[0] - 0.5 * (e[1] - e[0])
+    if j == k:
+        return e[k - 1] + 0.5 * (e[k - 1] - e[k - 2])
+    return 0.5 * (e[j - 1] + e[j])
+
+
+cdef double _observed_total(const double[::1] x, str name) except -1.0:
+    cdef double total = 0.0
+    cdef Py_ssize_t i
+    for i in range(x.shape[0] - 1):
+        total += x[i]
+    if total == 0.0:
+        raise ValueError(f"{name} has no non-missing counts")
+    return total
+
+
+def wasserstein_hist(p, q, edges):
+    """Earth mover's distance between two numeric histograms, in the feature's units."""
+    cdef const double[::1] a, b, e
+    a, b = _pair(p, q)
+    e = _checked_edges(edges, None)
+    _check_wasserstein_shapes(a.shape[0], e.shape[0])
+    _checked_total(a, "p")
+    _checked_total(b, "q")
+    cdef double tp = _observed_total(a, "p"), tq = _observed_total(b, "q")
+    cdef double cp = 0.0, cq = 0.0, total = 0.0
+    cdef Py_ssize_t j, k = e.shape[0]
+    for j in range(k):
+        cp += a[j]
+        cq += b[j]
+        total += fabs(cp / tp - cq / tq) * (_centre(&e[0], k, j + 1) - _centre(&e[0], k, j))
+    return total
+
+
+# --- all features at once ---------------------------------------------------------------------
+
+
+cdef Py_ssize_t _check_rows(const double[:, ::1] p, const double[:, ::1] q, const int64_t[::1] sizes,
+                            double* tp, double* tq, Check* status) noexcept nogil:
+    """Totals of every row; on the first invalid row, its index (p before q) and its status."""
+    cdef Py_ssize_t f
+    for f in range(sizes.shape[0]):
+        status[0] = _check_total(&p[f, 0], sizes[f], &tp[f])
+        if status[0] != OK:
+            return 2 * f
+        status[0] = _check_total(&q[f, 0], sizes[f], &tq[f])
+        if status[0] != OK:
+            return 2 * f + 1
+    return -1
+
+
+cdef _raise_for_row(Py_ssize_t bad, Check status):
+    _raise_for(status, f"{'pq'[bad % 2]}[{bad // 2}]")
+
+
+def psi_rows(p, q, nbins, eps=DEFAULT_EPS):
+    """`psi` of every feature at once: row ``f`` of ``[F, M]`` count matrices, first ``nbins[f]``."""
+    a, b, sizes = _rows(p, q, nbins)
+    cdef double smoothing = _checked_eps(eps)
+    cdef const double[:, ::1] pv = a, qv = b
+    cdef const int64_t[::1] nv = sizes
+    tp, tq, result = (np.empty(sizes.size, dtype=np.float64) for _ in range(3))
+    cdef double[::1] tpv = tp, tqv = tq, out = result
+    cdef Check status = OK
+    cdef Py_ssize_t f, bad
+    with nogil:
+        bad = _check_rows(pv, qv, nv, &tpv[0] if nv.shape[0] else NULL,
+                          &tqv[0] if nv.shape[0] else NULL, &status)
+        if bad < 0:
+            for f in range(nv.shape[0]):
+                out[f] = _psi(&pv[f, 0], &qv[f, 0], nv[f], tpv[f], tqv[f], smoothing)
+    if bad >= 0:
+        _raise_for_row(bad, status)
+    return result
+
+
+def js_rows(p, q, nbins):
+    """`jensen_shannon` of every feature at once, laid out as for `psi_rows`."""
+    a, b, sizes = _rows(p, q, nbins)
+    cdef const double[:, ::1] pv = a, qv = b
+    cdef const int64_t[::1] nv = sizes
+    tp, tq, result = (np.empty(sizes.size, dtype=np.float64) for _ in range(3))
+    cdef double[::1] tpv = tp, tqv = tq, out = result
+    cdef Check status = OK
+    cdef Py_ssize_t f, bad
+    with nogil:
+        bad = _check_rows(pv, qv, nv, &tpv[0] if nv.shape[0] else NULL,
+                          &tqv[0] if nv.shape[0] else NULL, &status)
+        if bad < 0:
+            for f in range(nv.shape[0]):
+                out[f] = _js(&pv[f, 0], &qv[f, 0], nv[f], tpv[f], tqv[f])
+    if bad >= 0:
+        _raise_for_row(bad, status)
+    return result

@@ -1,0 +1,542 @@
+"""Drift histograms in pure Python: the specification and fallback for ``ext._histogram``.
+
+Every function here has a compiled twin of the same name and signature in ``ext._histogram``;
+``ext`` picks one of the two at import time. Binning results are identical between the twins,
+and the divergences use the same operations in the same order (plain sequential sums, the C
+library's ``log``/``log2``), so they agree bit for bit where the C compiler fuses no
+multiply-adds (x86-64 without ``-mfma``) and to 1e-12 everywhere. The χ² p-value `chi2_sf` and the
+O(1) argument checks live only here and are shared, so both raise the same errors.
+
+Bin layout
+----------
+A numeric feature with ``k`` sorted interior edges ``e[0] < ... < e[k-1]`` has ``k + 2`` bins::
+
+    bin 0        (-inf, e[0])          underflow
+    bin j        [e[j-1], e[j])        for 1 <= j <= k-1
+    bin k        [e[k-1], +inf)        overflow
+    bin k + 1    NaN                   missing
+
+so the bin of a value is the number of edges ``<=`` it (a binary search), and NaN goes last.
+A categorical feature with ``n`` known categories has ``n + 2`` bins: codes ``0..n-1`` are the
+known categories, code ``-1`` (unseen, "other") counts in bin ``n`` and code ``-2`` (missing)
+in bin ``n + 1``. Counts for ``F`` features live in one ``int64[F, max_bins]`` matrix, each row
+padded with zeros past its feature's own bin count (see `numeric_bins`, `categorical_bins`).
+
+Divergences
+-----------
+Histograms ``p`` (reference) and ``q`` (current) are counts; they are normalised inside.
+PSI and KL smooth empty bins additively: ``p~ = (p / sum(p) + eps) / (1 + B * eps)`` for
+``B`` bins, with ``eps = 1e-4`` by default, so the smoothed proportions still sum to one and
+the logarithms stay finite. Jensen-Shannon needs no smoothing. PSI, KL, Jensen-Shannon and the
+χ² test treat every bin, the missing bin included, as a category of its own (a change in the
+missing rate is drift); the Wasserstein distance orders the bins and leaves the missing bin out.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray: TypeAlias = npt.NDArray[np.float64]
+CountArray: TypeAlias = npt.NDArray[np.int64]
+
+#: Default additive smoothing of proportions for PSI and KL.
+DEFAULT_EPS = 1e-4
+
+# The incomplete-gamma series and continued fraction stop once a step changes the result by no
+# more than one ulp; both converge in O(sqrt(dof)) steps, so the cap is never reached for any
+# realistic number of bins and exists only to turn a bug into an error instead of a hang.
+_GAMMA_TOLERANCE = sys.float_info.epsilon
+_GAMMA_MAX_ITERATIONS = 100_000
+_TINY = 1e-300
+
+
+# --- layout -----------------------------------------------------------------------------------
+
+
+def numeric_bins(edges: Sequence[npt.ArrayLike]) -> CountArray:
+    """Number of bins of each numeric feature: one more than its edges, plus the missing bin.
+
+    >>> numeric_bins([[0.0, 1.0], [5.0]]).tolist()
+    [4, 3]
+    """
+    return np.array([np.asarray(e, dtype=np.float64).size + 2 for e in edges], dtype=np.int64)
+
+
+def categorical_bins(n_categories: npt.ArrayLike) -> CountArray:
+    """Number of bins of each categorical feature: its known categories, "other" and missing.
+
+    >>> categorical_bins([3, 1]).tolist()
+    [5, 3]
+    """
+    return _as_int64(n_categories, "n_categories") + 2
+
+
+# --- binning ----------------------------------------------------------------------------------
+
+
+def bin_numeric(values: npt.ArrayLike, edges: Sequence[npt.ArrayLike], counts: CountArray) -> None:
+    """Add a batch of numeric rows to per-feature histograms, in place.
+
+    Parameters
+    ----------
+    values
+        ``float64[N, F]``; converted (copied) only if it is not already C-contiguous float64.
+    edges
+        ``F`` one-dimensional arrays of finite, strictly increasing interior edges; feature ``f``
+        with ``k_f`` edges has ``k_f + 2`` bins (underflow, interior, overflow, missing).
+    counts
+        ``int64[F, M]`` with ``M >= max(k_f) + 2``, C-contiguous and writable; bin ``b`` of
+        feature ``f`` is ``counts[f, b]``. Columns past a feature's own bins are left untouched.
+
+    Examples
+    --------
+    >>> counts = np.zeros((1, 4), dtype=np.int64)
+    >>> bin_numeric([[0.5], [1.0], [-3.0], [float("nan")], [2.5]], [[1.0, 2.0]], counts)
+    >>> counts.tolist()
+    [[2, 1, 1, 1]]
+    """
+    matrix = _as_matrix(values)
+    checked = [_checked_edges(e, f) for f, e in enumerate(edges)]
+    _check_feature_count(len(checked), matrix.shape[1])
+    _check_counts(counts, len(checked), max((e.size + 2 for e in checked), default=0))
+    for f, feature_edges in enumerate(checked):
+        column = matrix[:, f]
+        bins = np.searchsorted(feature_edges, column, side="right")
+        bins[np.isnan(column)] = feature_edges.size + 1
+        counts[f, : feature_edges.size + 2] += np.bincount(bins, minlength=feature_edges.size + 2)
+
+
+def bin_categorical(codes: npt.ArrayLike, n_categories: npt.ArrayLike, counts: CountArray) -> None:
+    """Add a batch of category codes to per-feature histograms, in place.
+
+    Parameters
+    ----------
+    codes
+        Integer ``[N, F]``: ``0..n_f - 1`` for a known category of feature ``f``, ``-1`` for an
+        unseen one (bin ``n_f``), ``-2`` for a missing value (bin ``n_f + 1``).
+    n_categories
+        Integer ``[F]``: the number of known categories of each feature.
+    counts
+        ``int64[F, M]`` with ``M >= max(n_f) + 2``, C-contiguous and writable.
+
+    Raises
+    ------
+    ValueError
+        If a code is outside ``-2..n_f - 1``; ``counts`` is then left unchanged.
+
+    Examples
+    --------
+    >>> counts = np.zeros((1, 4), dtype=np.int64)
+    >>> bin_categorical([[0], [1], [1], [-1], [-2]], [2], counts)
+    >>> counts.tolist()
+    [[1, 2, 1, 1]]
+    """
+    matrix = _as_int64(codes, "codes")
+    sizes = _as_int64(n_categories, "n_categories")
+    _check_categorical_shapes(matrix, sizes)
+    _check_counts(counts, sizes.size, int(sizes.max(initial=-2)) + 2)
+    bad = np.flatnonzero((matrix < -2) | (matrix >= sizes))
+    if bad.size:
+        row, f = divmod(int(bad[0]), matrix.shape[1])
+        raise ValueError(f"codes[{row}, {f}] = {matrix[row, f]} is outside -2..{sizes[f] - 1}")
+    for f in range(sizes.size):
+        column = matrix[:, f]
+        bins = np.where(column >= 0, column, sizes[f] - 1 - column)
+        counts[f, : sizes[f] + 2] += np.bincount(bins, minlength=int(sizes[f]) + 2)
+
+
+def encode_categories(column: Sequence[str | None], index: Mapping[str, int]) -> CountArray:
+    """Map category labels to codes: ``index[label]``, ``-1`` if unseen, ``-2`` for ``None``.
+
+    >>> encode_categories(["red", None, "blue", "mauve"], {"red": 0, "blue": 1}).tolist()
+    [0, -2, 1, -1]
+    """
+    codes = (-2 if label is None else index.get(label, -1) for label in column)
+    return np.fromiter(codes, dtype=np.int64, count=len(column))
+
+
+# --- divergences ------------------------------------------------------------------------------
+
+
+def psi(p: npt.ArrayLike, q: npt.ArrayLike, eps: float = DEFAULT_EPS) -> float:
+    """Population stability index of current counts ``q`` against reference counts ``p``.
+
+    ``PSI = sum((q~ - p~) * ln(q~ / p~))`` over smoothed proportions (module docstring), i.e.
+    the symmetrised Kullback-Leibler divergence in nats.
+
+    References
+    ----------
+    Yurdakul, B. (2018). *Statistical properties of population stability index*. PhD thesis,
+    Western Michigan University.
+
+    Examples
+    --------
+    >>> round(psi([50, 30, 20], [20, 30, 50]), 6)
+    0.54943
+    >>> psi([1, 2, 3], [2, 4, 6])
+    0.0
+    """
+    a, b = _pair(p, q)
+    return _psi(a, b, _checked_total(a, "p"), _checked_total(b, "q"), _checked_eps(eps))
+
+
+def kl(p: npt.ArrayLike, q: npt.ArrayLike, eps: float = DEFAULT_EPS) -> float:
+    """Kullback-Leibler divergence ``D(p || q) = sum(p~ * ln(p~ / q~))`` in nats.
+
+    ``p`` is the reference, so this is the information lost when the current window ``q`` is
+    used to describe the reference; proportions are smoothed as in `psi`.
+
+    References
+    ----------
+    Kullback, S. and Leibler, R. A. (1951). On information and sufficiency. *Annals of
+    Mathematical Statistics* 22(1), 79-86.
+
+    Examples
+    --------
+    >>> round(kl([50, 30, 20], [20, 30, 50]), 6)
+    0.274715
+    """
+    a, b = _pair(p, q)
+    return _kl(a, b, _checked_total(a, "p"), _checked_total(b, "q"), _checked_eps(eps))
+
+
+def jensen_shannon(p: npt.ArrayLike, q: npt.ArrayLike) -> float:
+    """Jensen-Shannon divergence in bits, in ``[0, 1]``: 0 for equal, 1 for disjoint histograms.
+
+    ``JS = (D(P || M) + D(Q || M)) / 2`` with ``M = (P + Q) / 2``, base-2 logarithms and
+    ``0 * log 0 = 0``. This is the divergence, not the distance: ``scipy``'s ``jensenshannon``
+    and Evidently's 0.1 threshold use the distance ``sqrt(JS)`` (natural log in scipy).
+
+    References
+    ----------
+    Lin, J. (1991). Divergence measures based on the Shannon entropy. *IEEE Transactions on
+    Information Theory* 37(1), 145-151.
+
+    Examples
+    --------
+    >>> jensen_shannon([1, 1, 0, 0], [0, 0, 3, 1])
+    1.0
+    >>> round(jensen_shannon([50, 30, 20], [20, 30, 50]), 6)
+    0.095816
+    """
+    a, b = _pair(p, q)
+    return _js(a, b, _checked_total(a, "p"), _checked_total(b, "q"))
+
+
+def chi_square(p: npt.ArrayLike, q: npt.ArrayLike) -> tuple[float, int, float]:
+    """Pearson's χ² test that reference counts ``p`` and current counts ``q`` share a distribution.
+
+    The test of homogeneity on the ``2 x B`` table of counts, without continuity correction
+    (``scipy.stats.chi2_contingency(..., correction=False)``): bins empty in both are dropped,
+    ``dof`` is the number of remaining bins minus one. With fewer than two such bins there is
+    nothing to compare and the result is ``(0.0, 0, 1.0)``.
+
+    Returns
+    -------
+    tuple of (float, int, float)
+        The statistic, its degrees of freedom and the p-value `chi2_sf` ``(statistic, dof)``.
+
+    References
+    ----------
+    Pearson, K. (1900). On the criterion that a given system of deviations from the probable ...
+    *Philosophical Magazine* 50(302), 157-175.
+
+    Examples
+    --------
+    >>> statistic, dof, p_value = chi_square([50, 30, 20], [20, 30, 50])
+    >>> round(statistic, 6), dof, round(p_value, 9)
+    (25.714286, 2, 2.607e-06)
+    """
+    a, b = _pair(p, q)
+    statistic, dof = _chi_square(a, b, _checked_total(a, "p"), _checked_total(b, "q"))
+    return statistic, dof, (chi2_sf(statistic, dof) if dof else 1.0)
+
+
+def wasserstein_hist(p: npt.ArrayLike, q: npt.ArrayLike, edges: npt.ArrayLike) -> float:
+    """Earth mover's distance between two numeric histograms, in the feature's units.
+
+    The histograms have the layout of `bin_numeric` for ``k >= 2`` edges (``k + 2`` bins).
+    Each bin's mass sits at its centre; the underflow and overflow bins get the width of their
+    neighbour (centres ``e[0] - w/2`` and ``e[k-1] + w/2``). The missing bin is left out and the
+    rest renormalised, so ``W = sum(|CDF_p(j) - CDF_q(j)| * (c[j+1] - c[j]))`` for ``j < k``.
+    Divide by the reference's standard deviation for Evidently's normalised Wasserstein.
+
+    References
+    ----------
+    Vallender, S. S. (1974). Calculation of the Wasserstein distance between probability
+    distributions on the line. *Theory of Probability and its Applications* 18(4), 784-786.
+
+    Examples
+    --------
+    >>> wasserstein_hist([0, 4, 0, 0, 9], [0, 0, 2, 0, 0], [0.0, 1.0, 2.0])
+    1.0
+    """
+    a, b = _pair(p, q)
+    bounds = _checked_edges(edges, None)
+    _check_wasserstein_shapes(a.size, bounds.size)
+    _checked_total(a, "p")
+    _checked_total(b, "q")
+    return _wasserstein(a, b, bounds, _observed_total(a, "p"), _observed_total(b, "q"))
+
+
+def psi_rows(p: npt.ArrayLike, q: npt.ArrayLike, nbins: npt.ArrayLike,
+             eps: float = DEFAULT_EPS) -> FloatArray:
+    """`psi` of every feature at once: row ``f`` of ``[F, M]`` count matrices, first ``nbins[f]``.
+
+    >>> psi_rows([[5, 5, 0], [1, 3, 0]], [[5, 5, 9], [3, 1, 0]], [2, 2]).round(6).tolist()
+    [0.0, 1.098126]
+    """
+    a, b, sizes = _rows(p, q, nbins)
+    smoothing = _checked_eps(eps)
+    out = np.empty(sizes.size, dtype=np.float64)
+    for f, (pf, qf) in enumerate(_row_pairs(a, b, sizes)):
+        out[f] = _psi(pf, qf, _checked_total(pf, f"p[{f}]"), _checked_total(qf, f"q[{f}]"), smoothing)
+    return out
+
+
+def js_rows(p: npt.ArrayLike, q: npt.ArrayLike, nbins: npt.ArrayLike) -> FloatArray:
+    """`jensen_shannon` of every feature at once, laid out as for `psi_rows`.
+
+    >>> js_rows([[1, 0], [1, 1]], [[0, 1], [1, 1]], [2, 2]).tolist()
+    [1.0, 0.0]
+    """
+    a, b, sizes = _rows(p, q, nbins)
+    out = np.empty(sizes.size, dtype=np.float64)
+    for f, (pf, qf) in enumerate(_row_pairs(a, b, sizes)):
+        out[f] = _js(pf, qf, _checked_total(pf, f"p[{f}]"), _checked_total(qf, f"q[{f}]"))
+    return out
+
+
+def chi2_sf(statistic: float, dof: int) -> float:
+    """P-value of a χ² statistic: ``Q(dof / 2, statistic / 2)``, the regularised upper gamma.
+
+    Shared by both twins (``ext._histogram`` imports it), so their p-values are identical.
+    Uses the power series below ``x = a + 1`` and Lentz's continued fraction above it.
+
+    References
+    ----------
+    Press, W. H., Teukolsky, S. A., Vetterling, W. T. and Flannery, B. P. (2007). *Numerical
+    Recipes*, 3rd ed., section 6.2. Cambridge University Press.
+
+    Examples
+    --------
+    >>> round(chi2_sf(3.841458820694124, 1), 12)
+    0.05
+    """
+    if dof < 1:
+        raise ValueError(f"dof must be at least 1, got {dof}")
+    if math.isnan(statistic):
+        return math.nan
+    if statistic <= 0.0:
+        return 1.0
+    if math.isinf(statistic):
+        return 0.0
+    a, x = 0.5 * dof, 0.5 * statistic
+    if x < a + 1.0:
+        return 1.0 - _lower_gamma_series(a, x)
+    return _upper_gamma_fraction(a, x)
+
+
+# --- kernels: the twin of the C loops, term by term --------------------------------------------
+
+
+def _psi(p: FloatArray, q: FloatArray, tp: float, tq: float, eps: float) -> float:
+    norm = 1.0 + p.size * eps
+    total = 0.0
+    for pi, qi in zip(p.tolist(), q.tolist(), strict=True):
+        a = (pi / tp + eps) / norm
+        b = (qi / tq + eps) / norm
+        total += (b - a) * math.log(b / a)
+    return total
+
+
+def _kl(p: FloatArray, q: FloatArray, tp: float, tq: float, eps: float) -> float:
+    norm = 1.0 + p.size * eps
+    total = 0.0
+    for pi, qi in zip(p.tolist(), q.tolist(), strict=True):
+        a = (pi / tp + eps) / norm
+        b = (qi / tq + eps) / norm
+        total += a * math.log(a / b)
+    return total
+
+
+def _js(p: FloatArray, q: FloatArray, tp: float, tq: float) -> float:
+    total = 0.0
+    for pi, qi in zip(p.tolist(), q.tolist(), strict=True):
+        a = pi / tp
+        b = qi / tq
+        m = (a + b) * 0.5
+        if a > 0.0:
+            total += a * math.log2(a / m)
+        if b > 0.0:
+            total += b * math.log2(b / m)
+    # Rounding can leave the sum a hair outside [0, 2]; the divergence itself never is.
+    return min(max(total * 0.5, 0.0), 1.0)
+
+
+def _chi_square(p: FloatArray, q: FloatArray, tp: float, tq: float) -> tuple[float, int]:
+    statistic = 0.0
+    occupied = 0
+    for pi, qi in zip(p.tolist(), q.tolist(), strict=True):
+        both = pi + qi
+        if both > 0.0:
+            diff = pi * tq - qi * tp
+            statistic += diff * diff / (both * tp * tq)
+            occupied += 1
+    return (statistic, occupied - 1) if occupied > 1 else (0.0, 0)
+
+
+def _wasserstein(p: FloatArray, q: FloatArray, edges: FloatArray, tp: float, tq: float) -> float:
+    e = edges.tolist()
+    k = len(e)
+    centres = [e[0] - 0.5 * (e[1] - e[0])]
+    centres += [0.5 * (e[j - 1] + e[j]) for j in range(1, k)]
+    centres.append(e[k - 1] + 0.5 * (e[k - 1] - e[k - 2]))
+    cp = cq = total = 0.0
+    for j, (pj, qj) in enumerate(zip(p.tolist()[:k], q.tolist()[:k], strict=True)):
+        cp += pj
+        cq += qj
+        total += abs(cp / tp - cq / tq) * (centres[j + 1] - centres[j])
+    return total
+
+
+def _lower_gamma_series(a: float, x: float) -> float:
+    term = total = 1.0 / a
+    denominator = a
+    for _ in range(_GAMMA_MAX_ITERATIONS):
+        denominator += 1.0
+        term *= x / denominator
+        total += term
+        if abs(term) < abs(total) * _GAMMA_TOLERANCE:
+            return total * math.exp(a * math.log(x) - x - math.lgamma(a))
+    raise ArithmeticError(f"incomplete gamma series did not converge for a={a}, x={x}")
+
+
+def _upper_gamma_fraction(a: float, x: float) -> float:
+    b = x + 1.0 - a
+    c = 1.0 / _TINY
+    d = 1.0 / b
+    h = d
+    for i in range(1, _GAMMA_MAX_ITERATIONS):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = d if abs(d) >= _TINY else _TINY
+        c = b + an / c
+        c = c if abs(c) >= _TINY else _TINY
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) <= _GAMMA_TOLERANCE:
+            return math.exp(a * math.log(x) - x - math.lgamma(a)) * h
+    raise ArithmeticError(f"incomplete gamma fraction did not converge for a={a}, x={x}")
+
+
+# --- validation: the compiled twin raises the same errors with the same messages --------------
+
+
+def _as_matrix(values: npt.ArrayLike) -> FloatArray:
+    matrix = np.ascontiguousarray(values, dtype=np.float64)
+    if matrix.ndim != 2:
+        raise ValueError(f"values must be a 2-D array [N, F], got shape {matrix.shape}")
+    return matrix
+
+
+def _as_int64(x: npt.ArrayLike, name: str) -> CountArray:
+    array = np.asarray(x)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {array.dtype}")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def _checked_edges(edges: npt.ArrayLike, feature: int | None) -> FloatArray:
+    name = "edges" if feature is None else f"edges[{feature}]"
+    bounds = np.ascontiguousarray(edges, dtype=np.float64)
+    if bounds.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {bounds.shape}")
+    if not (np.isfinite(bounds).all() and (np.diff(bounds) > 0.0).all()):
+        raise ValueError(f"{name} must be finite and strictly increasing")
+    return bounds
+
+
+def _check_feature_count(n_edges: int, n_columns: int) -> None:
+    if n_edges != n_columns:
+        raise ValueError(f"edges has {n_edges} features but values has {n_columns} columns")
+
+
+def _check_categorical_shapes(codes: CountArray, sizes: CountArray) -> None:
+    if codes.ndim != 2 or sizes.ndim != 1 or codes.shape[1] != sizes.size:
+        raise ValueError(f"codes must be [N, F] and n_categories [F], got {codes.shape} and {sizes.shape}")
+    if (sizes < 0).any():
+        raise ValueError("n_categories must be non-negative")
+
+
+def _check_counts(counts: object, n_features: int, needed: int) -> None:
+    if not (isinstance(counts, np.ndarray) and counts.dtype == np.int64
+            and counts.flags.c_contiguous and counts.flags.writeable):
+        raise TypeError("counts must be a writable C-contiguous int64 numpy array")
+    if counts.ndim != 2 or counts.shape[0] != n_features or counts.shape[1] < needed:
+        raise ValueError(f"counts must have shape ({n_features}, >= {needed}), got {counts.shape}")
+
+
+def _checked_eps(eps: float) -> float:
+    if not 0.0 < eps < math.inf:
+        raise ValueError(f"eps must be positive and finite, got {eps}")
+    return float(eps)
+
+
+def _pair(p: npt.ArrayLike, q: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    a = np.ascontiguousarray(p, dtype=np.float64)
+    b = np.ascontiguousarray(q, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or a.size == 0:
+        raise ValueError(f"p and q must be non-empty 1-D arrays of one length, got {a.shape} and {b.shape}")
+    return a, b
+
+
+def _rows(p: npt.ArrayLike, q: npt.ArrayLike,
+          nbins: npt.ArrayLike) -> tuple[FloatArray, FloatArray, CountArray]:
+    a = np.ascontiguousarray(p, dtype=np.float64)
+    b = np.ascontiguousarray(q, dtype=np.float64)
+    sizes = _as_int64(nbins, "nbins")
+    if a.ndim != 2 or a.shape != b.shape or sizes.shape != (a.shape[0],):
+        raise ValueError(f"p and q must be [F, M] and nbins [F], got {a.shape}, {b.shape} and {sizes.shape}")
+    if ((sizes < 1) | (sizes > a.shape[1])).any():
+        raise ValueError(f"nbins must lie in 1..{a.shape[1]}")
+    return a, b, sizes
+
+
+def _row_pairs(p: FloatArray, q: FloatArray, sizes: CountArray) -> list[tuple[FloatArray, FloatArray]]:
+    return [(p[f, :n], q[f, :n]) for f, n in enumerate(sizes.tolist())]
+
+
+def _checked_total(x: FloatArray, name: str) -> float:
+    total = 0.0
+    for v in x.tolist():
+        if not 0.0 <= v < math.inf:
+            raise ValueError(f"{name} must hold non-negative finite counts")
+        total += v
+    if not total < math.inf:
+        raise ValueError(f"{name} must hold non-negative finite counts")
+    if total == 0.0:
+        raise ValueError(f"{name} is empty: its counts sum to zero")
+    return total
+
+
+def _observed_total(x: FloatArray, name: str) -> float:
+    total = 0.0
+    for v in x.tolist()[:-1]:
+        total += v
+    if total == 0.0:
+        raise ValueError(f"{name} has no non-missing counts")
+    return total
+
+
+def _check_wasserstein_shapes(n_bins: int, n_edges: int) -> None:
+    if n_edges < 2 or n_bins != n_edges + 2:
+        raise ValueError(f"wasserstein_hist needs k >= 2 edges and k + 2 bins, got {n_edges} and {n_bins}")

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Creates .venv (Python 3.11) and installs driftline with its dev and training extras, building the
+# Cython kernels in place. Idempotent: a second run only re-checks the install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3.11}
+command -v "$python" >/dev/null || python=python3
+"$python" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
+  || { echo "driftline needs Python 3.11 (set PYTHON=...)" >&2; exit 1; }
+command -v java >/dev/null || { echo "driftline's local Kafka needs Java 17+ on PATH" >&2; exit 1; }
+command -v mvn >/dev/null || { echo "driftline resolves Kafka's jars with Maven: install maven" >&2; exit 1; }
+
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]'

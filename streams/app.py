@@ -1,0 +1,85 @@
+"""The Faust application every worker runs, and the services it hosts.
+
+Faust settings are chosen for a worker that joins and rebalances in seconds rather than minutes
+(shared/KAFKA-AND-FAUST.md): short sessions, no leader topic, no standby tables, producer linger
+on. The scoring agent is hosted as a service of the app, see ``streams.score_agent`` for why.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+import mode
+
+from models.registry import Registry
+from streams.metrics import MODEL_INFO, serve_metrics
+from streams.model_updates import register_model_updates_agent
+from streams.score_agent import ScoreAgent
+from streams.scoring import BatchScorer, ServedModel
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ScoringService(mode.Service):  # type: ignore[misc]
+    """Starts the scoring agent with the app and stops it before the app's producer goes."""
+
+    def __init__(self, agent: ScoreAgent, **kwargs: Any) -> None:
+        self.agent = agent
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        await self.agent.start()
+        self.add_future(self.agent.run())
+
+    async def on_stop(self) -> None:
+        await self.agent.stop()
+
+
+def load_served_models(settings: Settings) -> dict[str, ServedModel]:
+    """Load the champion of every served model, checking each artifact's sha256."""
+    registry = Registry(settings.registry)
+    names = settings.models or tuple(m["name"] for m in registry.list_models() if m.get("champion"))
+    if not names:
+        raise SystemExit(f"no model to serve: the registry at {settings.registry} has no champion "
+                         "(run `driftline models demo` or `driftline models register`)")
+    served = {name: ServedModel.of(registry.load(name)) for name in names}
+    for model in served.values():
+        log.info("serving %s v%d (sha256 verified)", model.name, model.version)
+        MODEL_INFO.labels(model.name, str(model.version), model.model.card.sha256 or "").set(1)
+    return served
+
+
+def build_scorer(settings: Settings, served: dict[str, ServedModel]) -> BatchScorer:
+    default = settings.default_model or (next(iter(served)) if len(served) == 1 else None)
+    if default and default not in served:
+        raise SystemExit(f"default_model {default!r} is not among the served models {sorted(served)}")
+    return BatchScorer(served, default_model=default, predictions_topic=settings.topic_predictions,
+                       deadletter_topic=settings.topic_deadletter, max_event_bytes=settings.max_event_bytes,
+                       deadletter_payload_max_bytes=settings.deadletter_payload_max_bytes)
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.broker}",
+        store="memory://",
+        autodiscover=False,
+        web_enabled=False,
+        topic_disable_leader=True,
+        topic_replication_factor=1,
+        table_standby_replicas=0,
+        broker_session_timeout=settings.session_timeout_ms / 1000,
+        broker_heartbeat_interval=settings.heartbeat_interval_ms / 1000,
+        producer_linger=settings.producer_linger_ms / 1000,
+        producer_acks=-1,
+        stream_wait_empty=False,
+    )
+    served = load_served_models(settings)
+    serve_metrics(settings.metrics_port)
+    scorer = build_scorer(settings, served)
+    register_model_updates_agent(app, settings, scorer)
+    app.service(ScoringService(ScoreAgent(settings, scorer)))
+    return app

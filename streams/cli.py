@@ -1,0 +1,69 @@
+"""``driftline``: the single command-line entry point.
+
+Each subcommand's flags override the matching setting (see ``streams.settings``); anything not
+given on the command line comes from ``DRIFTLINE_*`` variables, the config file, or defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+
+from streams.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("driftline")
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings(args.config).with_overrides(**_overrides(args))
+    except SettingsError as exc:
+        print(f"driftline: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler: Handler = args.handler
+    return handler(args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from streams.commands import kafka, models, worker
+
+    parser = argparse.ArgumentParser(prog="driftline", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, help="TOML config file (default: $DRIFTLINE_CONFIG)")
+    parser.add_argument("--log-level", dest="log_level", help="debug, info, warning or error")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    kafka.register(sub)
+    models.register(sub)
+    worker.register(sub)
+    settings = sub.add_parser("settings", help="print the effective settings as JSON")
+    settings.set_defaults(handler=_print_settings)
+    return parser
+
+
+def _print_settings(args: argparse.Namespace, settings: Settings) -> int:
+    sys.stdout.write(orjson.dumps(settings.public(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    """Flags whose ``dest`` is a setting's name override that setting."""
+    names = set(Settings.__dataclass_fields__)
+    return {k: v for k, v in vars(args).items() if k in names}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of ``driftline``: each module adds its parsers with ``register(subparsers)``."""

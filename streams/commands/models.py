@@ -1,0 +1,116 @@
+"""``driftline models``: register, inspect and promote model versions in the file registry."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from models.card import ModelCard
+from models.errors import ModelError
+from models.registry import Registry
+from streams.settings import Settings
+
+
+def register(sub: Any) -> None:
+    models = sub.add_parser("models", help="the model registry")
+    actions = models.add_subparsers(title="actions", metavar="ACTION")
+    demo = actions.add_parser("demo", help="train, export and register the seeded demo model")
+    demo.add_argument("--seed", type=int, default=7, help="training data seed (default 7)")
+    demo.set_defaults(handler=_demo)
+    reg = actions.add_parser("register", help="verify an ONNX artifact against its card and register it")
+    reg.add_argument("path", type=Path, help="model.onnx, or a folder holding model.onnx and card.json")
+    reg.add_argument("--name", required=True, help="model name (a new version is added if it exists)")
+    reg.add_argument("--card", type=Path, help="model card JSON (default: card.json beside the artifact)")
+    reg.set_defaults(handler=_register)
+    listing = actions.add_parser("list", help="registered models, their versions and champions")
+    listing.set_defaults(handler=_list)
+    show = actions.add_parser("show", help="a version's model card (the champion by default)")
+    show.add_argument("name")
+    show.add_argument("--version", type=int, dest="model_version", help="version (default: champion)")
+    show.set_defaults(handler=_show)
+    promote = actions.add_parser("promote", help="make a version the champion")
+    promote.add_argument("name")
+    promote.add_argument("version", type=int)
+    promote.set_defaults(handler=_promote)
+    for parser in (demo, reg, listing, show, promote):
+        parser.add_argument("--registry", type=Path, help="registry folder (setting registry)")
+    for parser in (reg, listing, show, promote, demo):
+        parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from models.demo import register_demo
+
+    print(f"training the demo model (seed {args.seed}) ...", file=sys.stderr)
+    return _guarded(lambda: _print_card(register_demo(Registry(settings.registry), seed=args.seed), args))
+
+
+def _register(args: argparse.Namespace, settings: Settings) -> int:
+    artifact = args.path / "model.onnx" if args.path.is_dir() else args.path
+    card_path = args.card or artifact.parent / "card.json"
+
+    def run() -> int:
+        if not card_path.exists():
+            raise ModelError(f"no model card at {card_path}; pass --card", field="card")
+        raw = orjson.loads(card_path.read_bytes())
+        raw["name"] = args.name
+        return _print_card(Registry(settings.registry).register(artifact, ModelCard.from_dict(raw)), args)
+
+    return _guarded(run)
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    models = Registry(settings.registry).list_models()
+    if args.json:
+        _print_json(models)
+        return 0
+    if not models:
+        print(f"no models in {settings.registry}")
+    for m in models:
+        print(f"{m['name']}: versions {m['versions']}, champion {m.get('champion')}")
+    return 0
+
+
+def _show(args: argparse.Namespace, settings: Settings) -> int:
+    registry = Registry(settings.registry)
+    return _guarded(lambda: _print_card(registry.card(args.name, args.model_version), args))
+
+
+def _promote(args: argparse.Namespace, settings: Settings) -> int:
+    def run() -> int:
+        registry = Registry(settings.registry)
+        registry.promote(args.name, args.version)
+        return _print_card(registry.card(args.name, args.version), args)
+
+    return _guarded(run)
+
+
+def _print_card(card: ModelCard, args: argparse.Namespace) -> int:
+    if args.json:
+        _print_json(card.to_dict())
+        return 0
+    print(f"{card.name} v{card.version}  sha256 {card.sha256}")
+    for f in card.features:
+        domain = f"[{f.min}, {f.max}]" if f.type == "numeric" else f"{list(f.categories)} unseen={f.unseen}"
+        print(f"  {f.name:<28} {f.type:<12} {domain}{'  nullable' if f.nullable else ''}")
+    if card.metrics:
+        print("  metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in card.metrics.items()))
+    return 0
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _guarded(run: Any) -> int:
+    try:
+        result: int = run()
+    except ModelError as exc:
+        where = f" (field {exc.field})" if exc.field else ""
+        print(f"driftline models: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+        return 1
+    return result

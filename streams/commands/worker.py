@@ -1,0 +1,68 @@
+"""``driftline worker``, ``driftline produce``, ``driftline topics`` and ``driftline tail``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from streams.settings import Settings
+
+
+def register(sub: Any) -> None:
+    worker = sub.add_parser("worker", help="run a scoring worker (a Faust app) until interrupted")
+    worker.add_argument("--registry", type=Path, help="registry folder (setting registry)")
+    worker.set_defaults(handler=_worker)
+    produce = sub.add_parser("produce", help="publish synthetic demo events to the events topic")
+    produce.add_argument("--count", type=int, required=True, help="number of events")
+    produce.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+    produce.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    produce.add_argument("--model", help="model name to put in each event (default: none)")
+    produce.add_argument("--id-prefix", default="evt", help="event ids are PREFIX-N (default evt)")
+    produce.set_defaults(handler=_produce)
+    topics = sub.add_parser("topics", help="create driftline's topics (missing ones only)")
+    topics.set_defaults(handler=_topics)
+    tail = sub.add_parser("tail", help="print records of a topic from the beginning")
+    tail.add_argument("topic", help="topic name, e.g. predictions or deadletter")
+    tail.add_argument("--count", type=int, default=10, help="stop after this many records (default 10)")
+    tail.add_argument("--timeout", type=float, default=30.0, help="give up after this many seconds")
+    tail.set_defaults(handler=_tail)
+    for parser in (worker, produce, topics, tail):
+        parser.add_argument("--broker", help="Kafka bootstrap host:port (setting broker)")
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.worker import run_worker
+
+    return run_worker(settings)
+
+
+def _produce(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.produce import produce_events
+
+    def progress(sent: int, total: int) -> None:
+        if sent == total or sent % 10_000 == 0:
+            print(f"sent {sent}/{total}", file=sys.stderr)
+
+    sent = asyncio.run(produce_events(settings, args.count, rate=args.rate, seed=args.seed, model=args.model,
+                                      id_prefix=args.id_prefix, progress=progress))
+    print(f"produced {sent} events to {settings.topic_events}")
+    return 0
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.topics import ensure_topics, topic_layout
+
+    asyncio.run(ensure_topics(settings))
+    print("topics ready: " + ", ".join(sorted(topic_layout(settings))))
+    return 0
+
+
+def _tail(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.topics import tail
+
+    seen = asyncio.run(tail(settings, args.topic, count=args.count, timeout=args.timeout,
+                            out=lambda line: print(line, flush=True)))
+    return 0 if seen else 1

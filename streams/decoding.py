@@ -1,0 +1,88 @@
+"""Turning a raw ``events`` record into an event object, or into the reason it is not one.
+
+The envelope is checked here (size, UTF-8, JSON, object, ``id``, ``features``, ``model``, ``ts``);
+the features themselves are checked against the model card by ``models.validation``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from models.validation import MISSING_FIELD, NON_FINITE_NUMBER, WRONG_TYPE, Invalid
+
+OVERSIZE_PAYLOAD: Final = "oversize_payload"
+INVALID_UTF8: Final = "invalid_utf8"
+INVALID_JSON: Final = "invalid_json"
+NOT_AN_OBJECT: Final = "not_an_object"
+EMPTY_PAYLOAD: Final = "empty_payload"
+
+# orjson refuses NaN/Infinity literals and overflowing numbers like any strict JSON parser; naming
+# them separately tells a producer team "your serializer writes non-finite floats", which is the
+# usual bug, rather than a generic "bad JSON".
+_NON_FINITE = re.compile(rb"(?<![A-Za-z_\"])-?(NaN|Infinity|inf)(?![A-Za-z_\"])|[0-9.][eE]\+?[0-9]{3,}")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event whose envelope is sound; its features are not validated yet."""
+
+    id: str
+    features: dict[str, Any]
+    model: str | None
+    ts: float | None
+    attributes: dict[str, Any] | None
+
+
+def decode_event(value: bytes | None, *, max_bytes: int) -> Event | Invalid:
+    if not value:
+        return Invalid(EMPTY_PAYLOAD, "the record has no value")
+    if len(value) > max_bytes:
+        return Invalid(OVERSIZE_PAYLOAD, f"payload is {len(value)} bytes, above the {max_bytes}-byte limit")
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return _classify_json_error(value, exc)
+    if not isinstance(obj, dict):
+        return Invalid(NOT_AN_OBJECT, f"an event is a JSON object, got {type(obj).__name__}")
+    return _envelope(obj)
+
+
+def _classify_json_error(value: bytes, exc: orjson.JSONDecodeError) -> Invalid:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return Invalid(INVALID_UTF8, f"payload is not valid UTF-8 at byte {bad.start}")
+    if _NON_FINITE.search(value):
+        return Invalid(NON_FINITE_NUMBER, f"payload holds NaN, Infinity or an overflowing number: {exc}")
+    return Invalid(INVALID_JSON, f"payload is not valid JSON: {exc}")
+
+
+def _envelope(obj: dict[str, Any]) -> Event | Invalid:
+    event_id, features = obj.get("id"), obj.get("features")
+    if event_id is None:
+        return Invalid(MISSING_FIELD, "an event needs an 'id'", "id")
+    if not isinstance(event_id, str) or not event_id:
+        return Invalid(WRONG_TYPE, "'id' must be a non-empty string", "id")
+    if features is None:
+        return Invalid(MISSING_FIELD, "an event needs a 'features' object", "features")
+    if not isinstance(features, dict):
+        return Invalid(WRONG_TYPE, f"'features' must be an object, got {type(features).__name__}", "features")
+    problem = _optional_fields(obj)
+    if problem is not None:
+        return problem
+    return Event(event_id, features, obj.get("model"), obj.get("ts"), obj.get("attributes"))
+
+
+def _optional_fields(obj: dict[str, Any]) -> Invalid | None:
+    model, ts, attributes = obj.get("model"), obj.get("ts"), obj.get("attributes")
+    if model is not None and not isinstance(model, str):
+        return Invalid(WRONG_TYPE, "'model' must be a string", "model")
+    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int | float)):
+        return Invalid(WRONG_TYPE, "'ts' must be a number (epoch milliseconds)", "ts")
+    if attributes is not None and not isinstance(attributes, dict):
+        return Invalid(WRONG_TYPE, "'attributes' must be an object", "attributes")
+    return None

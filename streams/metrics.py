@@ -1,0 +1,44 @@
+"""Prometheus metrics of a worker, exposed on ``/metrics`` (setting ``metrics_port``).
+
+Counters are updated once per batch, not per event, so exposition costs nothing on the hot path.
+Names follow Prometheus conventions (``_total`` counters, base units in seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from streams.scoring import BatchOutcome
+
+log = logging.getLogger(__name__)
+
+EVENTS_CONSUMED = Counter("driftline_events_consumed_total", "Events read from the events topic")
+PREDICTIONS = Counter("driftline_predictions_total", "Predictions published", ["model", "version"])
+DEAD_LETTERS = Counter("driftline_dead_letters_total", "Events sent to the dead-letter topic", ["code"])
+UNSEEN_CATEGORIES = Counter("driftline_unseen_categories_total",
+                            "Categorical values scored in the 'other' bucket")
+BATCH_SECONDS = Histogram("driftline_batch_seconds", "Time to score, produce and commit one batch",
+                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+BATCH_SIZE = Histogram("driftline_batch_records", "Records per scoring batch",
+                       buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))
+MODEL_INFO = Gauge("driftline_model_served", "1 for each model version this worker serves",
+                   ["model", "version", "sha256"])
+
+
+def record_batch(outcome: BatchOutcome, consumed: int, seconds: float) -> None:
+    EVENTS_CONSUMED.inc(consumed)
+    for (model, version), n in outcome.predictions_by_model.items():
+        PREDICTIONS.labels(model, str(version)).inc(n)
+    for code, n in outcome.dead_letters.items():
+        DEAD_LETTERS.labels(code).inc(n)
+    UNSEEN_CATEGORIES.inc(outcome.unseen_categories)
+    BATCH_SECONDS.observe(seconds)
+    BATCH_SIZE.observe(consumed)
+
+
+def serve_metrics(port: int) -> None:
+    if port:
+        start_http_server(port, addr="0.0.0.0")
+        log.info("metrics on :%d/metrics", port)

@@ -1,0 +1,180 @@
+"""The pure core of the scoring agent: a batch of raw records in, one output per record out.
+
+No I/O happens here, so the "every consumed event ends as exactly one prediction or one
+dead-letter record" rule is a property of one function that unit tests can check exhaustively.
+Events are decoded and validated one by one (that is where reasons come from) but scored per model
+in one ONNX Runtime call per batch, because per-row inference is what caps throughput.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import orjson
+
+from models.card import ModelCard
+from models.errors import ModelError
+from models.runtime import OnnxModel, columns_from_rows
+from models.validation import FeatureValidator, Invalid, Validated
+from streams.decoding import Event, decode_event
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_MODEL: Final = "unknown_model"
+SCORING_FAILED: Final = "scoring_failed"
+
+
+class ConsumedRecord(Protocol):
+    """What the scorer needs of a consumed Kafka record (aiokafka's ConsumerRecord fits)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model version and the validator built from its card."""
+
+    name: str
+    version: int
+    model: OnnxModel
+    validator: FeatureValidator
+
+    @classmethod
+    def of(cls, model: OnnxModel) -> ServedModel:
+        card: ModelCard = model.card
+        return cls(card.name, int(card.version or 0), model, FeatureValidator(card))
+
+
+@dataclass
+class BatchOutcome:
+    outputs: list[Output]
+    predictions_by_model: Counter[tuple[str, int]] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    unseen_categories: int = 0
+
+    @property
+    def predictions(self) -> int:
+        return sum(self.predictions_by_model.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    index: int
+    event: Event
+    features: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """One call's records, their output slots (filled out of order), outcome and clock reading."""
+
+    records: Sequence[ConsumedRecord]
+    slots: list[Output | None]
+    outcome: BatchOutcome
+    now_ms: float
+
+
+class BatchScorer:
+    """Scores batches of raw event records with the served models."""
+
+    def __init__(self, models: Mapping[str, ServedModel], *, default_model: str | None,
+                 predictions_topic: str, deadletter_topic: str, max_event_bytes: int,
+                 deadletter_payload_max_bytes: int, clock: Callable[[], float] = time.time) -> None:
+        self.models = dict(models)
+        self.default_model = default_model
+        self.predictions_topic = predictions_topic
+        self.deadletter_topic = deadletter_topic
+        self.max_event_bytes = max_event_bytes
+        self.deadletter_payload_max_bytes = deadletter_payload_max_bytes
+        self._clock = clock
+
+    def score(self, records: Sequence[ConsumedRecord]) -> BatchOutcome:
+        batch = _Batch(records, [None] * len(records), BatchOutcome(outputs=[]), self._clock() * 1000.0)
+        groups: dict[str, list[_Accepted]] = {}
+        for index, record in enumerate(records):
+            accepted = self._admit(index, record, batch.outcome)
+            if isinstance(accepted, Invalid):
+                batch.slots[index] = self._dead_letter(record, accepted, batch.outcome)
+            else:
+                groups.setdefault(accepted.event.model or self.default_model or "", []).append(accepted)
+        for name, accepted_rows in groups.items():
+            self._score_group(self.models[name], accepted_rows, batch)
+        outputs = [slot for slot in batch.slots if slot is not None]
+        assert len(outputs) == len(records), "every record must yield exactly one output"
+        batch.outcome.outputs = outputs
+        return batch.outcome
+
+    def _admit(self, index: int, record: ConsumedRecord, outcome: BatchOutcome) -> _Accepted | Invalid:
+        event = decode_event(record.value, max_bytes=self.max_event_bytes)
+        if isinstance(event, Invalid):
+            return event
+        name = event.model or self.default_model
+        served = self.models.get(name) if name else None
+        if served is None:
+            return Invalid(UNKNOWN_MODEL, f"no served model {name!r}; serving {sorted(self.models)}"
+                           if name else "the event names no model and no default model is set", "model")
+        checked = served.validator.validate(event.features)
+        if isinstance(checked, Validated):
+            outcome.unseen_categories += checked.unseen_categories
+            return _Accepted(index, event, checked.features)
+        return checked
+
+    def _score_group(self, served: ServedModel, rows: list[_Accepted], batch: _Batch) -> None:
+        columns = columns_from_rows(served.model.card, [r.features for r in rows])
+        try:
+            prediction = served.model.predict(columns)
+        except ModelError as exc:
+            log.error("model %s v%s failed on a batch of %d: %s", served.name, served.version, len(rows), exc)
+            failure = Invalid(SCORING_FAILED, f"model {served.name} v{served.version} failed: {exc}", None)
+            for row in rows:
+                batch.slots[row.index] = self._dead_letter(batch.records[row.index], failure, batch.outcome)
+            return
+        now_ms, scores, labels = batch.now_ms, prediction.scores.tolist(), prediction.labels.tolist()
+        for row, score, label in zip(rows, scores, labels, strict=True):
+            batch.slots[row.index] = Output(self.predictions_topic, row.event.id.encode(), orjson.dumps({
+                "id": row.event.id, "ts": int(now_ms), "model": served.name, "version": served.version,
+                "score": score, "label": label, "variant": "champion",
+                "latency_ms": round(max(0.0, now_ms - batch.records[row.index].timestamp), 3),
+                "event_ts": row.event.ts, "attributes": row.event.attributes,
+            }))
+        batch.outcome.predictions_by_model[served.name, served.version] += len(rows)
+
+    def _dead_letter(self, record: ConsumedRecord, reason: Invalid, outcome: BatchOutcome) -> Output:
+        outcome.dead_letters[reason.code] += 1
+        value: dict[str, Any] = {
+            "error": {"code": reason.code, "message": reason.message, "field": reason.field},
+            "topic": record.topic, "partition": record.partition, "offset": record.offset,
+            "timestamp": record.timestamp, "ts": int(self._clock() * 1000),
+        }
+        value.update(_raw_payload(record.value, self.deadletter_payload_max_bytes))
+        return Output(self.deadletter_topic, record.key, orjson.dumps(value))
+
+
+def _raw_payload(raw: bytes | None, limit: int) -> dict[str, Any]:
+    """The original bytes, as text when they are UTF-8 and base64 otherwise, cut at ``limit``."""
+    raw = raw or b""
+    kept = raw[:limit]
+    try:
+        payload, encoding = kept.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        payload, encoding = base64.b64encode(kept).decode("ascii"), "base64"
+    return {"payload": payload, "payload_encoding": encoding, "payload_size": len(raw),
+            "payload_truncated": len(raw) > limit}

@@ -1,0 +1,164 @@
+"""The one settings object, built once at start-up.
+
+Precedence, highest first: command-line flags, ``DRIFTLINE_<NAME>`` environment variables, the
+TOML config file (``--config`` or ``DRIFTLINE_CONFIG``), the defaults below. This is the only
+module that reads ``os.environ``. A value that does not parse as its declared type stops the
+process with a message naming the setting and where it came from; an unknown key in the config
+file does too, since a misspelt setting silently left at its default is a 3 a.m. surprise.
+
+Every field is documented in README.md ("Settings reference"); ``driftline settings`` prints the
+effective values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "DRIFTLINE_"
+
+
+class SettingsError(Exception):
+    """A setting is missing, unknown or badly typed."""
+
+    def __init__(self, message: str, *, setting: str | None = None, source: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.source = source
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective configuration of every driftline command."""
+
+    #: Kafka bootstrap address (host:port) of every client driftline runs.
+    broker: str = "127.0.0.1:9092"
+    #: Port and data folder of the local broker that ``driftline kafka start`` runs.
+    kafka_port: int = 9092
+    kafka_data_dir: Path = Path(".driftline/kafka")
+    registry: Path = Path(".driftline/registry")
+    app_id: str = "driftline"
+    #: Consumer group of the scoring agents; workers sharing it split the events partitions.
+    group_id: str = "driftline-scoring"
+
+    topic_events: str = "events"
+    topic_predictions: str = "predictions"
+    topic_labels: str = "labels"
+    topic_training_examples: str = "training-examples"
+    topic_alerts: str = "alerts"
+    topic_metrics: str = "metrics"
+    topic_deadletter: str = "deadletter"
+    topic_model_updates: str = "model-updates"
+    #: Partitions given to topics driftline creates itself (``driftline topics create``).
+    topic_partitions: int = 6
+
+    #: Models served; empty means every model in the registry that has a champion.
+    models: tuple[str, ...] = ()
+    #: Model for events that name none; may be left empty when exactly one model is served.
+    default_model: str = ""
+
+    #: Upper bound of one scoring micro-batch (records per consumer poll).
+    batch_max_records: int = 2000
+    #: How long a poll waits for the first record; bounds the latency added when traffic is low.
+    poll_timeout_ms: int = 50
+    producer_linger_ms: int = 5
+    producer_max_batch_bytes: int = 65536
+    #: Events larger than this go to the dead-letter topic unparsed.
+    max_event_bytes: int = 100_000
+    #: Raw payloads in dead-letter records are cut to this size (and marked truncated).
+    deadletter_payload_max_bytes: int = 65536
+
+    #: Port of the Prometheus ``/metrics`` endpoint; 0 turns it off.
+    metrics_port: int = 9400
+
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    log_level: str = "info"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """Apply flags given on the command line (``None`` means "not given")."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return _coerce_all(dataclasses.replace(self, **given), source="command line") if given else self
+
+    def public(self) -> dict[str, Any]:
+        return {f.name: _printable(getattr(self, f.name)) for f in fields(self)}
+
+
+def load_settings(config: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from defaults, the config file and the environment."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    config = config or (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None)
+    if config is not None:
+        values.update(_read_config_file(config))
+    for f in fields(Settings):
+        raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw is not None:
+            values[f.name] = _parse(f.name, raw, source=f"${ENV_PREFIX}{f.name.upper()}")
+    return _coerce_all(Settings(**values), source=str(config) if config else "environment")
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path} does not exist", source=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}", source=str(path)) from None
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SettingsError(f"config file {path}: unknown settings {unknown}", setting=unknown[0],
+                            source=str(path))
+    return {k: _parse(k, v, source=str(path)) if isinstance(v, str) else v for k, v in data.items()}
+
+
+def _parse(name: str, raw: str, *, source: str) -> Any:
+    kind = _HINTS[name]
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is Path:
+            return Path(raw)
+        if kind == tuple[str, ...]:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return raw
+    except ValueError:
+        raise SettingsError(f"setting {name} from {source}: {raw!r} is not a valid {kind.__name__}",
+                            setting=name, source=source) from None
+
+
+def _coerce_all(settings: Settings, *, source: str) -> Settings:
+    """Check every value has its declared type; TOML and flags can hand over anything."""
+    fixed: dict[str, Any] = {}
+    for f in fields(settings):
+        value, kind = getattr(settings, f.name), _HINTS[f.name]
+        if kind is Path and isinstance(value, str):
+            fixed[f.name] = Path(value)
+        elif kind == tuple[str, ...] and isinstance(value, list | str):
+            fixed[f.name] = _parse(f.name, value, source=source) if isinstance(value, str) else tuple(value)
+        elif kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise SettingsError(f"setting {f.name} from {source}: {value!r} is not an integer",
+                                setting=f.name, source=source)
+        elif kind is int and (value < 0 or (value == 0 and f.name not in _ZERO_ALLOWED)):
+            raise SettingsError(f"setting {f.name} from {source}: must be positive, got {value}",
+                                setting=f.name, source=source)
+    return dataclasses.replace(settings, **fixed) if fixed else settings
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+_HINTS: dict[str, Any] = get_type_hints(Settings)
+#: Integer settings for which 0 means "off" rather than a mistake.
+_ZERO_ALLOWED = frozenset({"metrics_port"})

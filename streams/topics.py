@@ -1,0 +1,63 @@
+"""Topic layout: which topics driftline needs, created up front, and a reader for humans.
+
+Events, predictions, labels and training examples share one partition count because the label
+join relies on a prediction and its label landing on the same partition (same key, same count).
+``model-updates`` is compacted: the latest record per model is the registry's current state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer
+
+from streams.broker.admin import create_topics
+
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def topic_layout(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
+    """Topic name → (partitions, topic configs)."""
+    keyed = settings.topic_partitions
+    return {
+        settings.topic_events: (keyed, {}),
+        settings.topic_predictions: (keyed, {}),
+        settings.topic_labels: (keyed, {}),
+        settings.topic_training_examples: (keyed, {}),
+        settings.topic_deadletter: (keyed, {}),
+        settings.topic_alerts: (1, {}),
+        settings.topic_metrics: (1, {}),
+        settings.topic_model_updates: (1, {"cleanup.policy": "compact"}),
+    }
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create the topics that do not exist yet and wait until every partition has a leader."""
+    layout = topic_layout(settings)
+    await create_topics(settings.broker, {name: partitions for name, (partitions, _) in layout.items()},
+                        configs={name: configs for name, (_, configs) in layout.items()})
+
+
+async def tail(settings: Settings, topic: str, *, count: int, timeout: float,
+               out: Callable[[str], None]) -> int:
+    """Print up to ``count`` records of ``topic`` from the beginning, within ``timeout`` seconds."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.broker, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    seen, deadline = 0, time.monotonic() + timeout
+    try:
+        while seen < count and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=200, max_records=count - seen)
+            for record in (r for rs in batches.values() for r in rs):
+                out(record.value.decode("utf-8", "replace") if record.value else "")
+                seen += 1
+    finally:
+        await consumer.stop()
+    if not seen:
+        log.warning("no records on %s within %.0fs", topic, timeout)
+    return seen
+

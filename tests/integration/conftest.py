@@ -1,0 +1,51 @@
+"""Fixtures for tests that talk to a real Kafka broker.
+
+One broker serves the whole session (a JVM start costs seconds); tests stay independent by
+using unique topic and group names from ``topic_prefix``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.broker import PortInUse, free_port, start, stop
+
+_HERE = Path(__file__).resolve().parent
+_PORT_ATTEMPTS = 3
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test under tests/integration, so ``-m "not integration"`` skips them all.
+
+    The hook sees the whole session's items, so it filters on path.
+    """
+    for item in items:
+        if item.path.resolve().is_relative_to(_HERE):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``host:port`` of a broker started for this session on a free port, stopped at the end."""
+    data_dir = tmp_path_factory.mktemp("kafka")
+    for attempt in range(1, _PORT_ATTEMPTS + 1):
+        try:
+            handle = start(free_port(), data_dir)
+            break
+        except PortInUse:  # another process grabbed the port between free_port() and start()
+            if attempt == _PORT_ATTEMPTS:
+                raise
+    try:
+        yield handle.bootstrap
+    finally:
+        stop(data_dir)
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A unique prefix per test for topic and group names on the shared broker."""
+    return f"t{uuid.uuid4().hex[:12]}"

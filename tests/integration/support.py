@@ -1,0 +1,113 @@
+"""Driving real workers and reading real topics in integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.settings import Settings
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """The environment that makes a ``driftline worker`` subprocess use ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
+    for name, value in settings.public().items():
+        env[f"DRIFTLINE_{name.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    """A ``driftline worker`` subprocess with its log in a file."""
+
+    settings: Settings
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], stdout=log,
+                                        stderr=subprocess.STDOUT, env=worker_environment(self.settings))
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout=30)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def assert_alive(self) -> None:
+        assert self.process is not None and self.process.poll() is None, (
+            f"worker exited with {self.process and self.process.returncode}:\n{self.log_tail()}")
+
+
+async def send_all(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+                                max_request_size=4 << 20)
+    await producer.start()
+    try:
+        deliveries = [await producer.send(topic, value, key=key) for key, value in records]
+        await asyncio.gather(*deliveries)
+    finally:
+        await producer.stop()
+    return len(deliveries)
+
+
+@dataclass
+class TopicReader:
+    """Reads topics from the beginning, keeping every record's key and decoded value."""
+
+    bootstrap: str
+    topics: tuple[str, ...]
+    records: dict[str, list[tuple[bytes | None, dict[str, object]]]] = field(default_factory=dict)
+    _consumer: AIOKafkaConsumer | None = None
+
+    async def __aenter__(self) -> TopicReader:
+        self._consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, group_id=None,
+                                          auto_offset_reset="earliest", enable_auto_commit=False,
+                                          isolation_level="read_uncommitted")
+        await self._consumer.start()
+        self.records = {t: [] for t in self.topics}
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._consumer is not None
+        await self._consumer.stop()
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.records.values())
+
+    async def read_until(self, done: Callable[[TopicReader], bool], *, timeout: float,
+                         alive: Callable[[], None] = lambda: None) -> None:
+        """Poll until ``done(self)`` holds; fail with what was seen when ``timeout`` passes."""
+        assert self._consumer is not None
+        deadline = time.monotonic() + timeout
+        while not done(self):
+            alive()
+            if time.monotonic() > deadline:
+                counts = {t: len(v) for t, v in self.records.items()}
+                raise AssertionError(f"condition not met within {timeout}s; records so far: {counts}")
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for tp, batch in batches.items():
+                self.records[tp.topic].extend((r.key, orjson.loads(r.value)) for r in batch)

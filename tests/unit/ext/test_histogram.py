@@ -1,0 +1,430 @@
+"""The compiled histogram kernels against their pure-Python twin, and both against known values."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from types import MappingProxyType, ModuleType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+import ext
+from ext import histogram_py
+
+try:
+    from ext import _histogram as compiled
+except ImportError:  # reported by test_compiled_kernels_are_loaded, not as a collection error
+    compiled = None  # type: ignore[assignment]
+
+NO_EXTENSIONS = os.environ.get("DRIFTLINE_NO_EXTENSIONS", "") not in ("", "0")
+PUBLIC = [name for name in ext.__all__ if name != "IMPLEMENTATION"]
+
+
+def _compiled() -> ModuleType:
+    if compiled is None:
+        if NO_EXTENSIONS:
+            pytest.skip("DRIFTLINE_NO_EXTENSIONS is set and ext._histogram is not built")
+        pytest.fail("ext._histogram is not built: run `python setup.py build_ext --inplace`")
+    return compiled
+
+
+@pytest.fixture
+def fast() -> ModuleType:
+    """The compiled twin, for tests that compare it with the pure one."""
+    return _compiled()
+
+
+@pytest.fixture(params=["cython", "python"])
+def kernels(request: pytest.FixtureRequest) -> ModuleType:
+    """Each twin in turn, for tests that check one implementation against known answers."""
+    return _compiled() if request.param == "cython" else histogram_py
+
+
+def both(fast: ModuleType, name: str, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """Call one function in both twins, each on its own copy of any array argument."""
+    copies = [[a.copy() if isinstance(a, np.ndarray) else a for a in args] for _ in range(2)]
+    return (getattr(fast, name)(*copies[0], **kwargs), getattr(histogram_py, name)(*copies[1], **kwargs))
+
+
+def same_error(fast: ModuleType, name: str, *args: Any) -> str:
+    """Assert both twins raise the same exception with the same message; return the message."""
+    errors = []
+    for module in (fast, histogram_py):
+        with pytest.raises((ValueError, TypeError)) as caught:
+            getattr(module, name)(*args)
+        errors.append((type(caught.value), str(caught.value)))
+    assert errors[0] == errors[1]
+    return errors[0][1]
+
+
+def assert_close(a: Any, b: Any) -> None:
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def random_edges(rng: np.random.Generator, n_features: int) -> list[npt.NDArray[np.float64]]:
+    sizes = rng.integers(0, 30, size=n_features)
+    return [np.unique(rng.normal(size=k).round(2)) for k in sizes]
+
+
+def random_values(rng: np.random.Generator, n: int,
+                  edges: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
+    values = rng.normal(scale=1.5, size=(n, len(edges))).round(2)  # rounding lands many on edges
+    values[rng.random(values.shape) < 0.05] = np.nan
+    values[rng.random(values.shape) < 0.01] = np.inf
+    values[rng.random(values.shape) < 0.01] = -np.inf
+    for f, e in enumerate(edges):
+        if e.size and n:
+            values[: min(n, e.size), f] = e[: min(n, e.size)]  # exactly on every edge
+    return values
+
+
+def histograms(rng: np.random.Generator, n_bins: int, floats: bool) -> Iterator[npt.NDArray[Any]]:
+    for _ in range(2):
+        counts = rng.integers(0, 50, size=n_bins)
+        counts[rng.random(n_bins) < 0.3] = 0  # empty bins
+        counts[rng.integers(n_bins)] += 1  # never all empty
+        yield counts * rng.random(n_bins) if floats else counts
+
+
+# --- the switch -------------------------------------------------------------------------------
+
+
+def test_compiled_kernels_are_loaded() -> None:
+    if NO_EXTENSIONS:
+        assert ext.IMPLEMENTATION == "python"
+        assert ext.bin_numeric is histogram_py.bin_numeric
+    else:
+        assert compiled is not None, "ext._histogram is not built: run `python setup.py build_ext --inplace`"
+        assert ext.IMPLEMENTATION == "cython"
+        assert ext.bin_numeric is compiled.bin_numeric
+
+
+def _import_ext(prelude: str, **env: str) -> subprocess.CompletedProcess[str]:
+    code = f"{prelude}\nimport logging; logging.basicConfig()\nimport ext; print(ext.IMPLEMENTATION)"
+    environment = {k: v for k, v in os.environ.items() if k != "DRIFTLINE_NO_EXTENSIONS"} | env
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env=environment, cwd=os.path.dirname(os.path.dirname(ext.__file__)))
+
+
+def test_environment_variable_forces_the_twin() -> None:
+    assert _import_ext("", DRIFTLINE_NO_EXTENSIONS="1").stdout.strip() == "python"
+
+
+def test_missing_extension_falls_back_with_a_warning() -> None:
+    result = _import_ext("import sys; sys.modules['ext._histogram'] = None")
+    assert result.stdout.strip() == "python"
+    assert "WARNING:ext:ext._histogram is not built" in result.stderr
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_twins_have_the_same_signatures(fast: ModuleType, name: str) -> None:
+    def shape(f: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
+        return [(p.name, p.kind, p.default) for p in inspect.signature(f).parameters.values()]
+
+    if callable(getattr(histogram_py, name)):
+        assert shape(getattr(fast, name)) == shape(getattr(histogram_py, name))
+    else:
+        assert getattr(fast, name) == getattr(histogram_py, name)
+
+
+# --- binning ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_features", [1, 20])
+@pytest.mark.parametrize("n_rows", [0, 1, 997])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bin_numeric_twins_agree(fast: ModuleType, n_features: int, n_rows: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    edges = random_edges(rng, n_features)
+    values = random_values(rng, n_rows, edges)
+    counts = np.full((n_features, int(histogram_py.numeric_bins(edges).max()) + 3), 7, dtype=np.int64)
+    results = both(fast, "bin_numeric", values, edges, counts)
+    assert results == (None, None)
+    outputs = []
+    for module in (fast, histogram_py):
+        out = counts.copy()
+        module.bin_numeric(values, edges, out)
+        module.bin_numeric(values[: n_rows // 2], edges, out)  # accumulates
+        outputs.append(out)
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    assert (outputs[0].sum(axis=1) - 7 * counts.shape[1] == n_rows + n_rows // 2).all()
+
+
+def test_bin_numeric_convention(kernels: ModuleType) -> None:
+    counts = np.full((2, 6), -1, dtype=np.int64)
+    values = [[-np.inf, 5.0], [-0.0, 5.0], [0.0, np.nan], [0.5, -1.0], [1.0, 9.0], [2.0, 7.0],
+              [np.inf, 6.9], [np.nan, 7.0]]
+    kernels.bin_numeric(values, [[0.0, 1.0, 2.0], [7.0]], counts)
+    # Feature 0: (-inf, 0) | [0, 1) | [1, 2) | [2, inf) | NaN; feature 1: (-inf, 7) | [7, inf) | NaN.
+    assert counts.tolist() == [[0, 2, 0, 1, 0, -1], [3, 2, 0, -1, -1, -1]]
+
+
+def test_bin_numeric_without_edges_has_one_bin_and_missing(kernels: ModuleType) -> None:
+    counts = np.zeros((1, 2), dtype=np.int64)
+    kernels.bin_numeric([[1.0], [np.nan], [-3.0]], [[]], counts)
+    assert counts.tolist() == [[2, 1]]
+
+
+def test_bin_numeric_accepts_other_layouts(fast: ModuleType) -> None:
+    rng = np.random.default_rng(3)
+    edges = random_edges(rng, 4)
+    values = np.asfortranarray(random_values(rng, 50, edges).astype(np.float32))
+    results = []
+    for module in (fast, histogram_py):
+        counts = np.zeros((4, int(histogram_py.numeric_bins(edges).max())), dtype=np.int64)
+        module.bin_numeric(values, [e.tolist() for e in edges], counts)
+        results.append(counts)
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+BAD_NUMERIC: list[tuple[Any, Any, Any]] = [
+    (np.zeros(3), [[0.0]], np.zeros((1, 3), np.int64)),
+    (np.zeros((3, 2)), [[0.0]], np.zeros((1, 3), np.int64)),
+    (np.zeros((3, 1)), [[1.0, 0.0]], np.zeros((1, 4), np.int64)),
+    (np.zeros((3, 1)), [[0.0, 0.0]], np.zeros((1, 4), np.int64)),
+    (np.zeros((3, 1)), [[0.0, np.nan]], np.zeros((1, 4), np.int64)),
+    (np.zeros((3, 1)), [[0.0, np.inf]], np.zeros((1, 4), np.int64)),
+    (np.zeros((3, 1)), [[[0.0]]], np.zeros((1, 3), np.int64)),
+    (np.zeros((3, 1)), [[0.0, 1.0]], np.zeros((1, 3), np.int64)),
+    (np.zeros((3, 1)), [[0.0]], np.zeros((2, 3), np.int64)),
+    (np.zeros((3, 1)), [[0.0]], np.zeros((1, 3), np.int32)),
+    (np.zeros((3, 1)), [[0.0]], np.zeros((1, 6), np.int64)[:, ::2]),
+    (np.zeros((3, 1)), [[0.0]], [[0, 0, 0]]),
+]
+
+
+@pytest.mark.parametrize(("values", "edges", "counts"), BAD_NUMERIC)
+def test_bin_numeric_rejects_bad_input_alike(fast: ModuleType, values: Any, edges: Any, counts: Any) -> None:
+    same_error(fast, "bin_numeric", values, edges, counts)
+
+
+def test_bin_numeric_rejects_read_only_counts(kernels: ModuleType) -> None:
+    counts = np.zeros((1, 3), dtype=np.int64)
+    counts.flags.writeable = False
+    with pytest.raises(TypeError, match="writable"):
+        kernels.bin_numeric([[1.0]], [[0.0]], counts)
+
+
+@pytest.mark.parametrize("n_features", [1, 20])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bin_categorical_twins_agree(fast: ModuleType, n_features: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(0, 12, size=n_features)
+    codes = (rng.random((500, n_features)) * (sizes + 2)).astype(np.int64) - 2
+    counts = np.zeros((n_features, int(sizes.max()) + 4), dtype=np.int64)
+    outputs = []
+    for module in (fast, histogram_py):
+        out = counts.copy()
+        module.bin_categorical(codes, sizes, out)
+        outputs.append(out)
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    assert (outputs[0].sum(axis=1) == 500).all()
+
+
+def test_bin_categorical_convention(kernels: ModuleType) -> None:
+    counts = np.zeros((2, 5), dtype=np.int64)
+    kernels.bin_categorical([[0, -1], [2, -2], [-1, 0], [-2, 0], [2, -2]], [3, 1], counts)
+    assert counts.tolist() == [[1, 0, 2, 1, 1], [2, 1, 2, 0, 0]]
+
+
+@pytest.mark.parametrize("bad_code", [3, -3, np.iinfo(np.int64).max, np.iinfo(np.int64).min])
+def test_bin_categorical_bad_code_leaves_counts_untouched(kernels: ModuleType, bad_code: int) -> None:
+    codes = np.array([[0, 1], [1, 0], [2, bad_code], [0, 0]], dtype=np.int64)
+    counts = np.zeros((2, 5), dtype=np.int64)
+    with pytest.raises(ValueError, match=rf"codes\[2, 1\] = {bad_code} is outside -2..2"):
+        kernels.bin_categorical(codes, [3, 3], counts)
+    assert not counts.any()
+
+
+BAD_CATEGORICAL: list[tuple[Any, Any, Any]] = [
+    (np.zeros((2, 1)), [1], np.zeros((1, 3), np.int64)),
+    (np.zeros((2, 1), np.int64), [1.0], np.zeros((1, 3), np.int64)),
+    (np.zeros((2, 2), np.int64), [1], np.zeros((1, 3), np.int64)),
+    (np.zeros((2, 1), np.int64), [-1], np.zeros((1, 3), np.int64)),
+    (np.zeros((2, 1), np.int64), [2], np.zeros((1, 3), np.int64)),
+    (np.zeros(2, np.int64), [2], np.zeros((1, 4), np.int64)),
+]
+
+
+@pytest.mark.parametrize(("codes", "sizes", "counts"), BAD_CATEGORICAL)
+def test_bin_categorical_rejects_bad_input_alike(fast: ModuleType, codes: Any, sizes: Any,
+                                                 counts: Any) -> None:
+    same_error(fast, "bin_categorical", codes, sizes, counts)
+
+
+@pytest.mark.parametrize("container", [list, tuple])
+@pytest.mark.parametrize("mapping", [dict, MappingProxyType])
+def test_encode_categories_twins_agree(fast: ModuleType, container: Any, mapping: Any) -> None:
+    rng = np.random.default_rng(4)
+    labels = [f"c{i}" for i in range(12)]
+    index = mapping({label: i for i, label in enumerate(labels[:8])})
+    picks = rng.integers(-1, 12, size=300)  # -1 stands for a missing label
+    column = container([None if i < 0 else labels[i] for i in picks])
+    fast_codes, twin_codes = both(fast, "encode_categories", column, index)
+    assert fast_codes.dtype == twin_codes.dtype == np.int64
+    np.testing.assert_array_equal(fast_codes, twin_codes)
+    assert set(fast_codes.tolist()) == {-2, -1, *range(8)}
+
+
+def test_encoded_categories_bin_like_their_labels(kernels: ModuleType) -> None:
+    index = {"a": 0, "b": 1}
+    codes = kernels.encode_categories(["b", "zzz", None, "b"], index)[:, None]
+    counts = np.zeros((1, 4), dtype=np.int64)
+    kernels.bin_categorical(codes, [len(index)], counts)
+    assert counts.tolist() == [[0, 2, 1, 1]]
+    assert kernels.encode_categories([], index).tolist() == []
+
+
+# --- divergences ------------------------------------------------------------------------------
+
+DIVERGENCES = ["psi", "kl", "jensen_shannon", "chi_square"]
+
+
+@pytest.mark.parametrize("name", DIVERGENCES)
+@pytest.mark.parametrize("n_bins", [1, 2, 22])
+@pytest.mark.parametrize("floats", [False, True])
+@pytest.mark.parametrize("seed", range(5))
+def test_divergence_twins_agree(fast: ModuleType, name: str, n_bins: int, floats: bool, seed: int) -> None:
+    p, q = histograms(np.random.default_rng(seed), n_bins, floats)
+    fast_result, twin_result = both(fast, name, p, q)
+    assert type(fast_result) is type(twin_result)
+    assert_close(fast_result, twin_result)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_wasserstein_twins_agree(fast: ModuleType, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    edges = np.unique(rng.normal(size=rng.integers(2, 20)))
+    p, q = histograms(rng, edges.size + 2, floats=bool(seed % 2))
+    p[0] += 1  # keep a non-missing count
+    assert_close(*both(fast, "wasserstein_hist", p, q, edges))
+
+
+@pytest.mark.parametrize("name", ["psi_rows", "js_rows"])
+@pytest.mark.parametrize("n_features", [1, 20])
+def test_row_twins_agree_with_each_other_and_with_1d(fast: ModuleType, name: str, n_features: int) -> None:
+    rng = np.random.default_rng(n_features)
+    nbins = rng.integers(1, 23, size=n_features)
+    p = np.zeros((n_features, 25), dtype=np.int64)
+    q = np.zeros_like(p)
+    for f, n in enumerate(nbins):
+        p[f, :n], q[f, :n] = histograms(rng, int(n), floats=False)
+    p[:, 23:] = -5  # padding past nbins is never read
+    fast_rows, twin_rows = both(fast, name, p, q, nbins)
+    assert_close(fast_rows, twin_rows)
+    single = {"psi_rows": fast.psi, "js_rows": fast.jensen_shannon}[name]
+    assert_close(fast_rows, [single(p[f, :n], q[f, :n]) for f, n in enumerate(nbins)])
+
+
+def test_known_values(kernels: ModuleType) -> None:
+    m = kernels
+    counts = np.array([10, 0, 5, 85])
+    assert m.psi(counts, counts) == 0.0
+    assert m.psi(counts, 3 * counts) == 0.0
+    assert m.kl(counts, counts) == 0.0
+    assert m.jensen_shannon(counts, counts) == 0.0
+    assert m.jensen_shannon([3, 1, 0, 0], [0, 0, 2, 6]) == 1.0
+    assert m.jensen_shannon([7, 0, 0], [0, 3, 11]) == pytest.approx(1.0, abs=1e-15)
+    assert m.chi_square(counts, 2 * counts)[:2] == (0.0, 2)
+    assert m.chi_square([0, 4, 0], [0, 9, 0]) == (0.0, 0, 1.0)
+    assert m.wasserstein_hist([1, 0, 0, 5], [1, 0, 0, 0], [0.0, 1.0]) == 0.0
+    # All mass moves from the underflow bin (centre -0.5) to the overflow bin (centre 1.5).
+    assert m.wasserstein_hist([1, 0, 0, 3], [0, 0, 2, 0], [0.0, 1.0]) == 2.0
+    assert m.psi_rows(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0, np.int64)).shape == (0,)
+
+
+def test_divergences_match_scipy(kernels: ModuleType) -> None:
+    stats = pytest.importorskip("scipy.stats")
+    distance = pytest.importorskip("scipy.spatial.distance")
+    p, q = histograms(np.random.default_rng(5), 22, floats=False)
+    eps = 1e-3
+
+    def smooth(x: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        proportions: npt.NDArray[np.float64] = (x / x.sum() + eps) / (1 + x.size * eps)
+        return proportions
+
+    assert kernels.kl(p, q, eps) == pytest.approx(stats.entropy(smooth(p), smooth(q)), rel=1e-12)
+    assert kernels.psi(p, q, eps) == pytest.approx(kernels.kl(p, q, eps) + kernels.kl(q, p, eps), rel=1e-12)
+    assert kernels.jensen_shannon(p, q) == pytest.approx(distance.jensenshannon(p, q, base=2) ** 2, rel=1e-12)
+    statistic, dof, p_value = kernels.chi_square(p, q)
+    occupied = (p + q) > 0
+    expected = stats.chi2_contingency(np.stack([p[occupied], q[occupied]]), correction=False)
+    assert (statistic, dof, p_value) == pytest.approx((expected.statistic, expected.dof, expected.pvalue),
+                                                      rel=1e-12)
+
+
+def test_wasserstein_matches_scipy_on_bin_centres(kernels: ModuleType) -> None:
+    stats = pytest.importorskip("scipy.stats")
+    edges = np.array([-1.0, 0.0, 0.5, 2.0])
+    centres = np.array([-1.5, -0.5, 0.25, 1.25, 2.75])
+    p, q = np.array([3, 0, 5, 1, 2, 40]), np.array([0, 4, 1, 1, 7, 0])
+    expected = stats.wasserstein_distance(centres, centres, p[:-1], q[:-1])
+    assert kernels.wasserstein_hist(p, q, edges) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("dof", [1, 2, 3, 7, 10, 21, 50, 99, 200])
+def test_chi2_sf_matches_scipy(dof: int) -> None:
+    stats = pytest.importorskip("scipy.stats")
+    for statistic in [1e-9, 0.01, 0.5, dof - 1.0, dof, dof + 1.0, 2.0 * dof, 5.0 * dof + 40.0]:
+        if statistic > 0:
+            expected = stats.chi2.sf(statistic, dof)
+            assert histogram_py.chi2_sf(statistic, dof) == pytest.approx(expected, rel=1e-11)
+    assert histogram_py.chi2_sf(0.0, dof) == 1.0
+    assert histogram_py.chi2_sf(np.inf, dof) == 0.0
+
+
+BAD_PAIRS: list[tuple[Any, Any]] = [
+    ([1, 2], [1, 2, 3]),
+    ([], []),
+    ([[1, 2]], [[1, 2]]),
+    ([1, -1], [1, 1]),
+    ([1, 1], [np.nan, 1]),
+    ([1, np.inf], [1, 1]),
+    ([0, 0], [1, 1]),
+    ([1, 1], [0.0, 0.0]),
+    ([1e308, 1e308], [1, 1]),
+]
+
+
+@pytest.mark.parametrize("name", DIVERGENCES)
+@pytest.mark.parametrize(("p", "q"), BAD_PAIRS)
+def test_divergences_reject_bad_input_alike(fast: ModuleType, name: str, p: Any, q: Any) -> None:
+    same_error(fast, name, np.array(p), np.array(q))
+
+
+@pytest.mark.parametrize("name", ["psi", "kl"])
+@pytest.mark.parametrize("eps", [0.0, -1e-4, np.inf, np.nan])
+def test_eps_must_be_positive_and_finite(fast: ModuleType, name: str, eps: float) -> None:
+    assert "eps must be positive" in same_error(fast, name, np.ones(3), np.ones(3), eps)
+
+
+@pytest.mark.parametrize(("p", "q", "edges"), [
+    ([1, 1, 1], [1, 1, 1], [0.0]),
+    ([1, 1, 1, 1], [1, 1, 1, 1], [0.0, 1.0, 2.0]),
+    ([1, 1, 1, 1], [1, 1, 1, 1], [1.0, 0.0]),
+    ([0, 0, 0, 5], [1, 1, 1, 1], [0.0, 1.0]),
+    ([1, 1, 1, 1], [1, -1, 1, 1], [0.0, 1.0]),
+])
+def test_wasserstein_rejects_bad_input_alike(fast: ModuleType, p: Any, q: Any, edges: Any) -> None:
+    same_error(fast, "wasserstein_hist", np.array(p), np.array(q), np.array(edges))
+
+
+@pytest.mark.parametrize("name", ["psi_rows", "js_rows"])
+@pytest.mark.parametrize(("p", "q", "nbins"), [
+    ([[1, 1], [1, 1]], [[1, 1], [1, 1]], [2]),
+    ([[1, 1], [1, 1]], [[1, 1]], [2, 2]),
+    ([[1, 1], [1, 1]], [[1, 1], [1, 1]], [2, 3]),
+    ([[1, 1], [1, 1]], [[1, 1], [1, 1]], [0, 2]),
+    ([[1, 1], [1, 1]], [[1, 1], [1, 1]], [2.0, 2.0]),
+    ([[1, 1], [1, 1]], [[1, 1], [0, 0]], [2, 2]),
+    ([[1, 1], [1, -1]], [[1, 1], [0, 0]], [2, 2]),
+    ([[1, 1], [0, 3]], [[1, 1], [1, 1]], [2, 1]),
+])
+def test_rows_reject_bad_input_alike(fast: ModuleType, name: str, p: Any, q: Any, nbins: Any) -> None:
+    same_error(fast, name, np.array(p), np.array(q), np.array(nbins))
