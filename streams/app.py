@@ -8,11 +8,12 @@ on. The scoring agent is hosted as a service of the app, see ``streams.score_age
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import faust
 import mode
 
+from models.errors import ModelError
 from models.registry import Registry
 from streams.metrics import MODEL_INFO, serve_metrics
 from streams.model_updates import register_model_updates_agent
@@ -23,7 +24,7 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class ScoringService(mode.Service):  # type: ignore[misc]
+class ScoringService(mode.Service):
     """Starts the scoring agent with the app and stops it before the app's producer goes."""
 
     def __init__(self, agent: ScoreAgent, **kwargs: Any) -> None:
@@ -38,14 +39,21 @@ class ScoringService(mode.Service):  # type: ignore[misc]
         await self.agent.stop()
 
 
+class NothingToServe(Exception):
+    """The worker cannot start: no model, a tampered artifact, or an inconsistent setting."""
+
+
 def load_served_models(settings: Settings) -> dict[str, ServedModel]:
     """Load the champion of every served model, checking each artifact's sha256."""
     registry = Registry(settings.registry)
     names = settings.models or tuple(m["name"] for m in registry.list_models() if m.get("champion"))
     if not names:
-        raise SystemExit(f"no model to serve: the registry at {settings.registry} has no champion "
-                         "(run `driftline models demo` or `driftline models register`)")
-    served = {name: ServedModel.of(registry.load(name)) for name in names}
+        raise NothingToServe(f"no model to serve: the registry at {settings.registry} has no champion "
+                             "(run `driftline models demo` or `driftline models register`)")
+    try:
+        served = {name: ServedModel.of(registry.load(name)) for name in names}
+    except ModelError as exc:
+        raise NothingToServe(f"refusing to start: {exc}") from exc
     for model in served.values():
         log.info("serving %s v%d (sha256 verified)", model.name, model.version)
         MODEL_INFO.labels(model.name, str(model.version), model.model.card.sha256 or "").set(1)
@@ -55,13 +63,13 @@ def load_served_models(settings: Settings) -> dict[str, ServedModel]:
 def build_scorer(settings: Settings, served: dict[str, ServedModel]) -> BatchScorer:
     default = settings.default_model or (next(iter(served)) if len(served) == 1 else None)
     if default and default not in served:
-        raise SystemExit(f"default_model {default!r} is not among the served models {sorted(served)}")
+        raise NothingToServe(f"default_model {default!r} is not among the served models {sorted(served)}")
     return BatchScorer(served, default_model=default, predictions_topic=settings.topic_predictions,
                        deadletter_topic=settings.topic_deadletter, max_event_bytes=settings.max_event_bytes,
                        deadletter_payload_max_bytes=settings.deadletter_payload_max_bytes)
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings, served: dict[str, ServedModel]) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.broker}",
@@ -77,9 +85,9 @@ def create_app(settings: Settings) -> faust.App:
         producer_acks=-1,
         stream_wait_empty=False,
     )
-    served = load_served_models(settings)
     serve_metrics(settings.metrics_port)
     scorer = build_scorer(settings, served)
     register_model_updates_agent(app, settings, scorer)
-    app.service(ScoringService(ScoreAgent(settings, scorer)))
+    # Faust types ``service`` for classes but starts instances too; ours needs constructor arguments.
+    app.service(cast(Any, ScoringService(ScoreAgent(settings, scorer))))
     return app

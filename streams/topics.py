@@ -14,7 +14,6 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer
 
 from streams.broker.admin import create_topics
-
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

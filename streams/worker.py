@@ -8,7 +8,7 @@ import logging
 import faust
 import uvloop
 
-from streams.app import create_app
+from streams.app import NothingToServe, create_app, load_served_models
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -16,11 +16,20 @@ log = logging.getLogger(__name__)
 
 
 def run_worker(settings: Settings) -> int:
-    """Run until SIGINT/SIGTERM; Faust's worker stops the services (and the scoring agent) cleanly."""
+    """Run until SIGINT/SIGTERM; Faust's worker stops the services (and the scoring agent) cleanly.
+
+    Models load before anything touches Kafka: a worker that would refuse its artifact should
+    say so at once, not after joining a consumer group.
+    """
+    try:
+        served = load_served_models(settings)
+    except NothingToServe as exc:
+        log.error("%s", exc)
+        return 3
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     asyncio.run(ensure_topics(settings))
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app = create_app(settings)
+    app = create_app(settings, served)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), redirect_stdouts=False)
     # The spinner raises the root logger to DEBUG at WARN levels, which costs ~25% CPU in the
     # hot path (every aiokafka debug call builds a record); we never want it.

@@ -35,9 +35,9 @@ class WorkerProcess:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], stdout=log,
-                                        stderr=subprocess.STDOUT, env=worker_environment(self.settings))
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], stdout=log,
+                                            stderr=subprocess.STDOUT, env=worker_environment(self.settings))
 
     def kill(self) -> None:
         assert self.process is not None

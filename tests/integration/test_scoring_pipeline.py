@@ -30,7 +30,8 @@ def settings(kafka_bootstrap: str, topic_prefix: str, demo_registry: Path) -> Se
         "model_updates")}
     return Settings(broker=kafka_bootstrap, registry=demo_registry, app_id=f"{topic_prefix}-app",
                     group_id=f"{topic_prefix}-scoring", topic_partitions=3, max_event_bytes=MAX_EVENT_BYTES,
-                    session_timeout_ms=6000, heartbeat_interval_ms=1000, batch_max_records=500, metrics_port=0,
+                    session_timeout_ms=6000, heartbeat_interval_ms=1000, batch_max_records=500,
+                    metrics_port=0,
                     **topics)
 
 
