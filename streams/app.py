@@ -39,7 +39,7 @@ class ScoringService(mode.Service):
         await self.agent.stop()
 
 
-class NothingToServe(Exception):
+class CannotServe(Exception):  # noqa: N818 - reads as the condition it reports
     """The worker cannot start: no model, a tampered artifact, or an inconsistent setting."""
 
 
@@ -48,12 +48,12 @@ def load_served_models(settings: Settings) -> dict[str, ServedModel]:
     registry = Registry(settings.registry)
     names = settings.models or tuple(m["name"] for m in registry.list_models() if m.get("champion"))
     if not names:
-        raise NothingToServe(f"no model to serve: the registry at {settings.registry} has no champion "
+        raise CannotServe(f"no model to serve: the registry at {settings.registry} has no champion "
                              "(run `driftline models demo` or `driftline models register`)")
     try:
         served = {name: ServedModel.of(registry.load(name)) for name in names}
     except ModelError as exc:
-        raise NothingToServe(f"refusing to start: {exc}") from exc
+        raise CannotServe(f"refusing to start: {exc}") from exc
     for model in served.values():
         log.info("serving %s v%d (sha256 verified)", model.name, model.version)
         MODEL_INFO.labels(model.name, str(model.version), model.model.card.sha256 or "").set(1)
@@ -63,7 +63,7 @@ def load_served_models(settings: Settings) -> dict[str, ServedModel]:
 def build_scorer(settings: Settings, served: dict[str, ServedModel]) -> BatchScorer:
     default = settings.default_model or (next(iter(served)) if len(served) == 1 else None)
     if default and default not in served:
-        raise NothingToServe(f"default_model {default!r} is not among the served models {sorted(served)}")
+        raise CannotServe(f"default_model {default!r} is not among the served models {sorted(served)}")
     return BatchScorer(served, default_model=default, predictions_topic=settings.topic_predictions,
                        deadletter_topic=settings.topic_deadletter, max_event_bytes=settings.max_event_bytes,
                        deadletter_payload_max_bytes=settings.deadletter_payload_max_bytes)

@@ -8,7 +8,7 @@ import logging
 import faust
 import uvloop
 
-from streams.app import NothingToServe, create_app, load_served_models
+from streams.app import CannotServe, create_app, load_served_models
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -23,7 +23,7 @@ def run_worker(settings: Settings) -> int:
     """
     try:
         served = load_served_models(settings)
-    except NothingToServe as exc:
+    except CannotServe as exc:
         log.error("%s", exc)
         return 3
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
