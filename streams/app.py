@@ -16,7 +16,7 @@ import mode
 from models.errors import ModelError
 from models.registry import Registry
 from streams.metrics import MODEL_INFO, serve_metrics
-from streams.model_updates import register_model_updates_agent
+from streams.model_updates import ModelUpdatesReader
 from streams.score_agent import ScoreAgent
 from streams.scoring import BatchScorer, ServedModel
 from streams.settings import Settings
@@ -27,16 +27,19 @@ log = logging.getLogger(__name__)
 class ScoringService(mode.Service):
     """Starts the scoring agent with the app and stops it before the app's producer goes."""
 
-    def __init__(self, agent: ScoreAgent, **kwargs: Any) -> None:
+    def __init__(self, agent: ScoreAgent, updates: ModelUpdatesReader, **kwargs: Any) -> None:
         self.agent = agent
+        self.updates = updates
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
+        await self.updates.start()
         await self.agent.start()
         self.add_future(self.agent.run())
 
     async def on_stop(self) -> None:
         await self.agent.stop()
+        await self.updates.stop()
 
 
 class CannotServe(Exception):  # noqa: N818 - reads as the condition it reports
@@ -87,7 +90,7 @@ def create_app(settings: Settings, served: dict[str, ServedModel]) -> faust.App:
     )
     serve_metrics(settings.metrics_port)
     scorer = build_scorer(settings, served)
-    register_model_updates_agent(app, settings, scorer)
+    service = ScoringService(ScoreAgent(settings, scorer), ModelUpdatesReader(settings, scorer))
     # Faust types ``service`` for classes but starts instances too; ours needs constructor arguments.
-    app.service(cast(Any, ScoringService(ScoreAgent(settings, scorer))))
+    app.service(cast(Any, service))
     return app

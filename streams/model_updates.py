@@ -1,17 +1,24 @@
-"""The model-updates agent: registry changes reach running workers through Kafka.
+"""Model updates: registry changes reach every running worker through Kafka.
 
-``model-updates`` is a compacted topic keyed by model name; a ``promote`` record makes every
-worker that serves the model load the new champion from the registry (verifying its sha256) and
-swap it in between two batches. Records it cannot use are logged and skipped: a bad control
-record must never stop scoring.
+``model-updates`` is a compacted topic keyed by model name. Every worker must see every update,
+so this reader is not a consumer-group member (a Faust agent would split the partitions between
+workers and only one of them would reload): it assigns itself all partitions and starts at their
+end, since the registry, read at start-up, already holds the state before that point.
+
+A ``promote`` or ``rollback`` record makes a worker that serves the model load the new champion
+from the registry (verifying its sha256) and swap it in between two batches. Records it cannot
+use are logged and skipped: a bad control record must never stop scoring.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
-import faust
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from models.errors import ModelError
 from models.registry import Registry
@@ -39,12 +46,40 @@ def apply_update(update: Any, scorer: BatchScorer, registry: Registry) -> str:
     return f"now serving {name} v{served.version}"
 
 
-def register_model_updates_agent(app: faust.App, settings: Settings, scorer: BatchScorer) -> None:
-    topic = app.topic(settings.topic_model_updates, value_serializer="json")
-    registry = Registry(settings.registry)
+class ModelUpdatesReader:
+    """Follows the model-updates topic on every worker and applies what it reads."""
 
-    async def model_updates(stream: Any) -> None:
-        async for update in stream:
-            log.info("model update %s: %s", update, apply_update(update, scorer, registry))
+    def __init__(self, settings: Settings, scorer: BatchScorer) -> None:
+        self.settings = settings
+        self.scorer = scorer
+        self.registry = Registry(settings.registry)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
 
-    app.agent(topic, name=f"{settings.app_id}.model_updates")(model_updates)
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.broker, group_id=None,
+                                          enable_auto_commit=False,
+                                          client_id=f"{self.settings.app_id}-model-updates")
+        await self._consumer.start()
+        partitions = self._consumer.partitions_for_topic(self.settings.topic_model_updates) or {0}
+        assigned = [TopicPartition(self.settings.topic_model_updates, p) for p in partitions]
+        self._consumer.assign(assigned)
+        await self._consumer.seek_to_end(*assigned)
+        self._task = asyncio.create_task(self._follow(self._consumer))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        async for record in consumer:
+            try:
+                update = orjson.loads(record.value or b"")
+            except orjson.JSONDecodeError:
+                log.warning("skipping a model update that is not JSON at offset %d", record.offset)
+                continue
+            log.info("model update %s: %s", update, apply_update(update, self.scorer, self.registry))

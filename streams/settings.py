@@ -73,6 +73,9 @@ class Settings:
     #: Raw payloads in dead-letter records are cut to this size (and marked truncated).
     deadletter_payload_max_bytes: int = 65536
 
+    #: Drift monitoring (histograms, River detectors, alerts); off means scoring only.
+    monitors: bool = True
+
     #: Port of the Prometheus ``/metrics`` endpoint; 0 turns it off.
     metrics_port: int = 9400
 
@@ -121,6 +124,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 def _parse(name: str, raw: str, *, source: str) -> Any:
     kind = _HINTS[name]
     try:
+        if kind is bool:
+            return _parse_bool(raw)
         if kind is int:
             return int(raw)
         if kind is Path:
@@ -133,6 +138,15 @@ def _parse(name: str, raw: str, *, source: str) -> Any:
                             setting=name, source=source) from None
 
 
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
 def _coerce_all(settings: Settings, *, source: str) -> Settings:
     """Check every value has its declared type; TOML and flags can hand over anything."""
     fixed: dict[str, Any] = {}
@@ -142,6 +156,9 @@ def _coerce_all(settings: Settings, *, source: str) -> Settings:
             fixed[f.name] = Path(value)
         elif kind == tuple[str, ...] and isinstance(value, list | str):
             fixed[f.name] = _parse(f.name, value, source=source) if isinstance(value, str) else tuple(value)
+        elif kind is bool and not isinstance(value, bool):
+            raise SettingsError(f"setting {f.name} from {source}: {value!r} is not true or false",
+                                setting=f.name, source=source)
         elif kind is int and (isinstance(value, bool) or not isinstance(value, int)):
             raise SettingsError(f"setting {f.name} from {source}: {value!r} is not an integer",
                                 setting=f.name, source=source)

@@ -63,3 +63,14 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_public_view_is_json_ready() -> None:
     view = Settings().public()
     assert view["registry"] == ".driftline/registry" and view["models"] == []
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("off", False), ("0", False), ("true", True), ("Yes", True)])
+def test_switches_parse_from_words(raw: str, expected: bool) -> None:
+    assert load_settings(environ={"DRIFTLINE_MONITORS": raw}).monitors is expected
+
+
+def test_a_switch_that_is_not_a_word_for_on_or_off_is_refused() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(environ={"DRIFTLINE_MONITORS": "maybe"})
+    assert error.value.setting == "monitors"
