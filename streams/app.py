@@ -8,15 +8,19 @@ on. The scoring agent is hosted as a service of the app, see ``streams.score_age
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, cast
 
 import faust
 import mode
 
+from detectors.reference import ReferenceProfile
 from models.errors import ModelError
 from models.registry import Registry
+from streams.drift_outbox import DriftOutbox
 from streams.metrics import MODEL_INFO, serve_metrics
 from streams.model_updates import ModelUpdatesReader
+from streams.monitor_agent import register_monitor_agent
 from streams.score_agent import ScoreAgent
 from streams.scoring import BatchScorer, ServedModel
 from streams.settings import Settings
@@ -54,7 +58,7 @@ def load_served_models(settings: Settings) -> dict[str, ServedModel]:
         raise CannotServe(f"no model to serve: the registry at {settings.registry} has no champion "
                              "(run `driftline models demo` or `driftline models register`)")
     try:
-        served = {name: ServedModel.of(registry.load(name)) for name in names}
+        served = {name: _serve(registry, name, monitors=settings.monitors) for name in names}
     except ModelError as exc:
         raise CannotServe(f"refusing to start: {exc}") from exc
     for model in served.values():
@@ -63,13 +67,23 @@ def load_served_models(settings: Settings) -> dict[str, ServedModel]:
     return served
 
 
+def _serve(registry: Registry, name: str, *, monitors: bool) -> ServedModel:
+    model = registry.load(name)
+    reference = registry.reference(name, model.card.version) if monitors else None
+    if monitors and reference is None:
+        log.warning("%s v%s has no reference profile: its drift is not monitored", name, model.card.version)
+    return ServedModel.of(model, ReferenceProfile.from_dict(reference) if reference else None)
+
+
 def build_scorer(settings: Settings, served: dict[str, ServedModel]) -> BatchScorer:
     default = settings.default_model or (next(iter(served)) if len(served) == 1 else None)
     if default and default not in served:
         raise CannotServe(f"default_model {default!r} is not among the served models {sorted(served)}")
+    drift = DriftOutbox(f"{settings.app_id}-{os.getpid()}", settings.drift_flush_ms / 1000,
+                        score_chunk=settings.drift_score_chunk) if settings.monitors else None
     return BatchScorer(served, default_model=default, predictions_topic=settings.topic_predictions,
                        deadletter_topic=settings.topic_deadletter, max_event_bytes=settings.max_event_bytes,
-                       deadletter_payload_max_bytes=settings.deadletter_payload_max_bytes)
+                       deadletter_payload_max_bytes=settings.deadletter_payload_max_bytes, drift=drift)
 
 
 def create_app(settings: Settings, served: dict[str, ServedModel]) -> faust.App:
@@ -90,6 +104,7 @@ def create_app(settings: Settings, served: dict[str, ServedModel]) -> faust.App:
     )
     serve_metrics(settings.metrics_port)
     scorer = build_scorer(settings, served)
+    register_monitor_agent(app, settings)
     service = ScoringService(ScoreAgent(settings, scorer), ModelUpdatesReader(settings, scorer))
     # Faust types ``service`` for classes but starts instances too; ours needs constructor arguments.
     app.service(cast(Any, service))

@@ -7,6 +7,7 @@ Names follow Prometheus conventions (``_total`` counters, base units in seconds)
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -23,6 +24,10 @@ BATCH_SECONDS = Histogram("driftline_batch_seconds", "Time to score, produce and
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
 BATCH_SIZE = Histogram("driftline_batch_records", "Records per scoring batch",
                        buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))
+DRIFT_STATISTIC = Gauge("driftline_drift_statistic", "Latest drift statistic of a feature's window",
+                        ["model", "version", "feature", "statistic"])
+DRIFT_THRESHOLD = Gauge("driftline_drift_threshold", "Calibrated threshold of a feature's statistic",
+                        ["model", "version", "feature", "statistic"])
 MODEL_INFO = Gauge("driftline_model_served", "1 for each model version this worker serves",
                    ["model", "version", "sha256"])
 
@@ -42,3 +47,14 @@ def serve_metrics(port: int) -> None:
     if port:
         start_http_server(port, addr="0.0.0.0")
         log.info("metrics on :%d/metrics", port)
+
+
+def record_drift(snapshot: dict[str, Any]) -> None:
+    """Export a monitor snapshot's per-feature statistics as gauges."""
+    model, version = str(snapshot["model"]), str(snapshot["version"])
+    for feature, row in snapshot.get("features", {}).items():
+        labels = (model, version, str(feature), str(row["statistic"]))
+        if row.get("value") is not None:
+            DRIFT_STATISTIC.labels(*labels).set(row["value"])
+        if row.get("threshold") is not None:
+            DRIFT_THRESHOLD.labels(*labels).set(row["threshold"])

@@ -103,6 +103,9 @@ class ScoreAgent:
                                                    max_records=self.settings.batch_max_records)
             if batches:
                 await self.process(batches)
+            elif self.scorer.drift is not None and self.scorer.drift.due():
+                async with self._in_flight:
+                    await self._flush_drift()
 
     async def process(self, batches: dict[TopicPartition, list[Any]]) -> BatchOutcome | None:
         async with self._in_flight:
@@ -114,6 +117,8 @@ class ScoreAgent:
             started = time.perf_counter()
             outcome = self.scorer.score(records)
             await self._produce(outcome)
+            if self.scorer.drift is not None and self.scorer.drift.due():
+                await self._flush_drift()
             await self._commit(records)
             self.consumed += len(records)
             record_batch(outcome, len(records), time.perf_counter() - started)
@@ -124,6 +129,12 @@ class ScoreAgent:
         deliveries = [await send(out.topic, out.value, key=out.key) for out in outcome.outputs]
         await asyncio.gather(*deliveries)
         self.produced += len(deliveries)
+
+    async def _flush_drift(self) -> None:
+        assert self.scorer.drift is not None
+        send, topic = self.producer.send, self.settings.topic_drift_counts
+        deliveries = [await send(topic, value, key=key) for key, value in self.scorer.drift.drain()]
+        await asyncio.gather(*deliveries)
 
     async def _commit(self, records: Sequence[ConsumedRecord]) -> None:
         offsets: dict[TopicPartition, int] = {}

@@ -18,11 +18,14 @@ from typing import Any, Final, Protocol
 
 import orjson
 
+from detectors.binner import ProfileBinner
+from detectors.reference import ReferenceProfile
 from models.card import ModelCard
 from models.errors import ModelError
 from models.runtime import OnnxModel, columns_from_rows
 from models.validation import FeatureValidator, Invalid, Validated
 from streams.decoding import Event, decode_event
+from streams.drift_outbox import DriftOutbox
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +53,19 @@ class Output:
 
 @dataclass(frozen=True)
 class ServedModel:
-    """A loaded model version and the validator built from its card."""
+    """A loaded model version, the validator built from its card, and its drift binner if any."""
 
     name: str
     version: int
     model: OnnxModel
     validator: FeatureValidator
+    binner: ProfileBinner | None = None
 
     @classmethod
-    def of(cls, model: OnnxModel) -> ServedModel:
+    def of(cls, model: OnnxModel, profile: ReferenceProfile | None = None) -> ServedModel:
         card: ModelCard = model.card
-        return cls(card.name, int(card.version or 0), model, FeatureValidator(card))
+        binner = ProfileBinner(profile) if profile is not None else None
+        return cls(card.name, int(card.version or 0), model, FeatureValidator(card), binner)
 
 
 @dataclass
@@ -97,13 +102,15 @@ class BatchScorer:
 
     def __init__(self, models: Mapping[str, ServedModel], *, default_model: str | None,
                  predictions_topic: str, deadletter_topic: str, max_event_bytes: int,
-                 deadletter_payload_max_bytes: int, clock: Callable[[], float] = time.time) -> None:
+                 deadletter_payload_max_bytes: int, drift: DriftOutbox | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.models = dict(models)
         self.default_model = default_model
         self.predictions_topic = predictions_topic
         self.deadletter_topic = deadletter_topic
         self.max_event_bytes = max_event_bytes
         self.deadletter_payload_max_bytes = deadletter_payload_max_bytes
+        self.drift = drift
         self._clock = clock
 
     def score(self, records: Sequence[ConsumedRecord]) -> BatchOutcome:
@@ -156,6 +163,9 @@ class BatchScorer:
                 "event_ts": row.event.ts, "attributes": row.event.attributes,
             }))
         batch.outcome.predictions_by_model[served.name, served.version] += len(rows)
+        if self.drift is not None and served.binner is not None:
+            counts = served.binner.bin_columns(columns, prediction.scores)
+            self.drift.add(served.name, served.version, counts, prediction.scores)
 
     def _dead_letter(self, record: ConsumedRecord, reason: Invalid, outcome: BatchOutcome) -> Output:
         outcome.dead_letters[reason.code] += 1

@@ -18,7 +18,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, cast, get_type_hints
+
+from detectors.calibration import Statistic
+from detectors.monitor import MonitorSettings
+from detectors.river_adapters import FACTORIES as RIVER_FACTORIES
+from detectors.river_adapters import RiverSpec
 
 ENV_PREFIX = "DRIFTLINE_"
 
@@ -75,6 +80,32 @@ class Settings:
 
     #: Drift monitoring (histograms, River detectors, alerts); off means scoring only.
     monitors: bool = True
+    #: Internal topic carrying count deltas from scoring workers to the monitor agent.
+    topic_drift_counts: str = "driftline-drift-counts"
+    #: How often a worker publishes its accumulated count deltas. A delta larger than one
+    #: sub-window makes that evaluation's window larger (thresholds follow, detection coarsens).
+    drift_flush_ms: int = 100
+    #: Events per drift window, judged every window/sub-windows events (the acceptance-tested
+    #: configuration: 500/5 detects a 0.5-sigma shift ~340 events after it starts).
+    drift_window_size: int = 500
+    drift_sub_windows: int = 5
+    #: ``psi`` or ``js``.
+    drift_statistic: str = "psi"
+    #: ``calibrated`` (to drift_target_arl) or a fixed cutoff such as ``0.2``.
+    drift_threshold: str = "calibrated"
+    #: Expected events between false alarms, all features and detectors of a model together.
+    drift_target_arl: float = 1e7
+    #: Evaluations above threshold before raising; below half of it before resolving.
+    drift_raise_after: int = 1
+    drift_resolve_after: int = 3
+    #: Events after a resolution before the same alert may be raised again.
+    drift_cooldown_events: int = 5000
+    #: River detectors on the prediction score (ADWIN, PageHinkley, KSWIN, ...); empty for none.
+    drift_river: tuple[str, ...] = ("ADWIN",)
+    #: River detectors see means of this many consecutive scores (cheaper, and mergeable).
+    drift_score_chunk: int = 20
+    #: How often the monitor publishes drift statistics to the metrics topic.
+    metrics_snapshot_ms: int = 10_000
 
     #: Port of the Prometheus ``/metrics`` endpoint; 0 turns it off.
     metrics_port: int = 9400
@@ -87,6 +118,28 @@ class Settings:
         """Apply flags given on the command line (``None`` means "not given")."""
         given = {k: v for k, v in overrides.items() if v is not None}
         return _coerce_all(dataclasses.replace(self, **given), source="command line") if given else self
+
+    def monitor_settings(self) -> MonitorSettings:
+        """The detectors' configuration; fails on an unknown statistic, cutoff or River detector."""
+        try:
+            threshold: float | Literal["calibrated"] = (
+                "calibrated" if self.drift_threshold == "calibrated" else float(self.drift_threshold))
+        except ValueError:
+            raise SettingsError(f"drift_threshold must be 'calibrated' or a number, got "
+                                f"{self.drift_threshold!r}", setting="drift_threshold") from None
+        if self.drift_statistic not in ("psi", "js"):
+            raise SettingsError(f"drift_statistic must be psi or js, got {self.drift_statistic!r}",
+                                setting="drift_statistic")
+        unknown = sorted(set(self.drift_river) - set(RIVER_FACTORIES))
+        if unknown:
+            raise SettingsError(f"unknown River detectors {unknown}; known: {sorted(RIVER_FACTORIES)}",
+                                setting="drift_river")
+        return MonitorSettings(
+            window_size=self.drift_window_size, n_sub_windows=self.drift_sub_windows,
+            statistic=cast(Statistic, self.drift_statistic), threshold=threshold,
+            target_arl=self.drift_target_arl, raise_after=self.drift_raise_after,
+            resolve_after=self.drift_resolve_after, cooldown=self.drift_cooldown_events,
+            river=tuple(RiverSpec(name, _RIVER_PARAMS.get(name, {})) for name in self.drift_river))
 
     def public(self) -> dict[str, Any]:
         return {f.name: _printable(getattr(self, f.name)) for f in fields(self)}
@@ -128,6 +181,8 @@ def _parse(name: str, raw: str, *, source: str) -> Any:
             return _parse_bool(raw)
         if kind is int:
             return int(raw)
+        if kind is float:
+            return float(raw)
         if kind is Path:
             return Path(raw)
         if kind == tuple[str, ...]:
@@ -162,6 +217,11 @@ def _coerce_all(settings: Settings, *, source: str) -> Settings:
         elif kind is int and (isinstance(value, bool) or not isinstance(value, int)):
             raise SettingsError(f"setting {f.name} from {source}: {value!r} is not an integer",
                                 setting=f.name, source=source)
+        elif kind is float and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise SettingsError(f"setting {f.name} from {source}: {value!r} is not a number",
+                                setting=f.name, source=source)
+        elif kind is float and isinstance(value, int):
+            fixed[f.name] = float(value)
         elif kind is int and (value < 0 or (value == 0 and f.name not in _ZERO_ALLOWED)):
             raise SettingsError(f"setting {f.name} from {source}: must be positive, got {value}",
                                 setting=f.name, source=source)
@@ -177,5 +237,8 @@ def _printable(value: Any) -> Any:
 
 
 _HINTS: dict[str, Any] = get_type_hints(Settings)
+#: River's defaults suit per-value streams; on chunk means ADWIN needs a stricter delta to keep the
+#: false-alarm budget (measured by the detectors' acceptance tests).
+_RIVER_PARAMS: dict[str, dict[str, Any]] = {"ADWIN": {"delta": 1e-5}}
 #: Integer settings for which 0 means "off" rather than a mistake.
 _ZERO_ALLOWED = frozenset({"metrics_port"})

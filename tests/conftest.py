@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from models.demo import register_demo
 from models.registry import Registry
+from streams.registration import register_demo_with_reference
 
 
 @pytest.fixture(scope="session")
 def demo_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A registry holding the seeded demo model as champion (trained once per test session)."""
+    """A registry holding the seeded demo model as champion, with its reference profile."""
     root = tmp_path_factory.mktemp("registry")
-    register_demo(Registry(root), seed=7)
+    register_demo_with_reference(Registry(root), seed=7)
     return root

@@ -12,6 +12,7 @@ import orjson
 from models.card import ModelCard
 from models.errors import ModelError
 from models.registry import Registry
+from streams.registration import register_with_reference
 from streams.settings import Settings
 
 
@@ -25,6 +26,8 @@ def register(sub: Any) -> None:
     reg.add_argument("path", type=Path, help="model.onnx, or a folder holding model.onnx and card.json")
     reg.add_argument("--name", required=True, help="model name (a new version is added if it exists)")
     reg.add_argument("--card", type=Path, help="model card JSON (default: card.json beside the artifact)")
+    reg.add_argument("--reference", type=Path, help="reference sample for drift: JSON lines of events "
+                     "(with 'features') or of feature objects; without it, drift is not monitored")
     reg.set_defaults(handler=_register)
     listing = actions.add_parser("list", help="registered models, their versions and champions")
     listing.set_defaults(handler=_list)
@@ -43,10 +46,11 @@ def register(sub: Any) -> None:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from models.demo import register_demo
+    from streams.registration import register_demo_with_reference
 
     print(f"training the demo model (seed {args.seed}) ...", file=sys.stderr)
-    return _guarded(lambda: _print_card(register_demo(Registry(settings.registry), seed=args.seed), args))
+    registry = Registry(settings.registry)
+    return _guarded(lambda: _print_card(register_demo_with_reference(registry, seed=args.seed), args))
 
 
 def _register(args: argparse.Namespace, settings: Settings) -> int:
@@ -58,9 +62,26 @@ def _register(args: argparse.Namespace, settings: Settings) -> int:
             raise ModelError(f"no model card at {card_path}; pass --card", field="card")
         raw = orjson.loads(card_path.read_bytes())
         raw["name"] = args.name
-        return _print_card(Registry(settings.registry).register(artifact, ModelCard.from_dict(raw)), args)
+        rows = _reference_rows(args.reference) if args.reference else None
+        card = register_with_reference(Registry(settings.registry), artifact, ModelCard.from_dict(raw), rows)
+        return _print_card(card, args)
 
     return _guarded(run)
+
+
+def _reference_rows(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise ModelError(f"{path}:{number}: not JSON: {exc}", field="reference") from None
+        rows.append(obj["features"] if isinstance(obj, dict) and "features" in obj else obj)
+    if not rows:
+        raise ModelError(f"{path} holds no reference rows", field="reference")
+    return rows
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from streams.settings import Settings
 
@@ -111,3 +113,30 @@ class TopicReader:
             batches = await self._consumer.getmany(timeout_ms=200)
             for tp, batch in batches.items():
                 self.records[tp.topic].extend((r.key, orjson.loads(r.value)) for r in batch)
+
+
+async def wait_for_group(bootstrap: str, group: str, members: int, *, timeout: float,
+                         alive: Callable[[], None] = lambda: None) -> None:
+    """Wait until ``group`` is Stable with ``members`` members (so partitions are spread)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    deadline, seen = time.monotonic() + timeout, ("unknown", 0)
+    try:
+        while time.monotonic() < deadline:
+            alive()
+            try:
+                responses = await admin.describe_consumer_groups([group])
+            except KafkaError as exc:  # the offsets topic may not exist yet on a fresh broker
+                if not exc.retriable:
+                    raise
+                responses = []
+            for response in responses:
+                for described in response.groups:
+                    # (error_code, group_id, state, protocol_type, protocol, members, ...)
+                    seen = (described[2], len(described[5]))
+            if seen == ("Stable", members):
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    raise AssertionError(f"group {group} not Stable with {members} members within {timeout}s: {seen}")

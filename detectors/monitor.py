@@ -1,0 +1,301 @@
+"""The drift monitor of one model version: count deltas in, alert events out.
+
+`DriftMonitor` is pure and synchronous. The streams layer bins each micro-batch with
+`detectors.binner.ProfileBinner` (inputs and scores), sums the deltas of all workers and
+partitions, and calls `DriftMonitor.update` with the merged delta, its event count and,
+optionally, score values for River detectors. Every call returns the alert events it caused:
+
+========================  ===================================  =====================================
+kind                      detector                             watches
+========================  ===================================  =====================================
+``data_drift``            ``histogram.psi`` (or ``.js``)       shape of every input feature
+``prediction_drift``      ``histogram.psi`` (or ``.js``)       shape of the score (``__score__``)
+``prediction_drift``      ``river.<name>``                     River detectors on score values
+``data_quality``          ``missing_rate``                     jumps in a feature's missing share
+``data_quality``          ``out_of_range``                     values outside the reference range,
+                                                               unlisted categories
+========================  ===================================  =====================================
+
+All histogram and quality tests share one false-alarm budget, ``target_arl`` events between false
+alarms (see `detectors.calibration`); River detectors keep their own parameters.
+
+Examples
+--------
+>>> import numpy as np
+>>> from models.card import FeatureSpec, ModelCard
+>>> from detectors.binner import ProfileBinner
+>>> card = ModelCard(name="toy", features=(FeatureSpec(name="x", type="numeric"),))
+>>> rng = np.random.default_rng(3)
+>>> profile = ReferenceProfile.build(card, {"x": rng.normal(size=20_000)})
+>>> monitor = DriftMonitor(profile, MonitorSettings(cooldown=0))
+>>> binner = ProfileBinner(profile)
+>>> for start in range(0, 6000, 100):
+...     x = rng.normal(size=100) + (1.0 if 2000 <= start < 4000 else 0.0)
+...     for event in monitor.update(binner.bin_columns({"x": x}), 100):
+...         print(event.type, event.severity, event.kind, event.findings[0].feature, event.window.end)
+raised warning data_drift x 2200
+updated critical data_drift x 2300
+updated warning data_drift x 4400
+resolved info data_drift x 4700
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.alerting import (
+    AlertEvent,
+    AlertPolicy,
+    AlertState,
+    AlertWindow,
+    Finding,
+    Transition,
+    dedup_key,
+)
+from detectors.calibration import Statistic, per_test_alpha
+from detectors.histogram import HistogramDriftDetector
+from detectors.quality import DataQualityCheck, QualityResult
+from detectors.reference import SCORE, ReferenceProfile
+from detectors.river_adapters import RiverAdapter, RiverSpec
+
+FloatArray = npt.NDArray[np.float64]
+#: A River detection is reported as value = detections in the batch against this threshold.
+_RIVER_THRESHOLD = 0.6
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """Window, statistic, false-alarm budget, alert policy and River detectors of a monitor.
+
+    See `detectors.histogram.HistogramDriftDetector` and `detectors.alerting.AlertPolicy` for
+    the meaning of each; ``runbook`` is the document alerts point to (``#<kind>`` is appended).
+    """
+
+    window_size: int = 500
+    n_sub_windows: int = 5
+    statistic: Statistic = "psi"
+    threshold: float | Literal["calibrated"] = "calibrated"
+    target_arl: float = 1e7
+    min_expected: float = 15.0
+    min_samples: int = 0
+    raise_after: int = 1
+    resolve_after: int = 3
+    resolve_ratio: float = 0.5
+    cooldown: int = 5000
+    update_every: int = 50
+    critical_ratio: float = 2.0
+    river: tuple[RiverSpec, ...] = ()
+    runbook: str = "docs/RUNBOOK.md"
+    seed: int = 0
+
+    def policy(self) -> AlertPolicy:
+        return AlertPolicy(min_samples=self.min_samples, raise_after=self.raise_after,
+                           resolve_after=self.resolve_after, resolve_ratio=self.resolve_ratio,
+                           cooldown=self.cooldown, update_every=self.update_every,
+                           critical_ratio=self.critical_ratio)
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """One alert stream: which rows it watches and where its numbers come from."""
+
+    kind: str
+    detector: str
+    statistic: str
+    rows: tuple[int, ...]
+    state: AlertState
+
+
+class DriftMonitor:
+    """Histogram, data-quality and River drift detection for one model version.
+
+    Parameters
+    ----------
+    profile
+        The version's reference profile.
+    settings
+        Window, statistic, budget and alert policy.
+    """
+
+    def __init__(self, profile: ReferenceProfile, settings: MonitorSettings | None = None) -> None:
+        self.profile = profile
+        self.settings = settings or MonitorSettings()
+        s = self.settings
+        n_rows = len(profile.rows)
+        n_tests = 3 * n_rows  # shape, missing rate and out-of-range, per row
+        self._histogram = HistogramDriftDetector(
+            profile, window_size=s.window_size, n_sub_windows=s.n_sub_windows, statistic=s.statistic,
+            threshold=s.threshold, target_arl=s.target_arl, n_tests=n_tests, min_expected=s.min_expected,
+            seed=s.seed)
+        events_per_evaluation = s.window_size / s.n_sub_windows
+        alpha = self._histogram.alpha or per_test_alpha(s.target_arl, events_per_evaluation, n_tests)
+        self._quality = DataQualityCheck(profile, alpha=alpha)
+        self._streams = self._build_streams()
+        self._river = [(spec.build(), AlertState(1, s.policy())) for spec in s.river]
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget every window, streak and open alert; keep the (costly) calibration."""
+        self._histogram._reset()
+        for stream in self._streams:
+            stream.state._reset()
+        for adapter, state in self._river:
+            adapter._reset()
+            state._reset()
+        self._last_quality: QualityResult | None = None
+
+    def reset(self) -> None:
+        """Start over, as on a fresh monitor of the same profile and settings (without recalibrating)."""
+        self._reset()
+
+    def _build_streams(self) -> list[_Stream]:
+        features = tuple(range(len(self.profile.features)))
+        every = tuple(range(len(self.profile.rows)))
+        name = f"histogram.{self.settings.statistic}"
+        policy = self.settings.policy()
+        statistic = self.settings.statistic
+        streams = [_Stream("data_drift", name, statistic, features, AlertState(len(features), policy))]
+        if self.profile.score is not None:
+            streams.append(_Stream("prediction_drift", name, self.settings.statistic, (len(features),),
+                                   AlertState(1, policy)))
+        for check in ("missing_rate", "out_of_range"):
+            streams.append(_Stream("data_quality", check, check, every, AlertState(len(every), policy)))
+        return streams
+
+    @property
+    def histogram(self) -> HistogramDriftDetector:
+        return self._histogram
+
+    @property
+    def river(self) -> tuple[RiverAdapter, ...]:
+        return tuple(adapter for adapter, _ in self._river)
+
+    @property
+    def n_seen(self) -> int:
+        return self._histogram.n_seen
+
+    def update(self, counts_delta: npt.ArrayLike, n_events: int,
+               score_values: npt.ArrayLike | None = None) -> list[AlertEvent]:
+        """Feed one merged count delta of ``n_events`` events; returns the alert events it caused."""
+        self._histogram.update(counts_delta, n_events)
+        events: list[AlertEvent] = []
+        if self._histogram.evaluated:
+            self._last_quality = self._quality.evaluate(self._histogram.window_counts)
+            for stream in self._streams:
+                events.extend(self._step(stream, self._last_quality))
+        if score_values is not None:
+            events.extend(self._step_river(np.asarray(score_values, dtype=np.float64).reshape(-1)))
+        return events
+
+    # --- histogram and quality streams ---------------------------------------------------------
+
+    def _numbers(self, stream: _Stream, quality: QualityResult) -> tuple[FloatArray, FloatArray]:
+        rows = list(stream.rows)
+        if stream.detector == "missing_rate":
+            return quality.missing[rows], np.full(len(rows), self._quality.threshold)
+        if stream.detector == "out_of_range":
+            return quality.out_of_range[rows], np.full(len(rows), self._quality.threshold)
+        return self._histogram.values[rows], self._histogram.thresholds[rows]
+
+    def _step(self, stream: _Stream, quality: QualityResult) -> list[AlertEvent]:
+        values, thresholds = self._numbers(stream, quality)
+        transition = stream.state.step(values, thresholds, samples=self._histogram.window_events,
+                                       events=self.n_seen)
+        if transition is None:
+            return []
+        findings = tuple(self._finding(stream, stream.rows[i], float(values[i]), float(thresholds[i]))
+                         for i in transition.active)
+        start, end = self._histogram.window_bounds
+        window = AlertWindow(events=end - start, start=start, end=end)
+        return [self._event(stream.kind, stream.detector, transition, findings, window)]
+
+    def _finding(self, stream: _Stream, row: int, value: float, threshold: float) -> Finding:
+        bins, reference, current = self._histogram.shares(row)
+        return Finding(feature=self.profile.row_names[row], statistic=stream.statistic, value=value,
+                       threshold=threshold, bins=bins, reference_shares=tuple(reference.round(6).tolist()),
+                       current_shares=tuple(current.round(6).tolist()))
+
+    # --- River streams -------------------------------------------------------------------------
+
+    def _step_river(self, scores: FloatArray) -> list[AlertEvent]:
+        events: list[AlertEvent] = []
+        for adapter, state in self._river:
+            before = len(adapter.detections)
+            adapter.update_many(scores)
+            found = float(len(adapter.detections) - before)
+            transition = state.step(np.array([found]), np.array([_RIVER_THRESHOLD]),
+                                    samples=adapter.n_seen, events=self.n_seen)
+            if transition is None:
+                continue
+            finding = Finding(feature=SCORE, statistic="detections", value=found, threshold=_RIVER_THRESHOLD)
+            window = AlertWindow(events=scores.size, start=adapter.n_seen - scores.size, end=adapter.n_seen)
+            detector = f"river.{adapter.name}"
+            events.append(self._event("prediction_drift", detector, transition, (finding,), window))
+        return events
+
+    # --- events and snapshots ------------------------------------------------------------------
+
+    def _event(self, kind: str, detector: str, transition: Transition, findings: tuple[Finding, ...],
+               window: AlertWindow) -> AlertEvent:
+        model, version = self.profile.model, self.profile.version
+        return AlertEvent(type=transition.type, kind=kind, severity=transition.severity, model=model,
+                          version=version, detector=detector, findings=findings, window=window,
+                          dedup_key=dedup_key(model, version, kind, detector),
+                          summary=_summary(transition, _label(kind, detector, model, version), findings,
+                                           window),
+                          runbook=f"{self.settings.runbook}#{kind.replace('_', '-')}")
+
+    def snapshot(self) -> dict[str, Any]:
+        """Per-feature statistics for the metrics topic (JSON-safe: inf thresholds become None)."""
+        h = self._histogram
+        quality = self._last_quality
+        features: dict[str, Any] = {}
+        for r, name in enumerate(h.names):
+            features[name] = {
+                "statistic": h.statistic, "value": float(h.values[r]), "threshold": _finite(h.thresholds[r]),
+                "samples": int(h.sample_counts[r]),
+                "missing_score": None if quality is None else float(quality.missing[r]),
+                "missing_share": None if quality is None else float(quality.missing_share[r]),
+                "out_of_range_score": None if quality is None else float(quality.out_of_range[r]),
+                "out_of_range_share": None if quality is None else float(quality.out_of_range_share[r]),
+            }
+        start, end = h.window_bounds
+        return {
+            "model": self.profile.model, "version": self.profile.version, "events": h.n_seen,
+            "evaluations": h.n_evaluations, "window": {"events": end - start, "start": start, "end": end},
+            "quality_threshold": self._quality.threshold, "features": features,
+            "river": {a.name: {"values": a.n_seen, "detections": len(a.detections)} for a, _ in self._river},
+            "open_alerts": self.open_alerts(),
+        }
+
+    def open_alerts(self) -> list[str]:
+        """Dedup keys of the alert streams currently open."""
+        model, version = self.profile.model, self.profile.version
+        keys = [dedup_key(model, version, s.kind, s.detector) for s in self._streams if s.state.is_open]
+        keys += [dedup_key(model, version, "prediction_drift", f"river.{a.name}")
+                 for a, state in self._river if state.is_open]
+        return keys
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _label(kind: str, detector: str, model: str, version: int | None) -> str:
+    return f"{kind.replace('_', ' ')} ({detector}) in {model} v{version}"
+
+
+def _summary(transition: Transition, label: str, findings: tuple[Finding, ...], window: AlertWindow) -> str:
+    names = ", ".join(f.feature for f in findings[:3])
+    if len(findings) > 3:
+        names += f" and {len(findings) - 3} more"
+    if transition.type == "resolved":
+        return f"resolved: {label}: {names} back within thresholds at event {window.end}"
+    top = findings[0]
+    return (f"{transition.severity}: {label}: {names}; top {top.feature} {top.statistic} "
+            f"{top.value:.4g} > {top.threshold:.4g} over events {window.start}-{window.end}")

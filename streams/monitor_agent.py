@@ -1,0 +1,112 @@
+"""The monitor agent: merges count deltas from every worker and judges drift on the sum.
+
+A Faust agent on the drift-counts topic, keyed by model: the consumer group gives each model's
+deltas to exactly one worker's agent, so two workers sharing a stream raise one alert, not two.
+Deltas are summed in arrival order; the detectors window by event count, so the interleaving of
+workers does not matter. State lives in memory: after a restart the windows refill from live
+traffic (one window of events) and an alert still active is raised again under the same dedup
+key, which incident tooling folds into the open incident.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any
+
+import faust
+import numpy as np
+import orjson
+
+from detectors.alerting import AlertEvent
+from detectors.monitor import DriftMonitor
+from detectors.reference import ReferenceProfile
+from models.errors import ModelError
+from models.registry import Registry
+from streams.alerts import alert_cloudevent, alert_data
+from streams.metrics import record_drift
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class MonitorBook:
+    """One ``DriftMonitor`` per model version, built on first sight from the registry's profile."""
+
+    def __init__(self, settings: Settings, registry: Registry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.monitor_settings = settings.monitor_settings()
+        self._monitors: dict[tuple[str, int], DriftMonitor | None] = {}
+
+    def feed(self, delta: dict[str, Any]) -> list[AlertEvent]:
+        """Feed one count-delta message; returns the alert events it raised, updated or resolved."""
+        monitor = self.monitor(str(delta["model"]), int(delta["version"]))
+        if monitor is None:
+            return []
+        counts = np.asarray(delta["counts"], dtype=np.int64)
+        means = np.asarray(delta.get("score_means") or [], dtype=np.float64)
+        return monitor.update(counts, int(delta["events"]), means if len(means) else None)
+
+    def monitor(self, model: str, version: int) -> DriftMonitor | None:
+        if (model, version) not in self._monitors:
+            self._monitors[model, version] = self._build(model, version)
+        return self._monitors[model, version]
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        return [monitor.snapshot() for monitor in self._monitors.values() if monitor is not None]
+
+    def _build(self, model: str, version: int) -> DriftMonitor | None:
+        try:
+            reference = self.registry.reference(model, version)
+        except ModelError as exc:
+            log.error("cannot monitor %s v%d: %s", model, version, exc)
+            return None
+        if reference is None:
+            log.warning("%s v%d has no reference profile: not monitored", model, version)
+            return None
+        # Profiles are built before registration gives the version a number; alerts need it.
+        profile = dataclasses.replace(ReferenceProfile.from_dict(reference), model=model, version=version)
+        log.info("monitoring %s v%d: %d rows, window %d events", model, version, len(profile.rows),
+                 self.settings.drift_window_size)
+        return DriftMonitor(profile, self.monitor_settings)
+
+
+def decode_delta(value: bytes | None) -> dict[str, Any] | None:
+    try:
+        delta = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    required = ("model", "version", "events", "counts")
+    return delta if isinstance(delta, dict) and all(k in delta for k in required) else None
+
+
+def register_monitor_agent(app: faust.App, settings: Settings) -> None:
+    counts = app.topic(settings.topic_drift_counts, key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw")
+    alerts = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
+    metrics = app.topic(settings.topic_metrics, key_serializer="raw", value_serializer="raw")
+    book = MonitorBook(settings, Registry(settings.registry))
+    source = f"driftline/{settings.app_id}/monitor"
+    snapshot_every = settings.metrics_snapshot_ms / 1000
+
+    async def monitor(stream: Any) -> None:
+        last_snapshot = time.monotonic()
+        async for value in stream:
+            delta = decode_delta(value)
+            if delta is None:
+                log.warning("skipping a malformed count delta")
+                continue
+            for event in book.feed(delta):
+                key, envelope = alert_cloudevent(event.type, alert_data(event), source=source)
+                log.warning("alert %s: %s", event.type, event.summary)
+                await alerts.send(key=key, value=envelope)
+            if time.monotonic() - last_snapshot >= snapshot_every:
+                last_snapshot = time.monotonic()
+                for snapshot in book.snapshots():
+                    record_drift(snapshot)
+                    await metrics.send(key=snapshot["model"].encode(),
+                                       value=orjson.dumps(snapshot, option=orjson.OPT_SERIALIZE_NUMPY))
+
+    app.agent(counts, name=f"{settings.app_id}.monitor")(monitor)

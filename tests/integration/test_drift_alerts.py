@@ -1,0 +1,91 @@
+"""Drift end to end: two workers share an events topic, one monitor judges their merged counts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from models.synthetic import Drift, MeanShift, SyntheticStream
+from streams.settings import Settings
+from streams.topics import ensure_topics
+from tests.integration.support import TopicReader, WorkerProcess, send_all, wait_for_group
+
+DRIFTING = "customer_age_years"
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, topic_prefix: str, demo_registry: Path) -> Settings:
+    topics = {f"topic_{name}": f"{topic_prefix}-{name}" for name in (
+        "events", "predictions", "labels", "training_examples", "alerts", "metrics", "deadletter",
+        "model_updates", "drift_counts")}
+    return Settings(broker=kafka_bootstrap, registry=demo_registry, app_id=f"{topic_prefix}-app",
+                    group_id=f"{topic_prefix}-scoring", topic_partitions=3, metrics_port=0,
+                    session_timeout_ms=6000, heartbeat_interval_ms=1000, drift_flush_ms=100,
+                    metrics_snapshot_ms=1000, **topics)
+
+
+@pytest.fixture
+def workers(settings: Settings, tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+    pair = [WorkerProcess(settings, tmp_path / f"worker-{i}.log") for i in range(2)]
+    yield pair
+    for worker in pair:
+        worker.stop()
+
+
+def phases() -> list[dict[str, Any]]:
+    """3,000 reference events, 3,000 with a +3 sigma shift of one feature, 6,000 reference again."""
+    shifted = SyntheticStream(seed=41, drift=Drift(start=3000, mean_shift=MeanShift(DRIFTING, 3.0)))
+    return shifted.rows(6000) + SyntheticStream(seed=42).rows(6000)
+
+
+async def send_paced(settings: Settings, rows: list[dict[str, Any]], *, per_second: int) -> None:
+    """Offer the events at a steady rate, so the monitor sees many small deltas as in production."""
+    step = per_second // 10
+    for start in range(0, len(rows), step):
+        records = [(f"e{i}".encode(), orjson.dumps({"id": f"e{i}", "features": row}))
+                   for i, row in enumerate(rows[start:start + step], start=start)]
+        await send_all(settings.broker, settings.topic_events, records)
+        await asyncio.sleep(0.1)  # pacing, not synchronisation: every send above was acknowledged
+
+
+def alerts_of(reader: TopicReader, settings: Settings, kind: str) -> list[dict[str, Any]]:
+    envelopes = [value for _, value in reader.records[settings.topic_alerts]]
+    return [e for e in envelopes if e["data"]["kind"] == kind]  # type: ignore[index]
+
+
+async def test_two_workers_raise_one_drift_alert_and_resolve_it(settings: Settings,
+                                                                workers: list[WorkerProcess]) -> None:
+    await ensure_topics(settings)
+    for worker in workers:
+        worker.start()
+
+    def alive() -> None:
+        for worker in workers:
+            worker.assert_alive()
+
+    await wait_for_group(settings.broker, settings.group_id, 2, timeout=90, alive=alive)
+    await wait_for_group(settings.broker, settings.app_id, 2, timeout=90, alive=alive)
+    rows = phases()
+    async with TopicReader(settings.broker, (settings.topic_alerts, settings.topic_predictions)) as out:
+        await send_paced(settings, rows, per_second=2000)
+        await out.read_until(lambda r: len(r.records[settings.topic_predictions]) >= len(rows) and any(
+            a["type"].endswith("resolved") for a in alerts_of(r, settings, "data_drift")),
+            timeout=180, alive=alive)
+        drift = alerts_of(out, settings, "data_drift")
+
+    raised = [a for a in drift if a["type"] == "io.driftline.alert.raised"]
+    resolved = [a for a in drift if a["type"] == "io.driftline.alert.resolved"]
+    assert len(raised) == 1, [a["data"]["summary"] for a in drift]
+    assert len(resolved) == 1
+    alert = raised[0]["data"]
+    assert alert["feature"] == DRIFTING and alert["features"][0]["feature"] == DRIFTING
+    assert alert["model"] == "card-fraud" and alert["version"] == 1
+    assert alert["value"] > alert["threshold"]
+    assert 3000 <= alert["window"]["end"] <= 4500, alert["window"]
+    assert resolved[0]["data"]["dedup_key"] == alert["dedup_key"]
+    assert drift.index(resolved[0]) > drift.index(raised[0])

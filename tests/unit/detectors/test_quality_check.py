@@ -1,0 +1,50 @@
+"""Data-quality tests: exact conditional binomial p-values, one-sided, per row."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats  # type: ignore[import-untyped]
+
+from detectors.quality import DataQualityCheck
+from detectors.reference import ReferenceProfile
+from models.card import FeatureSpec, ModelCard
+
+CARD = ModelCard(name="toy", features=(
+    FeatureSpec(name="x", type="numeric", nullable=True),
+    FeatureSpec(name="c", type="categorical", categories=("a", "b")),
+))
+
+
+def profile() -> ReferenceProfile:
+    x = np.linspace(0.0, 1.0, 10_000)
+    x[::50] = np.nan  # 2 % missing
+    c = np.array(["a", "b"] * 5000, dtype=object)
+    return ReferenceProfile.build(CARD, {"x": x, "c": c}, bins=4)
+
+
+def window(missing: int, below: int, other: int) -> np.ndarray:
+    out = np.zeros((2, 7), dtype=np.int64)
+    out[0, [0, 1, 6]] = [below, 500 - missing - below, missing]
+    out[1, [0, 2]] = [500 - other, other]
+    return out
+
+
+def test_missing_rate_p_value_is_the_conditional_binomial_tail() -> None:
+    check = DataQualityCheck(profile(), alpha=1e-6)
+    result = check.evaluate(window(missing=30, below=0, other=0))
+    expected = stats.binom.sf(29, 30 + 200, 500 / 10_500)
+    assert result.missing[0] == np.float64(-np.log10(expected)).round(10) or \
+        abs(result.missing[0] + np.log10(expected)) < 1e-9
+    assert result.missing_share[0] == 30 / 500
+
+
+def test_fewer_missing_values_than_usual_is_no_alarm() -> None:
+    result = DataQualityCheck(profile(), alpha=1e-6).evaluate(window(missing=0, below=0, other=0))
+    assert result.missing.tolist() == [0.0, 0.0]
+
+
+def test_out_of_range_and_unseen_categories_are_flagged() -> None:
+    check = DataQualityCheck(profile(), alpha=1e-6)
+    result = check.evaluate(window(missing=10, below=8, other=9))
+    assert (result.out_of_range > check.threshold).all()
+    assert result.out_of_range_share.tolist() == [8 / 500, 9 / 500]
