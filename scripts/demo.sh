@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job end to end: environment, a local Kafka, the demo model, a worker, 2,000 synthetic
-# events, and the first predictions and dead letters printed. Stops the worker and Kafka on exit.
+# The main job end to end: environment, a local Kafka, the demo model, a worker, synthetic events,
+# the first predictions, then a drifted stream and the alert it raises. Stops everything on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-env.sh
@@ -20,7 +20,11 @@ driftline models list --json | grep -q '"card-fraud"' || driftline models demo
 driftline topics
 driftline worker > .driftline/worker.log 2>&1 &
 worker_pid=$!
-driftline produce --count 2000 --rate 1000
+driftline produce --count 3000 --rate 1500
 echo "--- first predictions"
 driftline tail predictions --count 5
+echo "--- now the customers get older: +3 sigma on customer_age_years"
+driftline produce --count 3000 --rate 1500 --seed 1 --id-prefix shifted --shift customer_age_years=3
+echo "--- alerts"
+driftline tail alerts --count 2 --timeout 30
 echo "--- worker log: .driftline/worker.log"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from models.synthetic import SyntheticStream
+from models.synthetic import Drift, SyntheticStream
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -20,14 +20,14 @@ CHUNK = 500
 
 
 async def produce_events(settings: Settings, count: int, *, rate: float | None = None, seed: int = 0,
-                         model: str | None = None, id_prefix: str = "evt",
+                         model: str | None = None, id_prefix: str = "evt", drift: Drift | None = None,
                          progress: Callable[[int, int], None] | None = None) -> int:
     """Send ``count`` synthetic events to the events topic; return how many the broker acknowledged.
 
     ``rate`` is in events per second; pacing sleeps between chunks, which is rate control, not
     synchronisation: every send is still awaited for its acknowledgement.
     """
-    stream = SyntheticStream(seed=seed)
+    stream = SyntheticStream(seed=seed, drift=drift)
     producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all", enable_idempotence=True,
                                 linger_ms=settings.producer_linger_ms,
                                 max_batch_size=settings.producer_max_batch_bytes)

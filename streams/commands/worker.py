@@ -6,9 +6,12 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from models.synthetic import Drift
 
 
 def register(sub: Any) -> None:
@@ -21,6 +24,8 @@ def register(sub: Any) -> None:
     produce.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     produce.add_argument("--model", help="model name to put in each event (default: none)")
     produce.add_argument("--id-prefix", default="evt", help="event ids are PREFIX-N (default evt)")
+    produce.add_argument("--shift", metavar="FEATURE=SIGMAS", help="inject drift: shift a numeric "
+                         "feature's mean by SIGMAS standard deviations from the first event on")
     produce.set_defaults(handler=_produce)
     topics = sub.add_parser("topics", help="create driftline's topics (missing ones only)")
     topics.set_defaults(handler=_topics)
@@ -46,10 +51,28 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
         if sent == total or sent % 10_000 == 0:
             print(f"sent {sent}/{total}", file=sys.stderr)
 
+    try:
+        drift = _parse_shift(args.shift) if args.shift else None
+    except ValueError as exc:
+        print(f"driftline produce: {exc}", file=sys.stderr)
+        return 2
     sent = asyncio.run(produce_events(settings, args.count, rate=args.rate, seed=args.seed, model=args.model,
-                                      id_prefix=args.id_prefix, progress=progress))
+                                      id_prefix=args.id_prefix, drift=drift, progress=progress))
     print(f"produced {sent} events to {settings.topic_events}")
     return 0
+
+
+def _parse_shift(text: str) -> Drift:
+    from models.synthetic import DEMO_FEATURES, Drift, MeanShift
+
+    feature, _, sigmas = text.partition("=")
+    numeric = [f.name for f in DEMO_FEATURES if f.type == "numeric"]
+    if feature not in numeric:
+        raise ValueError(f"--shift: {feature!r} is not a numeric demo feature ({', '.join(numeric)})")
+    try:
+        return Drift(start=0, mean_shift=MeanShift(feature, float(sigmas)))
+    except ValueError:
+        raise ValueError(f"--shift: {sigmas!r} is not a number of standard deviations") from None
 
 
 def _topics(args: argparse.Namespace, settings: Settings) -> int:
