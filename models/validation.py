@@ -2,19 +2,22 @@
 
 Validation is where a bad event gets its reason. Each check yields a stable error ``code`` (the
 contract with whoever reads the dead-letter topic), a message a person can act on, and the
-offending ``field``. A valid event comes back as its feature mapping, untouched: turning values
-into ONNX feeds (null to NaN, unseen category to the "other" bucket) is ``columns_from_rows``'s
-job, so serving and a direct ONNX run of the same rows cannot disagree.
+offending ``field``. A batch's valid events come back as ONNX feeding columns built by the same
+convention as ``models.runtime.columns_from_rows`` (null to NaN or ``__missing__``, an unseen
+category to ``__other__``), so serving and a direct ONNX run of the same rows cannot disagree.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from models.card import FeatureSpec, ModelCard
+import numpy as np
+import numpy.typing as npt
+
+from models.card import MISSING_CATEGORY, OTHER_CATEGORY, FeatureSpec, ModelCard
 
 #: Error codes a consumer of the dead-letter topic can rely on.
 MISSING_FIELD: Final = "missing_field"
@@ -25,6 +28,7 @@ UNKNOWN_CATEGORY: Final = "unknown_category"
 NON_FINITE_NUMBER: Final = "non_finite_number"
 
 FeatureValue = float | int | str | None
+_NAN: Final = float("nan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +48,33 @@ class Validated:
     unseen_categories: int = 0
 
 
+@dataclass(frozen=True)
+class BatchValidation:
+    """A batch's verdict: feeding columns of its valid rows, and why the others were refused.
+
+    ``columns`` follow the feeding convention of ``models.runtime.columns_from_rows`` (and equal
+    it on the same rows), holding only the rows where ``valid`` is true, in batch order.
+    """
+
+    columns: dict[str, npt.NDArray[Any]]
+    valid: npt.NDArray[np.bool_]
+    errors: dict[int, Invalid]
+    unseen_categories: int
+
+
 _ABSENT: Final = object()
+#: A column's raw feeding values (all rows) and the rows whose values need a closer look.
+_ColumnCheck = tuple[npt.NDArray[Any], npt.NDArray[np.intp]]
 
 
 class FeatureValidator:
-    """Checks one event's ``features`` object against a card, feature by feature.
+    """Checks events' ``features`` objects against a card.
 
-    Features the card does not declare are ignored: producers may send more than one model
-    needs, and refusing them would couple every producer to every model's schema.
+    ``validate_batch`` is the hot path: it checks a batch column by column with vectorised range
+    tests and looks at single values only where something is off (a null, a wrong type, a value
+    out of range, an unlisted category), which costs a fraction of checking event by event.
+    Features the card does not declare are ignored: producers may send more than one model needs,
+    and refusing them would couple every producer to every model's schema.
     """
 
     def __init__(self, card: ModelCard) -> None:
@@ -60,21 +83,64 @@ class FeatureValidator:
         self._known = {f.name: frozenset(f.categories) for f in card.features if f.type == "categorical"}
 
     def validate(self, features: Mapping[str, Any]) -> Validated | Invalid:
+        """Check one event (the first problem in card order wins)."""
         unseen = 0
         for spec in self._specs:
-            value = features.get(spec.name, _ABSENT)
-            if value is _ABSENT or value is None:
-                if not spec.nullable:
-                    return _missing(spec, absent=value is _ABSENT)
-                continue
-            if spec.type == "numeric":
-                problem = _check_number(spec, value)
-            else:
-                problem, is_unseen = self._check_category(spec, value)
-                unseen += is_unseen
+            problem, is_unseen = self._check_value(spec, features.get(spec.name, _ABSENT))
             if problem is not None:
                 return problem
+            unseen += is_unseen
         return Validated(features, unseen)
+
+    def validate_batch(self, batch: Sequence[Mapping[str, Any]]) -> BatchValidation:
+        """Check a batch; an event's error is the first problem in card order, as in ``validate``."""
+        errors: dict[int, Invalid] = {}
+        raw: dict[str, npt.NDArray[Any]] = {}
+        unseen = np.zeros(len(batch), dtype=np.int64)
+        for spec in self._specs:
+            column = [features.get(spec.name, _ABSENT) for features in batch]
+            if spec.type == "numeric":
+                raw[spec.name], suspects = self._numeric_column(spec, column)
+            else:
+                raw[spec.name], suspects = self._categorical_column(spec, column)
+            for row in suspects.tolist():
+                problem, is_unseen = self._check_value(spec, column[row])
+                if problem is not None:
+                    errors.setdefault(row, problem)
+                unseen[row] += is_unseen
+        valid = np.ones(len(batch), dtype=np.bool_)
+        valid[list(errors)] = False
+        columns = {name: values[valid].reshape(-1, 1) for name, values in raw.items()}
+        return BatchValidation(columns, valid, errors, int(unseen[valid].sum()))
+
+    def _numeric_column(self, spec: FeatureSpec, column: list[Any]) -> _ColumnCheck:
+        # Anything that is not a plain int or float becomes NaN here and a suspect below (bool is
+        # excluded by the exact type test); the per-value check then tells nulls, absent keys,
+        # wrong types and non-finite numbers apart.
+        values = np.array([x if type(x) is float or type(x) is int else _NAN for x in column],
+                          dtype=np.float64)
+        suspect = ~np.isfinite(values)
+        if spec.min is not None:
+            suspect |= values < spec.min
+        if spec.max is not None:
+            suspect |= values > spec.max
+        return values.astype(np.float32), np.flatnonzero(suspect)
+
+    def _categorical_column(self, spec: FeatureSpec, column: list[Any]) -> _ColumnCheck:
+        known = self._known[spec.name]
+        # The type test comes first: an unhashable value (a list, an object) must not reach ``in``.
+        listed = [type(x) is str and x in known for x in column]
+        values = np.array([x if ok else MISSING_CATEGORY if x is None or x is _ABSENT else OTHER_CATEGORY
+                           for x, ok in zip(column, listed, strict=True)], dtype=object)
+        return values, np.flatnonzero(~np.array(listed, dtype=np.bool_))
+
+    def _check_value(self, spec: FeatureSpec, value: Any) -> tuple[Invalid | None, bool]:
+        """One value's verdict: (problem or None, whether it is an unseen category scored as other)."""
+        if value is _ABSENT or value is None:
+            return (None if spec.nullable else _missing(spec, absent=value is _ABSENT)), False
+        if spec.type == "numeric":
+            return _check_number(spec, value), False
+        return self._check_category(spec, value)
 
     def _check_category(self, spec: FeatureSpec, value: Any) -> tuple[Invalid | None, bool]:
         if not isinstance(value, str):

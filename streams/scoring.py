@@ -22,8 +22,8 @@ from detectors.binner import ProfileBinner
 from detectors.reference import ReferenceProfile
 from models.card import ModelCard
 from models.errors import ModelError
-from models.runtime import OnnxModel, columns_from_rows
-from models.validation import FeatureValidator, Invalid, Validated
+from models.runtime import OnnxModel
+from models.validation import FeatureValidator, Invalid
 from streams.decoding import Event, decode_event
 from streams.drift_outbox import DriftOutbox
 
@@ -82,9 +82,11 @@ class BatchOutcome:
 
 @dataclass(frozen=True, slots=True)
 class _Accepted:
+    """An event whose envelope is sound, waiting for its model's batch validation."""
+
     index: int
     event: Event
-    features: Mapping[str, Any]
+    model: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +119,11 @@ class BatchScorer:
         batch = _Batch(records, [None] * len(records), BatchOutcome(outputs=[]), self._clock() * 1000.0)
         groups: dict[str, list[_Accepted]] = {}
         for index, record in enumerate(records):
-            accepted = self._admit(index, record, batch.outcome)
+            accepted = self._admit(index, record)
             if isinstance(accepted, Invalid):
                 batch.slots[index] = self._dead_letter(record, accepted, batch.outcome)
             else:
-                groups.setdefault(accepted.event.model or self.default_model or "", []).append(accepted)
+                groups.setdefault(accepted.model, []).append(accepted)
         for name, accepted_rows in groups.items():
             self._score_group(self.models[name], accepted_rows, batch)
         outputs = [slot for slot in batch.slots if slot is not None]
@@ -129,43 +131,51 @@ class BatchScorer:
         batch.outcome.outputs = outputs
         return batch.outcome
 
-    def _admit(self, index: int, record: ConsumedRecord, outcome: BatchOutcome) -> _Accepted | Invalid:
+    def _admit(self, index: int, record: ConsumedRecord) -> _Accepted | Invalid:
+        """Decode the envelope and find the model; features are checked per model and batch."""
         event = decode_event(record.value, max_bytes=self.max_event_bytes)
         if isinstance(event, Invalid):
             return event
         name = event.model or self.default_model
-        served = self.models.get(name) if name else None
-        if served is None:
+        if not name or name not in self.models:
             return Invalid(UNKNOWN_MODEL, f"no served model {name!r}; serving {sorted(self.models)}"
                            if name else "the event names no model and no default model is set", "model")
-        checked = served.validator.validate(event.features)
-        if isinstance(checked, Validated):
-            outcome.unseen_categories += checked.unseen_categories
-            return _Accepted(index, event, checked.features)
-        return checked
+        return _Accepted(index, event, name)
 
     def _score_group(self, served: ServedModel, rows: list[_Accepted], batch: _Batch) -> None:
-        columns = columns_from_rows(served.model.card, [r.features for r in rows])
+        checked = served.validator.validate_batch([row.event.features for row in rows])
+        for position, problem in checked.errors.items():
+            index = rows[position].index
+            batch.slots[index] = self._dead_letter(batch.records[index], problem, batch.outcome)
+        rows = [row for row, ok in zip(rows, checked.valid.tolist(), strict=True) if ok]
+        batch.outcome.unseen_categories += checked.unseen_categories
+        if not rows:
+            return
         try:
-            prediction = served.model.predict(columns)
+            prediction = served.model.predict(checked.columns)
         except ModelError as exc:
             log.error("model %s v%s failed on a batch of %d: %s", served.name, served.version, len(rows), exc)
             failure = Invalid(SCORING_FAILED, f"model {served.name} v{served.version} failed: {exc}", None)
             for row in rows:
                 batch.slots[row.index] = self._dead_letter(batch.records[row.index], failure, batch.outcome)
             return
-        now_ms, scores, labels = batch.now_ms, prediction.scores.tolist(), prediction.labels.tolist()
+        self._predictions(served, rows, prediction.scores.tolist(), prediction.labels.tolist(), batch)
+        if self.drift is not None and served.binner is not None:
+            counts = served.binner.bin_columns(checked.columns, prediction.scores)
+            self.drift.add(served.name, served.version, counts, prediction.scores)
+
+    def _predictions(self, served: ServedModel, rows: list[_Accepted], scores: list[float],
+                     labels: list[Any], batch: _Batch) -> None:
+        now_ms, topic, dumps = batch.now_ms, self.predictions_topic, orjson.dumps
         for row, score, label in zip(rows, scores, labels, strict=True):
-            batch.slots[row.index] = Output(self.predictions_topic, row.event.id.encode(), orjson.dumps({
-                "id": row.event.id, "ts": int(now_ms), "model": served.name, "version": served.version,
+            event = row.event
+            batch.slots[row.index] = Output(topic, event.id.encode(), dumps({
+                "id": event.id, "ts": int(now_ms), "model": served.name, "version": served.version,
                 "score": score, "label": label, "variant": "champion",
                 "latency_ms": round(max(0.0, now_ms - batch.records[row.index].timestamp), 3),
-                "event_ts": row.event.ts, "attributes": row.event.attributes,
+                "event_ts": event.ts, "attributes": event.attributes,
             }))
         batch.outcome.predictions_by_model[served.name, served.version] += len(rows)
-        if self.drift is not None and served.binner is not None:
-            counts = served.binner.bin_columns(columns, prediction.scores)
-            self.drift.add(served.name, served.version, counts, prediction.scores)
 
     def _dead_letter(self, record: ConsumedRecord, reason: Invalid, outcome: BatchOutcome) -> Output:
         outcome.dead_letters[reason.code] += 1

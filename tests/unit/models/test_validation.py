@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from models.card import FeatureSpec, ModelCard
@@ -60,3 +61,40 @@ def test_range_bounds_are_inclusive() -> None:
 
 def test_extra_features_are_ignored() -> None:
     assert isinstance(check(unrelated="anything"), Validated)
+
+
+def mixed_batch() -> list[dict[str, Any]]:
+    bad_values: list[dict[str, Any]] = [
+        {"amount": "<absent>"}, {"amount": None}, {"amount": "5"}, {"amount": True}, {"amount": -1},
+        {"amount": float("inf")}, {"age": float("-inf")}, {"channel": 3}, {"channel": ["web"]},
+        {"channel": None}, {"country": "xx"}, {"channel": "kiosk"}, {"age": None, "country": "<absent>"},
+        {"amount": "x", "channel": 3}, {},
+    ]
+    rows = []
+    for i, changes in enumerate(bad_values * 3):
+        row = {**VALID, "amount": float(i % 100), **changes}
+        rows.append({k: v for k, v in row.items() if v != "<absent>"})
+    return rows
+
+
+def test_batch_validation_agrees_with_event_by_event_validation() -> None:
+    validator = FeatureValidator(CARD)
+    batch = mixed_batch()
+    result = validator.validate_batch(batch)
+    one_by_one = [validator.validate(features) for features in batch]
+    assert result.errors == {i: r for i, r in enumerate(one_by_one) if isinstance(r, Invalid)}
+    assert result.valid.tolist() == [isinstance(r, Validated) for r in one_by_one]
+    unseen = sum(r.unseen_categories for r in one_by_one if isinstance(r, Validated))
+    assert result.unseen_categories == unseen > 0
+
+
+def test_batch_columns_equal_the_feeding_convention_on_the_valid_rows() -> None:
+    from models.runtime import columns_from_rows
+
+    batch = mixed_batch()
+    result = FeatureValidator(CARD).validate_batch(batch)
+    expected = columns_from_rows(CARD, [row for row, ok in zip(batch, result.valid, strict=True) if ok])
+    assert set(result.columns) == set(expected)
+    for name, column in expected.items():
+        assert result.columns[name].dtype == column.dtype and result.columns[name].shape == column.shape
+        assert np.array_equal(result.columns[name], column, equal_nan=column.dtype != object), name

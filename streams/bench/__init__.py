@@ -1,0 +1,27 @@
+"""``driftline bench``: throughput, CPU, memory and latency of the scoring path on a real broker.
+
+One run measures, on the same preloaded events, a bare aiokafka passthrough (the ceiling), the
+worker scoring only, and the worker with drift monitoring, then end-to-end latency at fixed shares
+of the monitored worker's maximum. Modules: ``runner`` (the run), ``modes`` (what each mode runs),
+``watch`` (rates from end offsets), ``latency`` (paced loads and a reader), ``passthrough`` and
+``pacer`` (child processes), ``payload`` (events), ``procfs`` (CPU and RSS), ``stats`` (the
+arithmetic) and ``report`` (JSON and table). See docs/PERFORMANCE.md for numbers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["BenchError", "BenchOptions", "BenchReport", "format_table", "run_bench"]
+
+_HOMES = {"BenchError": "children", "BenchOptions": "runner", "BenchReport": "report",
+          "format_table": "report", "run_bench": "runner"}
+
+
+def __getattr__(name: str) -> Any:
+    """Re-export lazily: the child processes import this package too, and the passthrough's RSS
+    must not include ONNX Runtime and scikit-learn that only the runner needs."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

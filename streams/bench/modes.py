@@ -1,0 +1,74 @@
+"""The modes a benchmark measures, and the settings each one's process runs with.
+
+A mode is a process that turns the events topic into one output per event: the bare passthrough
+(``raw``, the ceiling), the worker scoring only (``scoring``) and the worker with drift monitoring
+(``full``). Each gets its own topics, group and client ids, so modes never read each other's data
+or offsets. ``join`` has a slot in the report but no process yet: giving it a ``module`` here is
+all it takes to measure it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from models.demo import DEMO_MODEL_NAME
+from streams.broker import free_port
+from streams.settings import Settings
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    """How to run one mode: the module run as a child, its arguments, its switches."""
+
+    name: str
+    #: ``python -m <module>``; None while the mode is not implemented.
+    module: str | None
+    args: tuple[str, ...] = ()
+    monitors: bool = False
+    #: Whether the child serves Prometheus metrics (on a free port).
+    metrics: bool = False
+    #: What progress messages call the child.
+    title: str = ""
+
+
+MODES: dict[str, ModeSpec] = {
+    "raw": ModeSpec("raw", "streams.bench.passthrough", title="aiokafka passthrough"),
+    "scoring": ModeSpec("scoring", "streams.cli", ("worker",), title="worker, monitors off"),
+    "full": ModeSpec("full", "streams.cli", ("worker",), monitors=True, metrics=True,
+                     title="worker, monitors on"),
+    "join": ModeSpec("join", None, title="worker with the label join"),
+}
+
+DEFAULT_MODES = ("raw", "scoring", "full")
+
+#: Settings fields naming topics (``topic_partitions`` is a count, not a name).
+TOPIC_FIELDS = tuple(f.name for f in fields(Settings) if f.name.startswith("topic_")
+                     and f.name != "topic_partitions")
+
+
+def parse_modes(text: str) -> tuple[str, ...]:
+    """``raw,scoring,full`` → the modes in table order; unknown or unimplemented ones are refused."""
+    asked = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [m for m in asked if m not in MODES]
+    if unknown or not asked:
+        raise ValueError(f"unknown modes {unknown}; choose from {', '.join(DEFAULT_MODES)}")
+    missing = [m for m in asked if MODES[m].module is None]
+    if missing:
+        raise ValueError(f"mode {missing[0]} is not implemented yet (it is reported as null)")
+    return tuple(m for m in MODES if m in asked)
+
+
+def mode_settings(base: Settings, spec: ModeSpec, *, bootstrap: str, registry: Path, run_id: str,
+                  partitions: int) -> Settings:
+    """``base`` with this mode's broker, registry, topics, ids and switches."""
+    prefix = f"{run_id}-{spec.name}"
+    topics: dict[str, Any] = {name: f"{prefix}-{name.removeprefix('topic_').replace('_', '-')}"
+                              for name in TOPIC_FIELDS}
+    return dataclasses.replace(
+        base, broker=bootstrap, registry=registry, app_id=prefix, group_id=f"{prefix}-scoring",
+        topic_partitions=partitions, monitors=spec.monitors, metrics_port=free_port() if spec.metrics else 0,
+        models=(DEMO_MODEL_NAME,), default_model="", **topics,
+    )

@@ -1,0 +1,99 @@
+"""``driftline bench``: measure the scoring path's throughput, CPU, memory and latency."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import signal
+import sys
+from types import FrameType
+from typing import Any
+
+import orjson
+
+from streams.settings import Settings
+
+_INTERRUPTED = 130
+
+
+def register(sub: Any) -> None:
+    bench = sub.add_parser(
+        "bench", help="benchmark raw passthrough, scoring and monitored workers on a real broker",
+        description="Start a local broker (or use --broker), preload events, measure events/s, CPU per "
+                    "1,000 events and peak RSS of each mode, then latency at 25/50/75% of the "
+                    "monitored worker's maximum. Progress goes to stderr, the report to stdout.")
+    bench.add_argument("--events", type=_positive_int, default=200_000, metavar="N",
+                       help="events preloaded per mode (default 200000)")
+    bench.add_argument("--modes", default="raw,scoring,full",
+                       help="comma-separated modes among raw, scoring, full (default: all three)")
+    bench.add_argument("--partitions", dest="topic_partitions", type=_positive_int, metavar="N",
+                       help="partitions of the benchmark's topics (setting topic_partitions, default 6)")
+    bench.add_argument("--broker", dest="bench_broker", metavar="HOST:PORT",
+                       help="use this broker instead of starting one")
+    bench.add_argument("--loads", default="25,50,75",
+                       help="latency loads in percent of the full mode's maximum (default 25,50,75; "
+                            "empty: no latency phase)")
+    bench.add_argument("--latency-seconds", type=float, default=12.0,
+                       help="duration of each latency load (default 12)")
+    bench.add_argument("--latency-max-events", type=_positive_int,
+                       help="cap on events per latency load (default: rate * duration)")
+    bench.add_argument("--seed", type=int, default=0, help="synthetic event seed (default 0)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    bench.set_defaults(handler=_bench)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _loads(text: str) -> tuple[int, ...]:
+    loads = tuple(int(part) for part in text.split(",") if part.strip())
+    if any(not 0 < pct <= 100 for pct in loads):
+        raise ValueError(f"loads must be percentages in (0, 100], got {text!r}")
+    return loads
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.bench import BenchError, BenchOptions, format_table, run_bench
+    from streams.bench.modes import parse_modes
+    from streams.broker import BrokerError
+
+    try:
+        options = BenchOptions(
+            events=args.events, modes=parse_modes(args.modes), partitions=settings.topic_partitions,
+            broker=args.bench_broker, seed=args.seed, loads=_loads(args.loads),
+            latency_seconds=args.latency_seconds, latency_max_events=args.latency_max_events,
+            command=shlex.join(["driftline", *sys.argv[1:]]))
+    except ValueError as exc:
+        print(f"driftline bench: {exc}", file=sys.stderr)
+        return 2
+    # The harness's own clients (preloading, watching) retry transient broker errors, such as
+    # NotLeaderForPartition on a topic created a moment ago; their warnings would bury the progress.
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        report = run_bench(options, settings, _progress).to_json()
+    except KeyboardInterrupt:
+        print("driftline bench: interrupted; everything it started was stopped", file=sys.stderr)
+        return _INTERRUPTED
+    except (BenchError, BrokerError) as exc:
+        print(f"driftline bench: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n" if args.json
+                     else format_table(report))
+    return 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C, so every ``finally`` stops what the run started."""
+    raise KeyboardInterrupt
+
+
+def _progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,93 @@
+"""``driftline bench`` end to end at a tiny size on the session broker: the report, not the speed.
+
+The numbers of a run this small say nothing about performance (and the machine is shared), so the
+test checks that every key is there with a sane value and that the run leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+TIMEOUT_S = 150.0
+EVENTS = 3000
+
+
+def run_bench(args: list[str], log_path: Path) -> subprocess.CompletedProcess[bytes]:
+    """Run the command; on timeout SIGTERM it (so it stops its children) before failing."""
+    with log_path.open("wb") as progress:
+        process = subprocess.Popen([sys.executable, "-m", "streams.cli", "bench", *args],
+                                   stdout=subprocess.PIPE, stderr=progress)
+        try:
+            out, _ = process.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGTERM)
+            process.communicate(timeout=60)
+            pytest.fail(f"bench did not finish in {TIMEOUT_S:.0f} s:\n{log_path.read_text()[-3000:]}")
+    return subprocess.CompletedProcess(process.args, process.returncode, out, b"")
+
+
+def leftover_children(bootstrap: str) -> list[int]:
+    """Processes still configured for a benchmark on this broker (children carry it in their env)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"DRIFTLINE_BROKER={bootstrap}".encode() in environ and any(
+                item.startswith(b"DRIFTLINE_APP_ID=bench-") for item in environ):
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def report(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    log_path = tmp_path_factory.mktemp("bench") / "progress.log"
+    done = run_bench(["--broker", kafka_bootstrap, "--events", str(EVENTS), "--partitions", "3",
+                      "--latency-seconds", "1", "--latency-max-events", "1000", "--json"], log_path)
+    assert done.returncode == 0, log_path.read_text()[-3000:]
+    assert not leftover_children(kafka_bootstrap)
+    data: dict[str, Any] = orjson.loads(done.stdout)
+    return data
+
+
+def test_every_mode_has_a_positive_rate_and_join_is_null(report: dict[str, Any]) -> None:
+    for mode in ("raw", "scoring", "full"):
+        assert report[f"{mode}_eps"] > 0
+        details = report["modes"][mode]
+        assert details["eps"] == report[f"{mode}_eps"]
+        assert details["cpu_s_per_1k"] > 0 and details["peak_rss_mb"] > 10
+        assert details["ratio_to_raw"] > 0 and details["window_s"] > 0
+    assert report["join_eps"] is None and report["modes"]["join"] is None
+    assert report["modes"]["raw"]["ratio_to_raw"] == pytest.approx(1.0)
+    assert report["peak_rss_mb"] == report["modes"]["full"]["peak_rss_mb"]
+
+
+def test_latency_is_measured_at_each_load_with_ordered_percentiles(report: dict[str, Any]) -> None:
+    loads = report["modes"]["full"]["latency"]
+    assert [load["load_pct"] for load in loads] == [25, 50, 75]
+    for load in loads:
+        assert 0 < load["sent"] <= 1000 and load["received"] >= load["sent"]
+        assert load["offered_eps"] == pytest.approx(report["full_eps"] * load["load_pct"] / 100)
+        assert 0 < load["p50_ms"] <= load["p99_ms"] <= load["p99_9_ms"] <= load["max_ms"]
+        assert load["to_scoring_p50_ms"] is not None
+    assert report["p99_ms_at_50pct"] == loads[1]["p99_ms"]
+
+
+def test_the_report_says_where_and_how_it_was_measured(report: dict[str, Any]) -> None:
+    assert report["events"] == EVENTS and report["partitions"] == 3
+    assert report["broker"]["started_by_bench"] is False and report["kafka_version"] is None
+    assert report["machine"]["cores"] >= 1 and report["machine"]["cpu_model"]
+    assert report["command"].startswith("driftline bench --broker")
+    assert report["settings"]["batch_max_records"] > 0 and report["started_at"]
+    assert {t["name"] for t in report["targets"]} == {"full_vs_raw", "full_vs_scoring", "p99_ms_at_50pct",
+                                                      "peak_rss_mb"}

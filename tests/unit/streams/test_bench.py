@@ -1,0 +1,340 @@
+"""The pure parts of ``driftline bench``: arithmetic, /proc parsing, settings per mode, the report."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from streams.bench.children import BenchError, child_environment
+from streams.bench.modes import MODES, TOPIC_FIELDS, mode_settings, parse_modes
+from streams.bench.passthrough import commit_offsets, forward_value
+from streams.bench.payload import encode_event
+from streams.bench.procfs import (
+    cpu_seconds,
+    machine,
+    parse_cpu_model,
+    parse_cpu_ticks,
+    parse_status_kb,
+    peak_rss_mb,
+)
+from streams.bench.report import BenchReport, ModeResult, format_table
+from streams.bench.stats import (
+    Sample,
+    crossing_time,
+    due_events,
+    latency_summary,
+    offered_loads,
+    pacing_limit,
+    per_thousand,
+    percentile,
+    window_rate,
+)
+from streams.bench.watch import Throughput, measure
+from streams.cli import build_parser
+from streams.settings import Settings, load_settings
+
+# --- percentiles -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("q", [0.0, 1.0, 50.0, 90.0, 99.0, 99.9, 100.0])
+def test_percentiles_agree_with_numpy(q: float) -> None:
+    values = sorted(random.Random(4).uniform(0.0, 80.0) for _ in range(1001))
+    assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+
+
+def test_percentile_of_one_value_is_that_value() -> None:
+    assert percentile([7.5], 99.9) == 7.5
+
+
+def test_percentile_refuses_nothing_and_out_of_range() -> None:
+    with pytest.raises(ValueError, match="no values"):
+        percentile([], 50.0)
+    with pytest.raises(ValueError, match="outside"):
+        percentile([1.0], 101.0)
+
+
+def test_latency_summary_is_ordered_and_empty_means_none() -> None:
+    summary = latency_summary([float(x) for x in range(1, 2001)])
+    assert summary["p50_ms"] == pytest.approx(1000.5)
+    p50, p99, p999, top = (summary[k] for k in ("p50_ms", "p99_ms", "p99_9_ms", "max_ms"))
+    assert p50 is not None and p99 is not None and p999 is not None and top == 2000.0
+    assert p50 <= p99 <= p999 <= top
+    assert set(latency_summary([]).values()) == {None}
+
+
+# --- rates between samples ---------------------------------------------------------------------
+
+
+def test_the_crossing_is_interpolated_between_samples() -> None:
+    assert crossing_time(Sample(10.0, 900), Sample(10.1, 1100), 1000) == pytest.approx(10.05)
+    assert crossing_time(Sample(10.0, 900), Sample(10.1, 1100), 1100) == pytest.approx(10.1)
+
+
+def test_rate_runs_from_the_first_output_seen_to_the_target() -> None:
+    rate = window_rate(Sample(1.0, 500), Sample(2.9, 9_500), Sample(3.0, 10_500), 10_000)
+    assert rate.seconds == pytest.approx(1.95) and rate.events == 9_500
+    assert rate.eps == pytest.approx(9_500 / 1.95)
+
+
+def test_a_run_done_within_one_poll_is_measured_from_the_last_empty_sample() -> None:
+    empty = Sample(5.0, 0)
+    rate = window_rate(empty, empty, Sample(5.05, 3_000), 3_000)
+    assert rate.eps == pytest.approx(60_000.0) and rate.events == 3_000
+
+
+def test_no_window_is_an_error_not_a_division_by_zero() -> None:
+    with pytest.raises(ValueError, match="no measurable window"):
+        window_rate(Sample(1.0, 100), Sample(1.0, 100), Sample(1.0, 100), 100)
+
+
+def test_cpu_cost_is_per_thousand_events() -> None:
+    assert per_thousand(2.5, 50_000) == pytest.approx(0.05)
+    with pytest.raises(ValueError):
+        per_thousand(1.0, 0)
+
+
+# --- pacing ------------------------------------------------------------------------------------
+
+
+def test_a_paced_producer_owes_rate_times_elapsed_events() -> None:
+    assert due_events(10_000.0, 0.0025, 1_000_000) == 25
+    assert due_events(10_000.0, 0.0, 100) == 0
+    assert due_events(10_000.0, 5.0, 1_000) == 1_000  # never beyond the run's limit
+    assert due_events(333.0, 1.0, 10_000) == 333
+
+
+def test_a_paced_run_is_bounded_by_duration_or_count() -> None:
+    assert pacing_limit(7_500.0, 12.0, None) == 90_000
+    assert pacing_limit(7_500.0, 12.0, 1_000) == 1_000
+
+
+def test_loads_are_shares_of_the_measured_maximum() -> None:
+    assert offered_loads(30_000.0, [25, 50, 75]) == [7_500.0, 15_000.0, 22_500.0]
+
+
+# --- /proc -------------------------------------------------------------------------------------
+
+
+def test_cpu_ticks_are_counted_from_the_last_parenthesis() -> None:
+    fields = " ".join(["S"] + ["0"] * 10 + ["150", "50"] + ["0"] * 30)
+    assert parse_cpu_ticks(f"4242 (python (x) y) {fields}") == 200
+
+
+def test_status_values_and_cpu_model_are_found_by_name() -> None:
+    status = "Name:\tpython\nVmPeak:\t  400000 kB\nVmHWM:\t  123456 kB\nVmRSS:\t  100000 kB\n"
+    assert parse_status_kb(status, "VmHWM") == 123456
+    with pytest.raises(KeyError):
+        parse_status_kb(status, "VmSwap")
+    cpuinfo = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R)\nflags\t: fpu\n"
+    assert parse_cpu_model(cpuinfo) == "Intel(R) Xeon(R)"
+    assert parse_cpu_model("processor\t: 0\n") == "unknown"
+
+
+def test_this_process_has_used_cpu_and_memory() -> None:
+    sum(i * i for i in range(200_000))
+    assert cpu_seconds(os.getpid()) > 0.0
+    assert 1.0 < peak_rss_mb(os.getpid()) < 100_000.0
+
+
+def test_machine_description_names_cores_and_cpu() -> None:
+    described = machine()
+    assert described["cores"] >= 1 and described["usable_cores"] >= 1
+    assert described["cpu_model"] and len(described["loadavg_at_start"]) == 3
+
+
+# --- measuring a child from outside ------------------------------------------------------------
+
+
+class ScriptedWatcher:
+    """End-offset sums that grow as scripted, one per call."""
+
+    def __init__(self, counts: list[int]) -> None:
+        self._counts: Iterator[int] = iter(counts)
+
+    async def count(self) -> int:
+        return next(self._counts)
+
+
+@dataclass
+class ThisProcess:
+    """Stands in for a child: alive, with a real /proc entry."""
+
+    name: str = "fake"
+    pid: int = os.getpid()
+
+    def ensure_alive(self) -> None:
+        return None
+
+    def log_tail(self) -> str:
+        return ""
+
+
+def run_measure(counts: list[int], target: int, clock: list[float]) -> Throughput:
+    ticks = iter(clock)
+    watcher: Any = ScriptedWatcher(counts)
+    child: Any = ThisProcess()
+    return asyncio.run(measure(watcher, child, target, clock=lambda: next(ticks)))
+
+
+def test_measurement_starts_at_the_first_output_and_ends_at_the_target() -> None:
+    measured = run_measure([0, 0, 0, 1_000, 5_000, 11_000], 10_000, [0.0, 0.5, 1.0, 2.0, 3.0, 4.0])
+    assert measured.startup_s == pytest.approx(2.0)
+    assert measured.rate.events == 9_000
+    assert measured.rate.seconds == pytest.approx(1.0 + 5_000 / 6_000)
+    assert measured.cpu_s_per_1k >= 0.0
+
+
+def test_a_target_reached_in_the_first_output_poll_still_gives_a_rate() -> None:
+    measured = run_measure([0, 0, 3_000], 3_000, [0.0, 0.5, 0.6])
+    assert measured.rate.eps == pytest.approx(30_000.0)
+
+
+def test_a_child_that_dies_fails_the_measurement() -> None:
+    class Dead(ThisProcess):
+        def ensure_alive(self) -> None:
+            raise BenchError("worker exited with 3")
+
+    child: Any = Dead()
+    watcher: Any = ScriptedWatcher([0, 0])
+    with pytest.raises(BenchError, match="exited"):
+        asyncio.run(measure(watcher, child, 10))
+
+
+# --- modes and their settings ------------------------------------------------------------------
+
+
+def test_modes_are_parsed_in_table_order_and_join_is_not_runnable_yet() -> None:
+    assert parse_modes("full, raw") == ("raw", "full")
+    with pytest.raises(ValueError, match="unknown"):
+        parse_modes("raw,turbo")
+    with pytest.raises(ValueError, match="not implemented"):
+        parse_modes("join")
+    assert MODES["join"].module is None
+
+
+def test_each_mode_gets_its_own_topics_ids_and_switches(tmp_path: Path) -> None:
+    def of(name: str) -> Settings:
+        return mode_settings(Settings(), MODES[name], bootstrap="127.0.0.1:1", registry=tmp_path,
+                             run_id="bench-x", partitions=4)
+
+    scoring, full = of("scoring"), of("full")
+    assert not scoring.monitors and full.monitors
+    assert scoring.metrics_port == 0 and full.metrics_port > 0
+    assert full.broker == "127.0.0.1:1" and full.registry == tmp_path and full.topic_partitions == 4
+    names = [getattr(s, f) for s in (scoring, full) for f in TOPIC_FIELDS]
+    assert len(set(names)) == len(names) and full.topic_events == "bench-x-full-events"
+    assert scoring.group_id != full.group_id
+
+
+def test_a_child_loads_exactly_the_settings_it_was_given(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLINE_BATCH_MAX_RECORDS", "7")
+    settings = mode_settings(Settings(), MODES["scoring"], bootstrap="127.0.0.1:1", registry=tmp_path,
+                             run_id="r", partitions=6)
+    env = child_environment(settings)
+    assert env["DRIFTLINE_MONITORS"] == "off" and env["DRIFTLINE_BATCH_MAX_RECORDS"] == "2000"
+    assert load_settings(environ=env) == settings
+
+
+# --- the passthrough and the payload -----------------------------------------------------------
+
+
+def test_the_passthrough_echoes_id_and_event_time_in_a_prediction_shaped_record() -> None:
+    out = orjson.loads(forward_value(encode_event("e-1", {"amount": 1.0}, 1_764_172_800_123.456)))
+    assert out["id"] == "e-1" and out["event_ts"] == 1_764_172_800_123.456
+    assert {"score", "label", "model", "version", "variant", "latency_ms"} <= set(out)
+
+
+def test_event_encoding_with_pre_encoded_features_matches_a_plain_dump() -> None:
+    features = {"amount": 3.5, "channel": "pos"}
+    fragment = orjson.Fragment(orjson.dumps(features))
+    assert encode_event("a", fragment, 12.5) == encode_event("a", features, 12.5)
+    assert orjson.loads(encode_event("a", fragment, 12.5))["ts"] == 12.5
+
+
+def test_passthrough_commits_the_next_offset_of_each_partition() -> None:
+    @dataclass
+    class Rec:
+        topic: str
+        partition: int
+        offset: int
+
+    offsets = commit_offsets([Rec("t", 0, 5), Rec("t", 0, 9), Rec("t", 1, 2)])
+    assert {(tp.partition, o) for tp, o in offsets.items()} == {(0, 10), (1, 3)}
+
+
+# --- the report --------------------------------------------------------------------------------
+
+
+def _load(pct: int, p99: float) -> dict[str, Any]:
+    return {"load_pct": pct, "offered_eps": 100.0 * pct, "achieved_eps": 99.0 * pct, "sent": 10,
+            "received": 10, "p50_ms": p99 / 2, "p99_ms": p99, "p99_9_ms": p99 + 1, "max_ms": p99 + 2,
+            "to_scoring_p50_ms": 1.0, "to_scoring_p99_ms": 2.0}
+
+
+def sample_report() -> BenchReport:
+    report = BenchReport(
+        events=1000, partitions=6, seed=0, command="driftline bench --events 1000",
+        started_at="2026-11-26T17:00:00+00:00", kafka_version="4.4.0",
+        broker={"bootstrap": "127.0.0.1:9", "started_by_bench": True},
+        machine={"cores": 2, "usable_cores": 2, "cpu_model": "Xeon", "loadavg_at_start": [0.5, 0.4, 0.3]},
+        settings={"batch_max_records": 2000}, latency_plan={"loads_pct": [25, 50, 75]})
+    report.modes["raw"] = ModeResult(40_000.0, 5.0, 200_000, 0.03, 90.0, 2.0)
+    report.modes["scoring"] = ModeResult(36_000.0, 5.5, 200_000, 0.05, 150.0, 6.0)
+    report.modes["full"] = ModeResult(30_000.0, 6.7, 200_000, 0.06, 210.0, 6.0,
+                                      latency=[_load(25, 8.0), _load(50, 12.0), _load(75, 30.0)])
+    return report
+
+
+def test_report_json_has_the_headline_keys_and_a_null_join() -> None:
+    data = sample_report().to_json()
+    assert data["raw_eps"] == 40_000.0 and data["scoring_eps"] == 36_000.0 and data["full_eps"] == 30_000.0
+    assert data["join_eps"] is None and data["modes"]["join"] is None
+    assert data["p99_ms_at_50pct"] == 12.0 and data["peak_rss_mb"] == 210.0
+    assert data["modes"]["full"]["ratio_to_raw"] == pytest.approx(0.75)
+    assert data["modes"]["full"]["ratio_to_scoring"] == pytest.approx(30 / 36)
+    assert data["modes"]["scoring"]["cpu_s_per_1k"] == 0.05
+    assert {"kafka_version", "machine", "command", "started_at", "settings"} <= set(data)
+    orjson.dumps(data)  # JSON-ready as it is
+
+
+def test_targets_say_met_missed_or_not_measured() -> None:
+    verdicts = {t["name"]: t["met"] for t in sample_report().to_json()["targets"]}
+    assert verdicts == {"full_vs_raw": True, "full_vs_scoring": False, "p99_ms_at_50pct": True,
+                        "peak_rss_mb": True}
+    partial = sample_report()
+    del partial.modes["full"]
+    assert {t["met"] for t in partial.to_json()["targets"]} == {None}
+
+
+def test_the_table_shows_every_mode_and_load() -> None:
+    table = format_table(sample_report().to_json())
+    assert "40,000" in table and "30,000" in table and " 0.75" in table
+    join_row = next(line for line in table.splitlines() if line.startswith("join"))
+    assert "—" in join_row
+    assert " 50%" in table and "MISSED" in table and "4.4.0" in table
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def test_the_bench_command_parses_its_flags() -> None:
+    args = build_parser().parse_args(["bench", "--events", "3000", "--modes", "raw,full", "--broker",
+                                      "127.0.0.1:9", "--partitions", "3", "--latency-seconds", "2", "--json"])
+    assert args.events == 3000 and args.modes == "raw,full" and args.bench_broker == "127.0.0.1:9"
+    assert args.topic_partitions == 3 and args.latency_seconds == 2.0 and args.json
+
+
+def test_a_bench_without_positive_events_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "--events", "0"])
+    assert "must be positive" in capsys.readouterr().err
