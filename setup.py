@@ -6,7 +6,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["ext._histogram"]
+KERNELS = ["ext._histogram", "ext._kafka"]
 
 setup(
     ext_modules=cythonize(

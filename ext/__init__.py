@@ -1,14 +1,17 @@
 """Compiled kernels for drift monitoring, each with a pure-Python twin.
 
 ``ext`` turns batches of feature values into per-feature histograms and compares histograms with
-the usual drift statistics (PSI, KL, Jensen-Shannon, χ², Wasserstein). It imports nothing from the
-rest of driftline; ``detectors`` builds on it.
+the usual drift statistics (PSI, KL, Jensen-Shannon, χ², Wasserstein), and computes Kafka's key
+partitions for a batch of keys. It imports nothing from the rest of driftline; ``detectors`` and
+the score agent build on it.
 
-Two implementations share one interface:
+Two implementations share each interface:
 
-* ``ext._histogram`` -- Cython, built by ``python setup.py build_ext --inplace``;
-* ``ext.histogram_py`` -- pure Python and numpy; the specification (bin layout, smoothing,
-  references) and the fallback. Both give identical bins and divergences equal to 1e-12.
+* ``ext._histogram`` and ``ext._kafka`` -- Cython, built by ``pip install`` (or
+  ``python setup.py build_ext --inplace``);
+* ``ext.histogram_py`` and ``ext.kafka_py`` -- pure Python and numpy; the specification (bin
+  layout, smoothing, references) and the fallback. Both give identical bins and partitions and
+  divergences equal to 1e-12.
 
 This package exports the functions of whichever was loaded and names it in `IMPLEMENTATION`.
 The compiled module is used unless the environment variable ``DRIFTLINE_NO_EXTENSIONS`` is set
@@ -46,7 +49,9 @@ __all__ = [
     "encode_categories",
     "jensen_shannon",
     "js_rows",
+    "key_partitions",
     "kl",
+    "murmur2",
     "numeric_bins",
     "psi",
     "psi_rows",
@@ -58,9 +63,11 @@ def _choose() -> Literal["cython", "python"]:
     if os.environ.get("DRIFTLINE_NO_EXTENSIONS", "") not in ("", "0"):
         return "python"
     try:
-        import ext._histogram  # noqa: F401  (imported for the check only)
+        # Imported for the check only: both kernels must be built to use either.
+        import ext._histogram
+        import ext._kafka  # noqa: F401
     except ImportError as exc:
-        log.warning("ext._histogram is not built (%s); using the pure-Python twin, which is slower", exc)
+        log.warning("ext's kernels are not built (%s); using the pure-Python twins, which are slower", exc)
         return "python"
     return "cython"
 
@@ -85,6 +92,7 @@ if IMPLEMENTATION == "cython":
         psi_rows,
         wasserstein_hist,
     )
+    from ext._kafka import key_partitions, murmur2
 else:
     from ext.histogram_py import (
         DEFAULT_EPS,
@@ -102,3 +110,4 @@ else:
         psi_rows,
         wasserstein_hist,
     )
+    from ext.kafka_py import key_partitions, murmur2

@@ -39,7 +39,17 @@ class ScoringService(mode.Service):
     async def on_start(self) -> None:
         await self.updates.start()
         await self.agent.start()
-        self.add_future(self.agent.run())
+        self.add_future(self._score())
+
+    async def _score(self) -> None:
+        # Bad events never get here (they become dead letters); what does is the broker refusing
+        # our outputs or commits for good. Stopping the worker then is the safe move: nothing was
+        # committed past the last acknowledged batch, so a restart resumes without loss.
+        try:
+            await self.agent.run()
+        except Exception as exc:
+            log.critical("the scoring agent failed; stopping the worker: %r", exc)
+            await self.crash(exc)
 
     async def on_stop(self) -> None:
         await self.agent.stop()
@@ -104,7 +114,8 @@ def create_app(settings: Settings, served: dict[str, ServedModel]) -> faust.App:
     )
     serve_metrics(settings.metrics_port)
     scorer = build_scorer(settings, served)
-    register_monitor_agent(app, settings)
+    register_monitor_agent(app, settings,
+                           [(m.name, m.version) for m in served.values()] if settings.monitors else [])
     service = ScoringService(ScoreAgent(settings, scorer), ModelUpdatesReader(settings, scorer))
     # Faust types ``service`` for classes but starts instances too; ours needs constructor arguments.
     app.service(cast(Any, service))

@@ -13,22 +13,54 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal, cast
 
 import faust
 import numpy as np
 import orjson
 
 from detectors.alerting import AlertEvent
-from detectors.monitor import DriftMonitor
+from detectors.calibration import Statistic
+from detectors.monitor import DriftMonitor, MonitorSettings
 from detectors.reference import ReferenceProfile
+from detectors.river_adapters import FACTORIES as RIVER_FACTORIES
+from detectors.river_adapters import RiverSpec
 from models.errors import ModelError
 from models.registry import Registry
 from streams.alerts import alert_cloudevent, alert_data
 from streams.metrics import record_drift
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
+
+
+#: River's defaults suit per-value streams; on chunk means ADWIN needs a stricter delta to keep the
+#: false-alarm budget (measured by the detectors' acceptance tests).
+_RIVER_PARAMS: dict[str, dict[str, Any]] = {"ADWIN": {"delta": 1e-5}}
+
+
+def monitor_settings(settings: Settings) -> MonitorSettings:
+    """The detectors' configuration; fails on an unknown statistic, cutoff or River detector."""
+    try:
+        threshold: float | Literal["calibrated"] = (
+            "calibrated" if settings.drift_threshold == "calibrated" else float(settings.drift_threshold))
+    except ValueError:
+        raise SettingsError(f"drift_threshold must be 'calibrated' or a number, got "
+                            f"{settings.drift_threshold!r}", setting="drift_threshold") from None
+    if settings.drift_statistic not in ("psi", "js"):
+        raise SettingsError(f"drift_statistic must be psi or js, got {settings.drift_statistic!r}",
+                            setting="drift_statistic")
+    unknown = sorted(set(settings.drift_river) - set(RIVER_FACTORIES))
+    if unknown:
+        raise SettingsError(f"unknown River detectors {unknown}; known: {sorted(RIVER_FACTORIES)}",
+                            setting="drift_river")
+    return MonitorSettings(
+        window_size=settings.drift_window_size, n_sub_windows=settings.drift_sub_windows,
+        statistic=cast(Statistic, settings.drift_statistic), threshold=threshold,
+        target_arl=settings.drift_target_arl, raise_after=settings.drift_raise_after,
+        resolve_after=settings.drift_resolve_after, cooldown=settings.drift_cooldown_events,
+        river=tuple(RiverSpec(name, _RIVER_PARAMS.get(name, {})) for name in settings.drift_river))
 
 
 class MonitorBook:
@@ -37,7 +69,7 @@ class MonitorBook:
     def __init__(self, settings: Settings, registry: Registry) -> None:
         self.settings = settings
         self.registry = registry
-        self.monitor_settings = settings.monitor_settings()
+        self.monitor_settings = monitor_settings(settings)
         self._monitors: dict[tuple[str, int], DriftMonitor | None] = {}
 
     def feed(self, delta: dict[str, Any]) -> list[AlertEvent]:
@@ -82,12 +114,19 @@ def decode_delta(value: bytes | None) -> dict[str, Any] | None:
     return delta if isinstance(delta, dict) and all(k in delta for k in required) else None
 
 
-def register_monitor_agent(app: faust.App, settings: Settings) -> None:
+def register_monitor_agent(app: faust.App, settings: Settings, served: Iterable[tuple[str, int]]) -> None:
+    """Add the monitor agent to ``app``; monitors of the served versions are calibrated now.
+
+    Calibration takes about half a second per model version; doing it at start-up keeps that
+    stall out of the first deltas' path (where it showed as a 667 ms latency spike).
+    """
     counts = app.topic(settings.topic_drift_counts, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
     metrics = app.topic(settings.topic_metrics, key_serializer="raw", value_serializer="raw")
     book = MonitorBook(settings, Registry(settings.registry))
+    for model, version in served:
+        book.monitor(model, version)
     source = f"driftline/{settings.app_id}/monitor"
     snapshot_every = settings.metrics_snapshot_ms / 1000
 

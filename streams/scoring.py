@@ -80,7 +80,7 @@ class BatchOutcome:
         return sum(self.predictions_by_model.values())
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per event: a plain slotted init is the cheap one
 class _Accepted:
     """An event whose envelope is sound, waiting for its model's batch validation."""
 

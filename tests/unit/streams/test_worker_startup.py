@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -34,3 +35,12 @@ def test_worker_with_an_empty_registry_says_what_to_do(tmp_path: Path) -> None:
     result = run_worker(tmp_path / "empty")
     assert result.returncode == 3
     assert "driftline models demo" in result.stderr
+
+
+def test_a_bad_drift_setting_stops_the_worker_before_kafka(demo_registry: Path) -> None:
+    env = {**os.environ, "DRIFTLINE_DRIFT_RIVER": "ADWIN,NoSuchDetector"}
+    result = subprocess.run([sys.executable, "-m", "streams.cli", "worker", "--registry", str(demo_registry),
+                             "--broker", "127.0.0.1:9"], capture_output=True, text=True, timeout=120,
+                            check=False, env=env)
+    assert result.returncode == 2
+    assert "NoSuchDetector" in result.stderr and "known:" in result.stderr
