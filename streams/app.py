@@ -14,15 +14,13 @@ from typing import Any, cast
 import faust
 import mode
 
-from detectors.reference import ReferenceProfile
-from models.errors import ModelError
-from models.registry import Registry
 from streams.drift_outbox import DriftOutbox
-from streams.metrics import MODEL_INFO, serve_metrics
+from streams.metrics import serve_metrics
 from streams.model_updates import ModelUpdatesReader
 from streams.monitor_agent import register_monitor_agent
 from streams.score_agent import ScoreAgent
 from streams.scoring import BatchScorer, ServedModel
+from streams.serving import CannotServe
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,35 +52,6 @@ class ScoringService(mode.Service):
     async def on_stop(self) -> None:
         await self.agent.stop()
         await self.updates.stop()
-
-
-class CannotServe(Exception):  # noqa: N818 - reads as the condition it reports
-    """The worker cannot start: no model, a tampered artifact, or an inconsistent setting."""
-
-
-def load_served_models(settings: Settings) -> dict[str, ServedModel]:
-    """Load the champion of every served model, checking each artifact's sha256."""
-    registry = Registry(settings.registry)
-    names = settings.models or tuple(m["name"] for m in registry.list_models() if m.get("champion"))
-    if not names:
-        raise CannotServe(f"no model to serve: the registry at {settings.registry} has no champion "
-                             "(run `driftline models demo` or `driftline models register`)")
-    try:
-        served = {name: _serve(registry, name, monitors=settings.monitors) for name in names}
-    except ModelError as exc:
-        raise CannotServe(f"refusing to start: {exc}") from exc
-    for model in served.values():
-        log.info("serving %s v%d (sha256 verified)", model.name, model.version)
-        MODEL_INFO.labels(model.name, str(model.version), model.model.card.sha256 or "").set(1)
-    return served
-
-
-def _serve(registry: Registry, name: str, *, monitors: bool) -> ServedModel:
-    model = registry.load(name)
-    reference = registry.reference(name, model.card.version) if monitors else None
-    if monitors and reference is None:
-        log.warning("%s v%s has no reference profile: its drift is not monitored", name, model.card.version)
-    return ServedModel.of(model, ReferenceProfile.from_dict(reference) if reference else None)
 
 
 def build_scorer(settings: Settings, served: dict[str, ServedModel]) -> BatchScorer:

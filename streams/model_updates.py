@@ -22,13 +22,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from models.errors import ModelError
 from models.registry import Registry
-from streams.scoring import BatchScorer, ServedModel
+from streams.scoring import BatchScorer
+from streams.serving import load_served_model
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def apply_update(update: Any, scorer: BatchScorer, registry: Registry) -> str:
+def apply_update(update: Any, scorer: BatchScorer, registry: Registry, *, monitors: bool) -> str:
     """Apply one model-updates record; returns what was done, for the log and tests."""
     if not isinstance(update, dict) or not isinstance(update.get("model"), str):
         return "ignored: not a model update"
@@ -38,7 +39,7 @@ def apply_update(update: Any, scorer: BatchScorer, registry: Registry) -> str:
     if action not in ("promote", "rollback"):
         return f"ignored: {action!r} needs no reload"
     try:
-        served = ServedModel.of(registry.load(name))
+        served = load_served_model(registry, name, monitors=monitors)
     except ModelError as exc:
         log.error("keeping %s v%d: cannot load the new champion: %s", name, scorer.models[name].version, exc)
         return f"kept: {exc}"
@@ -82,4 +83,5 @@ class ModelUpdatesReader:
             except orjson.JSONDecodeError:
                 log.warning("skipping a model update that is not JSON at offset %d", record.offset)
                 continue
-            log.info("model update %s: %s", update, apply_update(update, self.scorer, self.registry))
+            outcome = apply_update(update, self.scorer, self.registry, monitors=self.settings.monitors)
+            log.info("model update %s: %s", update, outcome)

@@ -9,8 +9,9 @@ import logging
 import faust
 import uvloop
 
-from streams.app import CannotServe, create_app, load_served_models
+from streams.app import create_app
 from streams.monitor_agent import monitor_settings
+from streams.serving import CannotServe, load_served_models
 from streams.settings import Settings, SettingsError
 from streams.topics import ensure_topics
 
@@ -35,7 +36,11 @@ def run_worker(settings: Settings) -> int:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     asyncio.run(ensure_topics(settings))
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app = create_app(settings, served)
+    try:
+        app = create_app(settings, served)
+    except CannotServe as exc:
+        log.error("%s", exc)
+        return 3
     # Everything loaded so far (faust, aiokafka, onnxruntime, River, the models) lives as long as
     # the process; freezing it keeps the collector from re-scanning it in every full collection,
     # which otherwise shows up as latency spikes of tens of milliseconds.

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from models.demo import DEMO_MODEL_NAME
+from models.registry import Registry
+from streams.model_updates import apply_update
+from streams.scoring import BatchScorer
+from streams.serving import load_served_model
+
+
+@pytest.fixture
+def registry(demo_registry: Path, tmp_path: Path) -> Registry:
+    """The demo registry with a second version (same artifact and reference) not yet champion."""
+    root = tmp_path / "registry"
+    shutil.copytree(demo_registry, root)
+    registry = Registry(root)
+    v1 = root / DEMO_MODEL_NAME / "1"
+    reference = registry.reference(DEMO_MODEL_NAME, 1)
+    registry.register(v1 / "model.onnx", registry.card(DEMO_MODEL_NAME, 1), reference=reference, stage=None)
+    return registry
+
+
+def scorer_for(registry: Registry) -> BatchScorer:
+    served = load_served_model(registry, DEMO_MODEL_NAME, monitors=True)
+    return BatchScorer({DEMO_MODEL_NAME: served}, default_model=None, predictions_topic="p",
+                       deadletter_topic="d", max_event_bytes=1000, deadletter_payload_max_bytes=100)
+
+
+def test_a_promotion_swaps_in_the_new_champion_with_its_drift_binner(registry: Registry) -> None:
+    scorer = scorer_for(registry)
+    assert scorer.models[DEMO_MODEL_NAME].version == 1
+    registry.promote(DEMO_MODEL_NAME, 2)
+    outcome = apply_update({"model": DEMO_MODEL_NAME, "action": "promote", "version": 2}, scorer, registry,
+                           monitors=True)
+    assert outcome == f"now serving {DEMO_MODEL_NAME} v2"
+    assert scorer.models[DEMO_MODEL_NAME].version == 2 and scorer.models[DEMO_MODEL_NAME].binner is not None
+
+
+def test_a_tampered_new_champion_is_refused_and_the_old_one_kept(registry: Registry) -> None:
+    scorer = scorer_for(registry)
+    registry.promote(DEMO_MODEL_NAME, 2)
+    artifact = registry.root / DEMO_MODEL_NAME / "2" / "model.onnx"
+    artifact.chmod(0o644)
+    artifact.write_bytes(artifact.read_bytes() + b"\x00")
+    outcome = apply_update({"model": DEMO_MODEL_NAME, "action": "promote"}, scorer, registry, monitors=True)
+    assert outcome.startswith("kept:") and "sha256" in outcome
+    assert scorer.models[DEMO_MODEL_NAME].version == 1
+
+
+@pytest.mark.parametrize("update", [
+    None, "promote", {"action": "promote"}, {"model": "other", "action": "promote"},
+    {"model": DEMO_MODEL_NAME, "action": "register"},
+])
+def test_updates_that_need_no_reload_are_ignored(registry: Registry, update: object) -> None:
+    scorer = scorer_for(registry)
+    assert apply_update(update, scorer, registry, monitors=True).startswith("ignored")
+    assert scorer.models[DEMO_MODEL_NAME].version == 1
