@@ -91,12 +91,14 @@ class ScoreAgent:
     async def stop(self) -> None:
         self._stopping.set()
         async with self.in_flight:
-            if self._consumer is not None and self._producer is not None:
-                await self.settle()
-            if self._consumer is not None:
-                await self._consumer.stop()
-            if self._producer is not None:
-                await self._producer.stop()
+            try:
+                if self._consumer is not None and self._producer is not None:
+                    await self.settle()
+            finally:
+                if self._consumer is not None:
+                    await self._consumer.stop()
+                if self._producer is not None:
+                    await self._producer.stop()
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -122,9 +124,9 @@ class ScoreAgent:
                 await self.process(batches)
                 continue
             async with self.in_flight:  # idle: nothing to overlap with, settle now
-                if self.scorer.drift is not None and self.scorer.drift.due():
-                    await self._queue_drift()
                 await self.settle()
+                if self.scorer.drift is not None and self.scorer.drift.due():
+                    await asyncio.gather(*await self._queue_drift())
 
     async def process(self, batches: dict[TopicPartition, list[Any]]) -> BatchOutcome | None:
         async with self.in_flight:

@@ -83,6 +83,8 @@ class TopicReader:
     bootstrap: str
     topics: tuple[str, ...]
     records: dict[str, list[tuple[bytes | None, dict[str, object]]]] = field(default_factory=dict)
+    #: The partition each record was read from, parallel to ``records``.
+    partitions: dict[str, list[int]] = field(default_factory=dict)
     _consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> TopicReader:
@@ -91,6 +93,7 @@ class TopicReader:
                                           isolation_level="read_uncommitted")
         await self._consumer.start()
         self.records = {t: [] for t in self.topics}
+        self.partitions = {t: [] for t in self.topics}
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -113,6 +116,7 @@ class TopicReader:
             batches = await self._consumer.getmany(timeout_ms=200)
             for tp, batch in batches.items():
                 self.records[tp.topic].extend((r.key, orjson.loads(r.value)) for r in batch)
+                self.partitions[tp.topic].extend(tp.partition for _ in batch)
 
 
 async def wait_for_group(bootstrap: str, group: str, members: int, *, timeout: float,

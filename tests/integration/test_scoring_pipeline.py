@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from models.card import ModelCard
 from models.demo import DEMO_MODEL_NAME
@@ -115,6 +116,12 @@ async def test_every_event_ends_as_one_prediction_or_one_dead_letter(
     assert [by_id[i]["score"] for i in ids] == direct.scores.tolist()
     assert [by_id[i]["label"] for i in ids] == direct.labels.tolist()
     assert {v["model"] for v in by_id.values()} == {DEMO_MODEL_NAME}
+
+    # Predictions land on the partition of their event (the label join depends on it): the
+    # worker partitions by itself, the test's producer with aiokafka's default partitioner.
+    partitions, kafka_default = list(range(settings.topic_partitions)), DefaultPartitioner()
+    landed = zip(predictions, out.partitions[settings.topic_predictions], strict=True)
+    assert all(kafka_default(key, partitions, partitions) == partition for (key, _), partition in landed)
 
     codes = {key: value["error"]["code"] for key, value in dead}  # type: ignore[index]
     assert len(codes) == len(dead)
