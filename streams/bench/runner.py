@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
-_PORT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -111,17 +110,11 @@ def _empty_report(options: BenchOptions, settings: Settings) -> BenchReport:
 
 def _start_broker(data_dir: Path, stack: ExitStack, progress: Progress, report: BenchReport) -> str:
     """Start a broker on a free port; the stack stops it when the run ends."""
-    from streams.broker import KAFKA_VERSION, PortInUse, free_port, start, stop
+    from streams.broker import KAFKA_VERSION, start_on_free_port, stop
 
     progress(f"starting Kafka {KAFKA_VERSION} in {data_dir}")
     stack.callback(stop, data_dir)
-    for attempt in range(1, _PORT_ATTEMPTS + 1):
-        try:
-            handle = start(free_port(), data_dir)
-            break
-        except PortInUse:  # another process took the port between free_port() and start()
-            if attempt == _PORT_ATTEMPTS:
-                raise
+    handle = start_on_free_port(data_dir)
     report.kafka_version = KAFKA_VERSION
     report.broker["bootstrap"] = handle.bootstrap
     return handle.bootstrap

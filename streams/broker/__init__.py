@@ -24,6 +24,7 @@ from streams.broker.server import (
     is_formatted,
     render_server_properties,
     start,
+    start_on_free_port,
     stop,
 )
 
@@ -42,5 +43,6 @@ __all__ = [
     "is_formatted",
     "render_server_properties",
     "start",
+    "start_on_free_port",
     "stop",
 ]

@@ -198,6 +198,18 @@ def is_formatted(data_dir: Path) -> bool:
     return (Path(data_dir) / LOG_DIRS_NAME / "meta.properties").is_file()
 
 
+def start_on_free_port(data_dir: Path, *, attempts: int = 3) -> BrokerHandle:
+    """Start a broker on a port the OS says is free, trying again if another process takes the
+    port between the check and the bind (tests and benchmarks run beside other work)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return start(free_port(), data_dir)
+        except PortInUse:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on right now (the kernel's choice)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

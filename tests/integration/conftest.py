@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import PortInUse, free_port, start, stop
+from streams.broker import start_on_free_port, stop
 
 _HERE = Path(__file__).resolve().parent
-_PORT_ATTEMPTS = 3
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -32,13 +31,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``host:port`` of a broker started for this session on a free port, stopped at the end."""
     data_dir = tmp_path_factory.mktemp("kafka")
-    for attempt in range(1, _PORT_ATTEMPTS + 1):
-        try:
-            handle = start(free_port(), data_dir)
-            break
-        except PortInUse:  # another process grabbed the port between free_port() and start()
-            if attempt == _PORT_ATTEMPTS:
-                raise
+    handle = start_on_free_port(data_dir)
     try:
         yield handle.bootstrap
     finally:
