@@ -132,7 +132,7 @@ async def test_every_event_ends_as_one_prediction_or_one_dead_letter(
 async def test_a_killed_worker_loses_nothing(settings: Settings, worker: WorkerProcess,
                                             demo_registry: Path, tmp_path: Path) -> None:
     model = Registry(demo_registry).load(DEMO_MODEL_NAME)
-    records, valid, expected_codes = build_stream(model.card, n_valid=40_000, copies=5, seed=23)
+    records, valid, expected_codes = build_stream(model.card, n_valid=100_000, copies=5, seed=23)
     await ensure_topics(settings)
     sent = await send_all(settings.broker, settings.topic_events, records)
     worker.start()
