@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from models.errors import ModelError
 from models.registry import Registry
@@ -85,3 +86,15 @@ class ModelUpdatesReader:
                 continue
             outcome = apply_update(update, self.scorer, self.registry, monitors=self.settings.monitors)
             log.info("model update %s: %s", update, outcome)
+
+
+async def publish_update(settings: Settings, model: str, action: str, **details: Any) -> None:
+    """Publish one model-updates record (keyed by model: the topic is compacted)."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all", enable_idempotence=True,
+                                request_timeout_ms=10_000)
+    await producer.start()
+    try:
+        value = {"model": model, "action": action, "ts": int(time.time() * 1000), **details}
+        await producer.send_and_wait(settings.topic_model_updates, orjson.dumps(value), key=model.encode())
+    finally:
+        await producer.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,9 @@ def register(sub: Any) -> None:
     promote = actions.add_parser("promote", help="make a version the champion")
     promote.add_argument("name")
     promote.add_argument("version", type=int)
+    promote.add_argument("--no-notify", action="store_true", help="only change the registry; do not "
+                         "publish to the model-updates topic (running workers keep the old champion)")
+    promote.add_argument("--broker", help="Kafka bootstrap host:port (setting broker)")
     promote.set_defaults(handler=_promote)
     for parser in (demo, reg, listing, show, promote):
         parser.add_argument("--registry", type=Path, help="registry folder (setting registry)")
@@ -104,10 +108,30 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 def _promote(args: argparse.Namespace, settings: Settings) -> int:
     def run() -> int:
         registry = Registry(settings.registry)
-        registry.promote(args.name, args.version)
-        return _print_card(registry.card(args.name, args.version), args)
+        previous = registry.promote(args.name, args.version)
+        _print_card(registry.card(args.name, args.version), args)
+        if args.no_notify:
+            return 0
+        return _notify_workers(settings, args.name, args.version, previous)
 
     return _guarded(run)
+
+
+def _notify_workers(settings: Settings, name: str, version: int, previous: int | None) -> int:
+    from aiokafka.errors import KafkaError
+
+    from streams.model_updates import publish_update
+
+    try:
+        asyncio.run(publish_update(settings, name, "promote", version=version, previous=previous))
+    except KafkaError as exc:
+        print(f"driftline models promote: v{version} is champion in the registry, but telling the workers "
+              f"through {settings.topic_model_updates} failed ({exc}); they load it when they restart",
+              file=sys.stderr)
+        return 1
+    print(f"workers told through {settings.topic_model_updates}: {name} v{version} (was v{previous})",
+          file=sys.stderr)
+    return 0
 
 
 def _print_card(card: ModelCard, args: argparse.Namespace) -> int:
