@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from models.errors import ModelError
 from models.registry import Registry
+from streams.metrics import MODEL_INFO
 from streams.scoring import BatchScorer
 from streams.serving import load_served_model
 from streams.settings import Settings
@@ -44,7 +45,10 @@ def apply_update(update: Any, scorer: BatchScorer, registry: Registry, *, monito
     except ModelError as exc:
         log.error("keeping %s v%d: cannot load the new champion: %s", name, scorer.models[name].version, exc)
         return f"kept: {exc}"
+    retired = scorer.models[name]
     scorer.models[name] = served
+    if retired.version != served.version:
+        MODEL_INFO.remove(retired.name, str(retired.version), retired.model.card.sha256 or "")
     return f"now serving {name} v{served.version}"
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from models.demo import DEMO_MODEL_NAME
 from models.registry import Registry
+from streams.metrics import MODEL_INFO
 from streams.model_updates import apply_update
 from streams.scoring import BatchScorer
 from streams.serving import load_served_model
@@ -38,6 +39,9 @@ def test_a_promotion_swaps_in_the_new_champion_with_its_drift_binner(registry: R
                            monitors=True)
     assert outcome == f"now serving {DEMO_MODEL_NAME} v2"
     assert scorer.models[DEMO_MODEL_NAME].version == 2 and scorer.models[DEMO_MODEL_NAME].binner is not None
+    served = {s.labels["version"] for m in MODEL_INFO.collect() for s in m.samples
+              if s.labels["model"] == DEMO_MODEL_NAME}
+    assert served == {"2"}
 
 
 def test_a_tampered_new_champion_is_refused_and_the_old_one_kept(registry: Registry) -> None:
