@@ -7,6 +7,7 @@ on. The scoring agent is hosted as a service of the app, see ``streams.score_age
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from typing import Any, cast
@@ -37,6 +38,10 @@ class ScoringService(mode.Service):
     async def on_start(self) -> None:
         await self.updates.start()
         await self.agent.start()
+        # Faust and the clients built their long-lived objects after the worker's first freeze;
+        # freeze again so full collections during traffic only scan what traffic allocates.
+        gc.collect()
+        gc.freeze()
         self.add_future(self._score())
 
     async def _score(self) -> None:
