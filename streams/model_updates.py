@@ -67,6 +67,7 @@ class ModelUpdatesReader:
                                           enable_auto_commit=False,
                                           client_id=f"{self.settings.app_id}-model-updates")
         await self._consumer.start()
+        await self._consumer.topics()  # loads cluster metadata, so every partition is assigned
         partitions = self._consumer.partitions_for_topic(self.settings.topic_model_updates) or {0}
         assigned = [TopicPartition(self.settings.topic_model_updates, p) for p in partitions]
         self._consumer.assign(assigned)
