@@ -1,0 +1,79 @@
+"""`driftline models …` as a user runs it: a subprocess, JSON out, clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from models.demo import DEMO_MODEL_NAME, train_demo_model
+from models.synthetic import SyntheticStream
+
+
+def driftline(*args: str, registry: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args, "--registry", str(registry)],
+                          capture_output=True, text=True, timeout=180, check=False)
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the demo model.onnx, its card.json and a reference sample."""
+    folder = tmp_path_factory.mktemp("artifact")
+    _, card = train_demo_model(folder, n_train=2000)
+    (folder / "card.json").write_bytes(orjson.dumps(card.to_dict()))
+    rows = SyntheticStream(seed=3).rows(2000)
+    (folder / "reference.jsonl").write_bytes(b"\n".join(orjson.dumps({"features": r}) for r in rows))
+    return folder
+
+
+def test_register_list_show_and_promote(artifact: Path, tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    first = driftline("models", "register", str(artifact), "--name", "fraud", "--json",
+                      "--reference", str(artifact / "reference.jsonl"), registry=registry)
+    assert first.returncode == 0, first.stderr
+    assert orjson.loads(first.stdout)["version"] == 1
+    second = driftline("models", "register", str(artifact / "model.onnx"), "--name", "fraud",
+                       registry=registry)
+    assert second.returncode == 0, second.stderr
+
+    listed = orjson.loads(driftline("models", "list", "--json", registry=registry).stdout)
+    assert listed == [{"name": "fraud", "versions": [1, 2], "champion": 1}]
+
+    card = orjson.loads(driftline("models", "show", "fraud", "--json", registry=registry).stdout)
+    assert card["version"] == 1 and len(card["sha256"]) == 64
+    features = {f["name"]: f for f in card["features"]}
+    assert len(features) == 20
+    assert all({"min", "max"} <= set(f) for f in features.values() if f["type"] == "numeric")
+    assert all(f["categories"] for f in features.values() if f["type"] == "categorical")
+
+    promoted = driftline("models", "promote", "fraud", "2", "--no-notify", "--json", registry=registry)
+    assert promoted.returncode == 0, promoted.stderr
+    listed = orjson.loads(driftline("models", "list", "--json", registry=registry).stdout)
+    assert listed[0]["champion"] == 2
+    assert (registry / "fraud" / "1" / "reference.json").exists()
+
+
+def test_a_tampered_artifact_is_refused_with_the_reason(artifact: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.onnx").write_bytes((artifact / "model.onnx").read_bytes()[:-100])
+    (broken / "card.json").write_bytes((artifact / "card.json").read_bytes())
+    result = driftline("models", "register", str(broken), "--name", "fraud", registry=tmp_path / "r")
+    assert result.returncode == 1
+    assert "driftline models:" in result.stderr and "sha256" in result.stderr
+    assert not (tmp_path / "r" / "fraud" / "1").exists()
+
+
+def test_show_of_an_unknown_model_says_so(tmp_path: Path) -> None:
+    result = driftline("models", "show", "nope", registry=tmp_path / "empty")
+    assert result.returncode == 1 and "ModelNotFound" in result.stderr and "nope" in result.stderr
+
+
+def test_register_without_a_card_explains_what_is_missing(artifact: Path, tmp_path: Path) -> None:
+    lone = tmp_path / "model.onnx"
+    lone.write_bytes((artifact / "model.onnx").read_bytes())
+    result = driftline("models", "register", str(lone), "--name", DEMO_MODEL_NAME, registry=tmp_path / "r")
+    assert result.returncode == 1 and "no model card" in result.stderr and "--card" in result.stderr
