@@ -24,12 +24,16 @@ DEMO_TRAINING_ROWS = 20_000
 
 
 def register_with_reference(registry: Registry, artifact: Path, card: ModelCard,
-                            reference_rows: Sequence[Mapping[str, Any]] | None) -> ModelCard:
-    """Register ``artifact``; with reference rows, also store the profile drift is judged against."""
+                            reference_rows: Sequence[Mapping[str, Any]] | None,
+                            labels: Sequence[Any] | None = None) -> ModelCard:
+    """Register ``artifact``; with reference rows, also store the profile drift is judged against.
+
+    ``labels``, one per row when given, become the profile's label prior.
+    """
     if not reference_rows:
         return registry.register(artifact, card)
     model = OnnxModel.load(artifact, card, expected_sha256=card.sha256)
-    profile = build_reference_for(card, reference_rows, model)
+    profile = build_reference_for(card, reference_rows, model, labels=labels)
     return registry.register(artifact, card, reference=profile.to_dict())
 
 
@@ -37,5 +41,5 @@ def register_demo_with_reference(registry: Registry, *, seed: int = 7) -> ModelC
     """Train the demo model and register it with the profile of its own training rows."""
     with tempfile.TemporaryDirectory(prefix="driftline-demo-") as scratch:
         artifact, card = train_demo_model(Path(scratch), seed=seed, n_train=DEMO_TRAINING_ROWS)
-        rows = SyntheticStream(seed=seed).rows(DEMO_TRAINING_ROWS)
-        return register_with_reference(registry, artifact, card, rows)
+        rows, labels = SyntheticStream(seed=seed).sample(DEMO_TRAINING_ROWS)
+        return register_with_reference(registry, artifact, card, rows, labels.tolist())

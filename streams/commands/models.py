@@ -28,7 +28,8 @@ def register(sub: Any) -> None:
     reg.add_argument("--name", required=True, help="model name (a new version is added if it exists)")
     reg.add_argument("--card", type=Path, help="model card JSON (default: card.json beside the artifact)")
     reg.add_argument("--reference", type=Path, help="reference sample for drift: JSON lines of events "
-                     "(with 'features') or of feature objects; without it, drift is not monitored")
+                     "(with 'features', and 'label' for the label prior) or of feature objects; without "
+                     "it, drift is not monitored")
     reg.set_defaults(handler=_register)
     listing = actions.add_parser("list", help="registered models, their versions and champions")
     listing.set_defaults(handler=_list)
@@ -66,15 +67,17 @@ def _register(args: argparse.Namespace, settings: Settings) -> int:
             raise ModelError(f"no model card at {card_path}; pass --card", field="card")
         raw = orjson.loads(card_path.read_bytes())
         raw["name"] = args.name
-        rows = _reference_rows(args.reference) if args.reference else None
-        card = register_with_reference(Registry(settings.registry), artifact, ModelCard.from_dict(raw), rows)
+        rows, labels = _reference_sample(args.reference) if args.reference else (None, None)
+        card = register_with_reference(Registry(settings.registry), artifact, ModelCard.from_dict(raw),
+                                       rows, labels)
         return _print_card(card, args)
 
     return _guarded(run)
 
 
-def _reference_rows(path: Path) -> list[dict[str, Any]]:
-    rows = []
+def _reference_sample(path: Path) -> tuple[list[dict[str, Any]], list[Any] | None]:
+    """Rows of a JSON-lines reference sample, and its labels when every line carries one."""
+    rows, labels = [], []
     for number, line in enumerate(path.read_bytes().splitlines(), start=1):
         if not line.strip():
             continue
@@ -82,10 +85,13 @@ def _reference_rows(path: Path) -> list[dict[str, Any]]:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise ModelError(f"{path}:{number}: not JSON: {exc}", field="reference") from None
-        rows.append(obj["features"] if isinstance(obj, dict) and "features" in obj else obj)
+        if not isinstance(obj, dict):
+            raise ModelError(f"{path}:{number}: a reference line is a JSON object", field="reference")
+        rows.append(obj.get("features", obj))
+        labels.append(obj.get("label"))
     if not rows:
         raise ModelError(f"{path} holds no reference rows", field="reference")
-    return rows
+    return rows, labels if all(label is not None for label in labels) else None
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:

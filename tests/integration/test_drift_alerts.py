@@ -71,12 +71,14 @@ async def test_two_workers_raise_one_drift_alert_and_resolve_it(settings: Settin
     await wait_for_group(settings.broker, settings.group_id, 2, timeout=90, alive=alive)
     await wait_for_group(settings.broker, settings.app_id, 2, timeout=90, alive=alive)
     rows = phases()
-    async with TopicReader(settings.broker, (settings.topic_alerts, settings.topic_predictions)) as out:
+    async with TopicReader(settings.broker, (settings.topic_alerts, settings.topic_predictions,
+                                             settings.topic_metrics)) as out:
         await send_paced(settings, rows, per_second=2000)
         await out.read_until(lambda r: len(r.records[settings.topic_predictions]) >= len(rows) and any(
             a["type"].endswith("resolved") for a in alerts_of(r, settings, "data_drift")),
             timeout=180, alive=alive)
         drift = alerts_of(out, settings, "data_drift")
+        snapshots = [value for _, value in out.records[settings.topic_metrics]]
 
     raised = [a for a in drift if a["type"] == "io.driftline.alert.raised"]
     resolved = [a for a in drift if a["type"] == "io.driftline.alert.resolved"]
@@ -89,3 +91,6 @@ async def test_two_workers_raise_one_drift_alert_and_resolve_it(settings: Settin
     assert 3000 <= alert["window"]["end"] <= 4500, alert["window"]
     assert resolved[0]["data"]["dedup_key"] == alert["dedup_key"]
     assert drift.index(resolved[0]) > drift.index(raised[0])
+    # Drift statistics reach the metrics topic too: one monitor's snapshots, every feature in them.
+    assert snapshots and {(s["model"], s["version"]) for s in snapshots} == {("card-fraud", 1)}
+    assert DRIFTING in snapshots[-1]["features"] and len(snapshots[-1]["features"]) == 21

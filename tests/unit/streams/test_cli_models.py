@@ -24,8 +24,9 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("artifact")
     _, card = train_demo_model(folder, n_train=2000)
     (folder / "card.json").write_bytes(orjson.dumps(card.to_dict()))
-    rows = SyntheticStream(seed=3).rows(2000)
-    (folder / "reference.jsonl").write_bytes(b"\n".join(orjson.dumps({"features": r}) for r in rows))
+    rows, labels = SyntheticStream(seed=3).sample(2000)
+    (folder / "reference.jsonl").write_bytes(b"\n".join(
+        orjson.dumps({"features": r, "label": int(y)}) for r, y in zip(rows, labels, strict=True)))
     return folder
 
 
@@ -53,7 +54,8 @@ def test_register_list_show_and_promote(artifact: Path, tmp_path: Path) -> None:
     assert promoted.returncode == 0, promoted.stderr
     listed = orjson.loads(driftline("models", "list", "--json", registry=registry).stdout)
     assert listed[0]["champion"] == 2
-    assert (registry / "fraud" / "1" / "reference.json").exists()
+    reference = orjson.loads((registry / "fraud" / "1" / "reference.json").read_bytes())
+    assert sum(reference["labels"].values()) == 2000 and set(reference["labels"]) == {"0", "1"}
 
 
 def test_a_tampered_artifact_is_refused_with_the_reason(artifact: Path, tmp_path: Path) -> None:
