@@ -2,8 +2,10 @@
 
 No I/O happens here, so the "every consumed event ends as exactly one prediction or one
 dead-letter record" rule is a property of one function that unit tests can check exhaustively.
-Events are decoded and validated one by one (that is where reasons come from) but scored per model
-in one ONNX Runtime call per batch, because per-row inference is what caps throughput.
+Envelopes are decoded event by event; features are validated per model and batch, column by
+column (per-value checks only where something is off, which is where reasons come from), and
+scored in one ONNX Runtime call per model and batch, because per-row work is what caps throughput.
+Valid rows are also binned for the drift monitors here, reusing the columns built for ONNX.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class ConsumedRecord(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Output:
+    """One record to produce: a prediction or a dead letter."""
+
     topic: str
     key: bytes | None
     value: bytes
