@@ -11,6 +11,7 @@ and context managers, which Ctrl-C unwinds like any exception).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import tempfile
 import time
@@ -26,11 +27,12 @@ from models.registry import Registry
 from streams.bench.children import Children
 from streams.bench.latency import LoadPlan, PredictionReader, run_load, settle
 from streams.bench.modes import DEFAULT_MODES, MODES, TOPIC_FIELDS, ModeSpec, mode_settings
-from streams.bench.payload import preload
+from streams.bench.payload import PRELOAD_BATCH_BYTES, PRELOAD_LINGER_MS
 from streams.bench.procfs import machine, peak_rss_mb
 from streams.bench.report import BenchReport, ModeResult
 from streams.bench.stats import offered_loads
 from streams.bench.watch import OutputWatcher, measure
+from streams.produce import produce_events
 from streams.registration import register_demo_with_reference
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -158,14 +160,17 @@ async def _run_mode(run: _Run, spec: ModeSpec, created: list[str]) -> ModeResult
 async def _preload(run: _Run, spec: ModeSpec, settings: Settings) -> None:
     total = run.options.events
     step = max(total // 4, 1)
+    reported = [0]
 
     def report(sent: int, count: int) -> None:
-        if sent == count or sent // step != (sent - 5_000) // step:
+        if sent == count or sent // step > reported[0]:
+            reported[0] = sent // step
             run.progress(f"{spec.name}: preloaded {sent:,}/{count:,} events")
 
     run.progress(f"{spec.name}: preloading {total:,} events into {settings.topic_events}")
-    await preload(run.bootstrap, settings.topic_events, total, seed=run.options.seed, id_prefix="evt",
-                  progress=report)
+    preloading = dataclasses.replace(settings, broker=run.bootstrap, producer_linger_ms=PRELOAD_LINGER_MS,
+                                     producer_max_batch_bytes=PRELOAD_BATCH_BYTES)
+    await produce_events(preloading, total, seed=run.options.seed, id_prefix="evt", progress=report)
 
 
 async def _latency(run: _Run, settings: Settings, max_eps: float) -> list[dict[str, Any]]:
