@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError
 
 from streams.metrics import record_batch
+from streams.offsets import next_offsets
 from streams.scoring import BatchOutcome, BatchScorer, ConsumedRecord
 from streams.sending import BatchSender
 from streams.settings import Settings
@@ -141,7 +142,7 @@ class ScoreAgent:
             if self.scorer.drift is not None and self.scorer.drift.due():
                 deliveries += await self._queue_drift()
             await self.settle()
-            self._unsettled = _Unsettled(deliveries, _next_offsets(records))
+            self._unsettled = _Unsettled(deliveries, next_offsets(records))
             self.consumed += len(records)
             record_batch(outcome, len(records), time.perf_counter() - started)
             return outcome
@@ -171,11 +172,3 @@ class _Unsettled:
 
     deliveries: list[asyncio.Future[Any]]
     offsets: dict[TopicPartition, int]
-
-
-def _next_offsets(records: Sequence[ConsumedRecord]) -> dict[TopicPartition, int]:
-    offsets: dict[TopicPartition, int] = {}
-    for record in records:
-        tp = TopicPartition(record.topic, record.partition)
-        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
-    return offsets

@@ -20,8 +20,9 @@ from typing import Any
 
 import orjson
 import uvloop
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streams.offsets import next_offsets
 from streams.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -36,15 +37,6 @@ def forward_value(value: bytes | None) -> bytes:
         "label": 0, "variant": "champion", "latency_ms": 0.0, "event_ts": event.get("ts"),
         "attributes": event.get("attributes"),
     })
-
-
-def commit_offsets(records: Sequence[Any]) -> dict[TopicPartition, int]:
-    """Next offset to read per partition, as the scoring agent commits it."""
-    offsets: dict[TopicPartition, int] = {}
-    for record in records:
-        tp = TopicPartition(record.topic, record.partition)
-        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
-    return offsets
 
 
 def _clients(settings: Settings) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
@@ -85,7 +77,7 @@ async def run(settings: Settings) -> None:
             records = [r for rs in batches.values() for r in rs]
             if records:
                 await _forward(producer, settings.topic_predictions, records)
-                await consumer.commit(commit_offsets(records))
+                await consumer.commit(next_offsets(records))
     finally:
         await consumer.stop()
         await producer.stop()

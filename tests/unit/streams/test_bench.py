@@ -16,7 +16,7 @@ import pytest
 
 from streams.bench.children import BenchError, child_environment
 from streams.bench.modes import MODES, TOPIC_FIELDS, mode_settings, parse_modes
-from streams.bench.passthrough import commit_offsets, forward_value
+from streams.bench.passthrough import forward_value
 from streams.bench.payload import encode_event
 from streams.bench.procfs import (
     cpu_seconds,
@@ -40,6 +40,7 @@ from streams.bench.stats import (
 )
 from streams.bench.watch import Throughput, measure
 from streams.cli import build_parser
+from streams.offsets import next_offsets
 from streams.settings import Settings, load_settings
 
 # --- percentiles -------------------------------------------------------------------------------
@@ -268,7 +269,7 @@ def test_passthrough_commits_the_next_offset_of_each_partition() -> None:
         partition: int
         offset: int
 
-    offsets = commit_offsets([Rec("t", 0, 5), Rec("t", 0, 9), Rec("t", 1, 2)])
+    offsets = next_offsets([Rec("t", 0, 5), Rec("t", 0, 9), Rec("t", 1, 2)])
     assert {(tp.partition, o) for tp, o in offsets.items()} == {(0, 10), (1, 3)}
 
 
