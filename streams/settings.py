@@ -120,6 +120,19 @@ class Settings:
         given = {k: v for k, v in overrides.items() if v is not None}
         return _coerce_all(dataclasses.replace(self, **given), source="command line") if given else self
 
+    def to_environ(self) -> dict[str, str]:
+        """``DRIFTLINE_*`` variables from which ``load_settings`` rebuilds exactly these settings.
+
+        How a child process (a worker in a test, a benchmark mode) is handed its configuration.
+        """
+        environ = {}
+        for name, value in self.public().items():
+            rendered = ",".join(value) if isinstance(value, list) else str(value)
+            if isinstance(value, bool):
+                rendered = "on" if value else "off"
+            environ[ENV_PREFIX + name.upper()] = rendered
+        return environ
+
     def public(self) -> dict[str, Any]:
         return {f.name: _printable(getattr(self, f.name)) for f in fields(self)}
 

@@ -34,13 +34,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
     Every setting is passed as ``DRIFTLINE_<NAME>``, which outranks any config file, and the
     parent's own ``DRIFTLINE_*`` variables are dropped so nothing leaks between modes.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-    for name, value in settings.public().items():
-        rendered = ",".join(value) if isinstance(value, list) else str(value)
-        if isinstance(value, bool):
-            rendered = "on" if value else "off"
-        env[f"{ENV_PREFIX}{name.upper()}"] = rendered
-    return env
+    return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)} | settings.to_environ()
 
 
 class ChildProcess:

@@ -22,10 +22,7 @@ from streams.settings import Settings
 
 def worker_environment(settings: Settings) -> dict[str, str]:
     """The environment that makes a ``driftline worker`` subprocess use ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
-    for name, value in settings.public().items():
-        env[f"DRIFTLINE_{name.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
-    return env
+    return {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")} | settings.to_environ()
 
 
 @dataclass

@@ -74,3 +74,9 @@ def test_a_switch_that_is_not_a_word_for_on_or_off_is_refused() -> None:
     with pytest.raises(SettingsError) as error:
         load_settings(environ={"DRIFTLINE_MONITORS": "maybe"})
     assert error.value.setting == "monitors"
+
+
+def test_settings_survive_a_trip_through_the_environment() -> None:
+    custom = Settings(broker="h:1", registry=Path("/r"), models=("a", "b"), monitors=False,
+                      drift_target_arl=3e6, drift_river=(), metrics_port=0)
+    assert load_settings(environ=custom.to_environ()) == custom
