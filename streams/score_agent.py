@@ -10,9 +10,11 @@ Delivery: outputs of a batch are produced with ``acks=all`` and acknowledged bef
 offsets are committed, so a crash at any point re-delivers uncommitted events (at-least-once: a
 restart may produce an output twice, never zero times). The acknowledgements of batch N are awaited
 after batch N+1 has been scored and queued, so the network round trip overlaps the next batch's
-work instead of adding to every batch's latency; commits stay in batch order. A rebalance waits for
-the batches in flight to settle before giving partitions away, and records of partitions lost
-meanwhile are left to their new owner.
+work instead of adding to every batch's latency. Acknowledged offsets are committed at most every
+``commit_interval_ms`` while traffic flows (a commit per micro-batch cost the broker and the worker
+more than scoring at low rates), and at once when the stream goes idle, on a rebalance and on stop.
+A rebalance waits for the batches in flight to settle before giving partitions away, and records
+of partitions lost meanwhile are left to their new owner.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class ScoreAgent:
         self._producer: AIOKafkaProducer | None = None
         self._sender: BatchSender | None = None
         self._unsettled: _Unsettled | None = None
+        #: Offsets whose outputs are acknowledged but not yet committed.
+        self._acknowledged: dict[TopicPartition, int] = {}
+        self._committed_at = 0.0
 
     async def start(self) -> None:
         """Create the clients (aiokafka binds them to the running loop) and join the group."""
@@ -141,24 +146,33 @@ class ScoreAgent:
             deliveries = await self.sender.send(outcome.outputs)
             if self.scorer.drift is not None and self.scorer.drift.due():
                 deliveries += await self._queue_drift()
-            await self.settle()
+            await self.settle(commit_now=False)
             self._unsettled = _Unsettled(deliveries, next_offsets(records))
             self.consumed += len(records)
             record_batch(outcome, len(records), time.perf_counter() - started)
             return outcome
 
-    async def settle(self) -> None:
-        """Wait for the previous batch's acknowledgements, then commit its offsets."""
+    async def settle(self, *, commit_now: bool = True) -> None:
+        """Wait for the previous batch's acknowledgements, then commit what is acknowledged.
+
+        With ``commit_now=False`` (inside a flowing stream) the commit waits until
+        ``commit_interval_ms`` has passed since the last one.
+        """
         unsettled, self._unsettled = self._unsettled, None
-        if unsettled is None:
+        if unsettled is not None:
+            await asyncio.gather(*unsettled.deliveries)
+            self._acknowledged.update(unsettled.offsets)  # later batches carry later offsets
+        interval_s = self.settings.commit_interval_ms / 1000
+        if not self._acknowledged or (not commit_now and time.monotonic() - self._committed_at < interval_s):
             return
-        await asyncio.gather(*unsettled.deliveries)
+        offsets, self._acknowledged = self._acknowledged, {}
+        self._committed_at = time.monotonic()
         try:
-            await self.consumer.commit(unsettled.offsets)
+            await self.consumer.commit(offsets)
         except CommitFailedError as exc:
             # Outputs are out already; the partition's new owner will re-score these events.
             log.warning("commit failed after a rebalance (outputs of %d partitions may repeat): %s",
-                        len(unsettled.offsets), exc)
+                        len(offsets), exc)
 
     async def _queue_drift(self) -> list[asyncio.Future[Any]]:
         assert self.scorer.drift is not None

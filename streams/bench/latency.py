@@ -1,11 +1,18 @@
-"""End-to-end latency at fixed offered loads, against a running worker.
+"""End-to-end latency at fixed offered loads, against a running worker (or the raw passthrough).
 
 For each load a paced producer (a child, see ``streams.bench.pacer``) offers events for a bounded
-time while this process reads the predictions topic and stamps each prediction's arrival: latency
-is the reader's receive time minus the event's ``ts`` (echoed as ``event_ts``), so it covers the
-producer's linger, the broker, the worker's poll-score-produce cycle and the reader's fetch, which
-is what a consumer of predictions experiences. Before each load the reader seeks to the end of the
-predictions topic and it only counts ids of that load's prefix, so loads never mix.
+time. Latency is the moment the prediction became available, its broker append time (the bench's
+predictions topic uses ``LogAppendTime``), minus the event's ``ts`` (taken just before the
+producer's ``send`` and echoed as ``event_ts``). It covers the producer's linger, the broker, the
+worker's poll-score-produce cycle and the broker's append of the prediction: everything until a
+consumer of predictions could read it, and nothing of that consumer's own fetch schedule.
+
+Why read afterwards: the predictions stay in the topic with their append times, so this process
+reads them once the pacer is done instead of competing for the two cores while the load runs (a
+concurrent reader cost a fifth of a core at 17,500 events/s, which showed up as the worker's
+latency). The reader seeks to the end of the topic before each load and only counts ids of that
+load's prefix, so loads never mix. Each target is warmed up by an unrecorded load first: a
+process's first seconds of traffic are slower (imports finishing, caches, the broker's JIT).
 """
 
 from __future__ import annotations
@@ -31,6 +38,12 @@ DRAIN_TIMEOUT_S = 30.0
 #: Slack on top of the planned duration before a pacer counts as hung.
 PACER_GRACE_S = 60.0
 READ_TIMEOUT_MS = 20
+#: How often the harness looks at the pacer while it runs (it reads nothing meanwhile).
+PACER_POLL_S = 0.05
+#: Kafka's timestamp type of a record stamped by the broker (``message.timestamp.type``).
+LOG_APPEND_TIME = 1
+#: Topic config that makes the broker stamp each record when it appends it.
+APPEND_TIME_CONFIG = {"message.timestamp.type": "LogAppendTime"}
 
 
 @dataclass(frozen=True)
@@ -45,24 +58,25 @@ class LoadPlan:
 
 @dataclass
 class Arrivals:
-    """Latencies (ms) of one load: end to end, and the part until the worker built the prediction.
+    """Latencies (ms) of one load: until the prediction was available, and until it was built.
 
-    The second comes from the prediction's own ``latency_ms`` (record timestamp to prediction
-    built), so the split says whether time goes before scoring (queueing, the worker's fetch) or
-    after it (the worker's produce and ack, the reader's fetch).
+    The second comes from the prediction's own ``ts`` (when the worker built it, to the
+    millisecond), so the split says whether time goes before scoring (the producer, the broker,
+    the worker's fetch and queue) or after it (the worker's produce and the broker's append).
     """
 
     total: list[float] = field(default_factory=list)
     to_scoring: list[float] = field(default_factory=list)
 
-    def add(self, prediction: dict[str, Any], received_ms: float) -> None:
-        self.total.append(received_ms - float(prediction["event_ts"]))
-        if isinstance(prediction.get("latency_ms"), int | float):
-            self.to_scoring.append(float(prediction["latency_ms"]))
+    def add(self, prediction: dict[str, Any], available_ms: float) -> None:
+        event_ts = float(prediction["event_ts"])
+        self.total.append(available_ms - event_ts)
+        if isinstance(prediction.get("ts"), int | float):
+            self.to_scoring.append(float(prediction["ts"]) - event_ts)
 
 
 class PredictionReader:
-    """Reads the predictions topic from its current end and stamps arrival times."""
+    """Reads a predictions topic from a remembered end; latency comes from broker append times."""
 
     def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
         self._partitions = [TopicPartition(topic, p) for p in range(partitions)]
@@ -83,31 +97,37 @@ class PredictionReader:
             await self._consumer.position(tp)
 
     async def read(self, prefix: str, into: Arrivals) -> None:
-        """One fetch: record the predictions whose id starts with ``prefix``, stamped on arrival."""
+        """One fetch: record the predictions whose id starts with ``prefix``."""
         batches = await self._consumer.getmany(timeout_ms=READ_TIMEOUT_MS)
-        received_ms = time.time() * 1000.0
         for records in batches.values():
             for record in records:
+                if record.timestamp_type != LOG_APPEND_TIME:
+                    raise BenchError(f"{record.topic} does not stamp records with their append time "
+                                     "(message.timestamp.type=LogAppendTime); latency cannot be measured")
                 prediction = orjson.loads(record.value or b"{}")
                 ours = str(prediction.get("id", "")).startswith(prefix)
                 if ours and prediction.get("event_ts") is not None:
-                    into.add(prediction, received_ms)
+                    into.add(prediction, float(record.timestamp))
 
 
 async def run_load(reader: PredictionReader, children: Children, settings: Settings, plan: LoadPlan, *,
-                   work_dir: Path, seed: int) -> dict[str, Any]:
-    """Offer one load and return its percentiles, offered and achieved rate, sent and received."""
-    prefix = f"lat{plan.load_pct}-"
-    summary = work_dir / f"pacer-{plan.load_pct}.json"
+                   work_dir: Path, seed: int, label: str = "lat") -> dict[str, Any]:
+    """Offer one load and return its percentiles, offered and achieved rate, sent and received.
+
+    ``label`` names the pacer and prefixes event ids; it must differ between targets and between
+    a warm-up and the loads.
+    """
+    prefix = f"{label}{plan.load_pct}-"
+    summary = work_dir / f"pacer-{label}{plan.load_pct}.json"
     await reader.skip_to_end()
     args = ["--rate", f"{plan.rate:.3f}", "--seconds", f"{plan.seconds}", "--seed", str(seed),
             "--id-prefix", prefix.rstrip("-"), "--summary", str(summary)]
     if plan.max_events is not None:
         args += ["--max-events", str(plan.max_events)]
-    pacer = children.spawn(f"pacer-{plan.load_pct}", "streams.bench.pacer", settings, *args)
+    pacer = children.spawn(f"pacer-{label}{plan.load_pct}", "streams.bench.pacer", settings, *args)
     arrivals = Arrivals()
     try:
-        sent, seconds = await _read_while_pacing(reader, pacer, plan, prefix=prefix, arrivals=arrivals,
+        sent, seconds = await _await_pacer_then_read(reader, pacer, plan, prefix=prefix, arrivals=arrivals,
                                                  summary=summary)
     finally:
         pacer.stop()  # before the worker it feeds, if this load is cut short
@@ -121,22 +141,20 @@ async def run_load(reader: PredictionReader, children: Children, settings: Setti
             "to_scoring_p50_ms": to_scoring["p50_ms"], "to_scoring_p99_ms": to_scoring["p99_ms"]}
 
 
-async def _read_while_pacing(reader: PredictionReader, pacer: ChildProcess, plan: LoadPlan, *, prefix: str,
-                             arrivals: Arrivals, summary: Path) -> tuple[int, float]:
-    """Read until the pacer is done and all its events are predicted, within deadlines."""
+async def _await_pacer_then_read(reader: PredictionReader, pacer: ChildProcess, plan: LoadPlan, *,
+                                 prefix: str, arrivals: Arrivals, summary: Path) -> tuple[int, float]:
+    """Wait for the pacer, then read until all its events are predicted, within deadlines."""
     hung_at = time.monotonic() + plan.seconds + PACER_GRACE_S
-    drained_by: float | None = None
-    sent, seconds = 0, 0.0
-    while drained_by is None or (len(arrivals.total) < sent and time.monotonic() < drained_by):
-        await reader.read(prefix, arrivals)
-        code = pacer.exit_code() if drained_by is None else None
-        if code is not None:
-            if code != 0:
-                raise BenchError(f"{pacer.name} exited with {code}:\n{pacer.log_tail()}")
-            sent, seconds = _pacer_summary(summary)
-            drained_by = time.monotonic() + DRAIN_TIMEOUT_S
-        elif drained_by is None and time.monotonic() > hung_at:
+    while (code := pacer.exit_code()) is None:
+        if time.monotonic() > hung_at:
             raise BenchError(f"{pacer.name} did not finish in time:\n{pacer.log_tail()}")
+        await asyncio.sleep(PACER_POLL_S)
+    if code != 0:
+        raise BenchError(f"{pacer.name} exited with {code}:\n{pacer.log_tail()}")
+    sent, seconds = _pacer_summary(summary)
+    drained_by = time.monotonic() + DRAIN_TIMEOUT_S
+    while len(arrivals.total) < sent and time.monotonic() < drained_by:
+        await reader.read(prefix, arrivals)
     return sent, seconds
 
 

@@ -4,7 +4,9 @@ Order and lifetime: a broker is started only when none is given (``--broker``), 
 registered into a temporary registry, and each mode gets fresh topics, the same preloaded events
 and its own child process, which is stopped before the next mode starts so no two processes under
 test ever share the two cores. The latency loads run against the ``full`` worker while it is still
-up. Every child and the broker are stopped on the way out, whatever happened (``finally`` blocks
+up; then, if the raw mode ran too, a fresh passthrough on the raw mode's topics gets the same
+offered rates, so the report can set the worker's latency beside the bare client's from the same
+run. Every child and the broker are stopped on the way out, whatever happened (``finally`` blocks
 and context managers, which Ctrl-C unwinds like any exception).
 """
 
@@ -25,13 +27,14 @@ from typing import Any
 
 from models.registry import Registry
 from streams.bench.children import Children
-from streams.bench.latency import LoadPlan, PredictionReader, run_load, settle
+from streams.bench.latency import APPEND_TIME_CONFIG, LoadPlan, PredictionReader, run_load, settle
 from streams.bench.modes import DEFAULT_MODES, MODES, TOPIC_FIELDS, ModeSpec, mode_settings
 from streams.bench.payload import PRELOAD_BATCH_BYTES, PRELOAD_LINGER_MS
 from streams.bench.procfs import machine, peak_rss_mb
 from streams.bench.report import BenchReport, ModeResult
 from streams.bench.stats import offered_loads
 from streams.bench.watch import OutputWatcher, measure
+from streams.broker.admin import create_topics
 from streams.produce import produce_events
 from streams.registration import register_demo_with_reference
 from streams.settings import Settings
@@ -56,6 +59,8 @@ class BenchOptions:
     loads: tuple[int, ...] = (25, 50, 75)
     latency_seconds: float = 12.0
     latency_max_events: int | None = None
+    #: Unrecorded load before each target's latency loads.
+    warmup_seconds: float = 10.0
     command: str = "driftline bench"
 
 
@@ -98,13 +103,14 @@ def run_bench(options: BenchOptions, settings: Settings, progress: Progress) -> 
 
 def _empty_report(options: BenchOptions, settings: Settings) -> BenchReport:
     tuning = ("batch_max_records", "poll_timeout_ms", "producer_linger_ms", "producer_max_batch_bytes",
-              "log_level")
+              "fetch_max_wait_ms", "commit_interval_ms", "log_level")
     return BenchReport(
         events=options.events, partitions=options.partitions, seed=options.seed, command=options.command,
         started_at=datetime.now(UTC).isoformat(timespec="seconds"), kafka_version=None,
         broker={"bootstrap": options.broker, "started_by_bench": options.broker is None},
         machine=machine(), settings={name: getattr(settings, name) for name in tuning},
-        latency_plan={"against": "full", "loads_pct": list(options.loads),
+        latency_plan={"against": ["full", "raw"], "loads_pct": list(options.loads),
+                      "warmup_seconds": options.warmup_seconds,
                       "seconds_per_load": options.latency_seconds,
                       "max_events_per_load": options.latency_max_events},
     )
@@ -128,6 +134,7 @@ async def _run_modes(run: _Run, report: BenchReport) -> None:
         for name in run.options.modes:
             spec = MODES[name]
             report.modes[name] = await _run_mode(run, spec, created)
+        await _raw_latency(run, report)
     finally:
         if run.options.broker is not None and created:
             await _delete_topics(run.bootstrap, created)
@@ -136,6 +143,9 @@ async def _run_modes(run: _Run, report: BenchReport) -> None:
 async def _run_mode(run: _Run, spec: ModeSpec, created: list[str]) -> ModeResult:
     """Preload, start the mode's process, measure it (and latency, for ``full``), stop it."""
     settings = run.settings_for(spec)
+    # Predictions are stamped by the broker on append: latency ends when a prediction is available.
+    await create_topics(run.bootstrap, {settings.topic_predictions: run.options.partitions},
+                        configs={settings.topic_predictions: APPEND_TIME_CONFIG})
     await ensure_topics(settings)
     created.extend(getattr(settings, name) for name in TOPIC_FIELDS)
     await _preload(run, spec, settings)
@@ -148,7 +158,7 @@ async def _run_mode(run: _Run, spec: ModeSpec, created: list[str]) -> ModeResult
             measured = await measure(watcher, child, run.options.events)
         run.progress(f"{spec.name}: {measured.rate.eps:,.0f} events/s over {measured.rate.seconds:.1f} s, "
                      f"{measured.cpu_s_per_1k:.3f} CPU s per 1k events")
-        latency = await _latency(run, settings, measured.rate.eps) if spec.name == "full" else None
+        latency = await _latency(run, settings, "full", measured.rate.eps) if spec.name == "full" else None
         rss = peak_rss_mb(child.pid)
     finally:
         child.stop()
@@ -173,20 +183,44 @@ async def _preload(run: _Run, spec: ModeSpec, settings: Settings) -> None:
     await produce_events(preloading, total, seed=run.options.seed, id_prefix="evt", progress=report)
 
 
-async def _latency(run: _Run, settings: Settings, max_eps: float) -> list[dict[str, Any]]:
+async def _latency(run: _Run, settings: Settings, target: str, full_max_eps: float) -> list[dict[str, Any]]:
+    """Warm ``target`` up, then offer each load (a share of the full worker's maximum) in turn."""
     options, results = run.options, []
+    rates = offered_loads(full_max_eps, options.loads)
     async with PredictionReader(run.bootstrap, settings.topic_predictions, options.partitions) as reader:
-        for pct, rate in zip(options.loads, offered_loads(max_eps, options.loads), strict=True):
-            run.progress(f"full: latency at {pct}% load, {rate:,.0f} events/s "
+        if options.warmup_seconds > 0 and rates:
+            run.progress(f"{target}: warming up at {rates[0]:,.0f} events/s for {options.warmup_seconds:g} s")
+            warmup = LoadPlan(0, rates[0], options.warmup_seconds, options.latency_max_events)
+            await run_load(reader, run.children, settings, warmup, work_dir=run.work_dir,
+                           seed=options.seed + 1, label=f"{target}-warm")
+        for pct, rate in zip(options.loads, rates, strict=True):
+            run.progress(f"{target}: latency at {pct}% load, {rate:,.0f} events/s "
                          f"for {options.latency_seconds:g} s")
             plan = LoadPlan(pct, rate, options.latency_seconds, options.latency_max_events)
             load = await run_load(reader, run.children, settings, plan, work_dir=run.work_dir,
-                                  seed=options.seed + 1)
+                                  seed=options.seed + 1, label=f"{target}-lat")
             results.append(load)
-            run.progress(f"full: {pct}% load: {load['received']:,} predictions, p50 "
+            run.progress(f"{target}: {pct}% load: {load['received']:,} predictions, p50 "
                          f"{_ms(load['p50_ms'])}, p99 {_ms(load['p99_ms'])}")
             await settle(1.0)
     return results
+
+
+async def _raw_latency(run: _Run, report: BenchReport) -> None:
+    """The same offered rates through a fresh raw passthrough: the client's own latency floor."""
+    raw, full = report.modes.get("raw"), report.modes.get("full")
+    if raw is None or full is None or not run.options.loads:
+        return
+    spec = MODES["raw"]
+    assert spec.module is not None
+    settings = run.settings_for(spec)
+    run.progress(f"raw: starting the {spec.title} again for the same latency loads")
+    child = run.children.spawn("raw-latency", spec.module, settings, *spec.args)
+    try:
+        latency = await _latency(run, settings, "raw", full.eps)
+    finally:
+        child.stop()
+    report.modes["raw"] = dataclasses.replace(raw, latency=latency)
 
 
 def _ms(value: float | None) -> str:

@@ -38,6 +38,8 @@ def register(sub: Any) -> None:
                        help="duration of each latency load (default 12)")
     bench.add_argument("--latency-max-events", type=_positive_int,
                        help="cap on events per latency load (default: rate * duration)")
+    bench.add_argument("--warmup-seconds", type=float, default=10.0,
+                       help="unrecorded load before each target's latency loads (default 10; 0: none)")
     bench.add_argument("--seed", type=int, default=0, help="synthetic event seed (default 0)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     bench.set_defaults(handler=_bench)
@@ -63,10 +65,13 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     from streams.broker import BrokerError
 
     try:
+        if args.warmup_seconds < 0:
+            raise ValueError(f"--warmup-seconds must not be negative, got {args.warmup_seconds:g}")
         options = BenchOptions(
             events=args.events, modes=parse_modes(args.modes), partitions=settings.topic_partitions,
             broker=args.bench_broker, seed=args.seed, loads=_loads(args.loads),
             latency_seconds=args.latency_seconds, latency_max_events=args.latency_max_events,
+            warmup_seconds=args.warmup_seconds,
             command=shlex.join(["driftline", *sys.argv[1:]]))
     except ValueError as exc:
         print(f"driftline bench: {exc}", file=sys.stderr)

@@ -53,7 +53,8 @@ def leftover_children(bootstrap: str) -> list[int]:
 def report(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     log_path = tmp_path_factory.mktemp("bench") / "progress.log"
     done = run_bench(["--broker", kafka_bootstrap, "--events", str(EVENTS), "--partitions", "3",
-                      "--latency-seconds", "1", "--latency-max-events", "1000", "--json"], log_path)
+                      "--latency-seconds", "1", "--latency-max-events", "1000", "--warmup-seconds", "0.5",
+                      "--json"], log_path)
     assert done.returncode == 0, log_path.read_text()[-3000:]
     assert not leftover_children(kafka_bootstrap)
     data: dict[str, Any] = orjson.loads(done.stdout)
@@ -81,6 +82,16 @@ def test_latency_is_measured_at_each_load_with_ordered_percentiles(report: dict[
         assert 0 < load["p50_ms"] <= load["p99_ms"] <= load["p99_9_ms"] <= load["max_ms"]
         assert load["to_scoring_p50_ms"] is not None
     assert report["p99_ms_at_50pct"] == loads[1]["p99_ms"]
+
+
+def test_the_raw_passthrough_gets_the_same_offered_rates(report: dict[str, Any]) -> None:
+    full, raw = report["modes"]["full"]["latency"], report["modes"]["raw"]["latency"]
+    assert [load["offered_eps"] for load in raw] == [load["offered_eps"] for load in full]
+    for load in raw:
+        assert 0 < load["sent"] <= 1000 and load["received"] >= load["sent"]
+        assert 0 < load["p50_ms"] <= load["p99_ms"] <= load["max_ms"]
+    assert report["raw_p99_ms_at_50pct"] == raw[1]["p99_ms"]
+    assert report["latency_plan"]["against"] == ["full", "raw"]
 
 
 def test_the_report_says_where_and_how_it_was_measured(report: dict[str, Any]) -> None:

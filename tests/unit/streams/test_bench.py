@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from streams.bench.children import BenchError, child_environment
+from streams.bench.latency import Arrivals
 from streams.bench.modes import MODES, TOPIC_FIELDS, mode_settings, parse_modes
 from streams.bench.passthrough import forward_value
 from streams.bench.payload import encode_event
@@ -289,7 +290,8 @@ def sample_report() -> BenchReport:
         broker={"bootstrap": "127.0.0.1:9", "started_by_bench": True},
         machine={"cores": 2, "usable_cores": 2, "cpu_model": "Xeon", "loadavg_at_start": [0.5, 0.4, 0.3]},
         settings={"batch_max_records": 2000}, latency_plan={"loads_pct": [25, 50, 75]})
-    report.modes["raw"] = ModeResult(40_000.0, 5.0, 200_000, 0.03, 90.0, 2.0)
+    report.modes["raw"] = ModeResult(40_000.0, 5.0, 200_000, 0.03, 90.0, 2.0,
+                                     latency=[_load(25, 9.0), _load(50, 41.0), _load(75, 60.0)])
     report.modes["scoring"] = ModeResult(36_000.0, 5.5, 200_000, 0.05, 150.0, 6.0)
     report.modes["full"] = ModeResult(30_000.0, 6.7, 200_000, 0.06, 210.0, 6.0,
                                       latency=[_load(25, 8.0), _load(50, 12.0), _load(75, 30.0)])
@@ -301,6 +303,7 @@ def test_report_json_has_the_headline_keys_and_a_null_join() -> None:
     assert data["raw_eps"] == 40_000.0 and data["scoring_eps"] == 36_000.0 and data["full_eps"] == 30_000.0
     assert data["join_eps"] is None and data["modes"]["join"] is None
     assert data["p99_ms_at_50pct"] == 12.0 and data["peak_rss_mb"] == 210.0
+    assert data["raw_p99_ms_at_50pct"] == 41.0
     assert data["modes"]["full"]["ratio_to_raw"] == pytest.approx(0.75)
     assert data["modes"]["full"]["ratio_to_scoring"] == pytest.approx(30 / 36)
     assert data["modes"]["scoring"]["cpu_s_per_1k"] == 0.05
@@ -323,6 +326,16 @@ def test_the_table_shows_every_mode_and_load() -> None:
     join_row = next(line for line in table.splitlines() if line.startswith("join"))
     assert "—" in join_row
     assert " 50%" in table and "MISSED" in table and "4.4.0" in table
+    assert "the full worker:" in table and "the raw passthrough, same offered rates:" in table
+    assert "41.0" in table  # the raw passthrough's p99 at 50%
+
+
+def test_latency_runs_from_the_event_ts_to_the_broker_append_and_splits_at_the_build() -> None:
+    arrivals = Arrivals()
+    arrivals.add({"event_ts": 1_000.25, "ts": 1_004}, available_ms=1_009.0)
+    arrivals.add({"event_ts": 2_000.0}, available_ms=2_001.5)  # no build time: only the total
+    assert arrivals.total == [pytest.approx(8.75), pytest.approx(1.5)]
+    assert arrivals.to_scoring == [pytest.approx(3.75)]
 
 
 # --- the command line --------------------------------------------------------------------------
@@ -333,6 +346,12 @@ def test_the_bench_command_parses_its_flags() -> None:
                                       "127.0.0.1:9", "--partitions", "3", "--latency-seconds", "2", "--json"])
     assert args.events == 3000 and args.modes == "raw,full" and args.bench_broker == "127.0.0.1:9"
     assert args.topic_partitions == 3 and args.latency_seconds == 2.0 and args.json
+
+
+def test_a_negative_warm_up_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["bench", "--warmup-seconds", "-1"])
+    assert args.handler(args, load_settings(environ={})) == 2
+    assert "--warmup-seconds must not be negative" in capsys.readouterr().err
 
 
 def test_a_bench_without_positive_events_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
