@@ -81,6 +81,11 @@ class FeatureValidator:
         self.card = card
         self._specs = card.features
         self._known = {f.name: frozenset(f.categories) for f in card.features if f.type == "categorical"}
+        numeric = [f for f in card.features if f.type == "numeric"]
+        self._numeric_names = tuple(f.name for f in numeric)
+        self._numeric_index = {f.name: j for j, f in enumerate(numeric)}
+        self._lower = np.array([-np.inf if f.min is None else f.min for f in numeric], dtype=np.float64)
+        self._upper = np.array([np.inf if f.max is None else f.max for f in numeric], dtype=np.float64)
 
     def validate(self, features: Mapping[str, Any]) -> Validated | Invalid:
         """Check one event (the first problem in card order wins)."""
@@ -95,36 +100,49 @@ class FeatureValidator:
     def validate_batch(self, batch: Sequence[Mapping[str, Any]]) -> BatchValidation:
         """Check a batch; an event's error is the first problem in card order, as in ``validate``."""
         errors: dict[int, Invalid] = {}
-        raw: dict[str, npt.NDArray[Any]] = {}
         unseen = np.zeros(len(batch), dtype=np.int64)
+        numeric, numeric_suspects = self._numeric_block(batch)
+        categorical: dict[str, npt.NDArray[Any]] = {}
         for spec in self._specs:
-            column = [features.get(spec.name, _ABSENT) for features in batch]
             if spec.type == "numeric":
-                raw[spec.name], suspects = self._numeric_column(spec, column)
+                suspects: Sequence[int] = numeric_suspects.get(self._numeric_index[spec.name], ())
             else:
-                raw[spec.name], suspects = self._categorical_column(spec, column)
-            for row in suspects.tolist():
-                problem, is_unseen = self._check_value(spec, column[row])
+                column = [features.get(spec.name, _ABSENT) for features in batch]
+                categorical[spec.name], flagged = self._categorical_column(spec, column)
+                suspects = flagged.tolist()
+            for row in suspects:
+                problem, is_unseen = self._check_value(spec, batch[row].get(spec.name, _ABSENT))
                 if problem is not None:
                     errors.setdefault(row, problem)
                 unseen[row] += is_unseen
         valid = np.ones(len(batch), dtype=np.bool_)
         valid[list(errors)] = False
-        columns = {name: values[valid].reshape(-1, 1) for name, values in raw.items()}
+        # One contiguous row per numeric feature, so each ONNX input column is a view, not a copy.
+        kept = np.ascontiguousarray(numeric[valid].T)
+        columns = {spec.name: (kept[self._numeric_index[spec.name]] if spec.type == "numeric"
+                               else categorical[spec.name][valid]).reshape(-1, 1) for spec in self._specs}
         return BatchValidation(columns, valid, errors, int(unseen[valid].sum()))
 
-    def _numeric_column(self, spec: FeatureSpec, column: list[Any]) -> _ColumnCheck:
-        # Anything that is not a plain int or float becomes NaN here and a suspect below (bool is
-        # excluded by the exact type test); the per-value check then tells nulls, absent keys,
-        # wrong types and non-finite numbers apart.
-        values = np.array([x if type(x) is float or type(x) is int else _NAN for x in column],
-                          dtype=np.float64)
-        suspect = ~np.isfinite(values)
-        if spec.min is not None:
-            suspect |= values < spec.min
-        if spec.max is not None:
-            suspect |= values > spec.max
-        return values.astype(np.float32), np.flatnonzero(suspect)
+    def _numeric_block(self, batch: Sequence[Mapping[str, Any]]) -> tuple[npt.NDArray[np.float32],
+                                                                            dict[int, list[int]]]:
+        """Every numeric feature of the batch as one events-by-features matrix, and per feature the
+        rows whose value needs a closer look.
+
+        One matrix instead of a column per feature: a small batch paid ~10 numpy calls per feature,
+        which was most of its validation time. Anything that is not a plain int or float becomes NaN
+        here and a suspect (bool is excluded by the exact type test); the per-value check then tells
+        nulls, absent keys, wrong types and non-finite numbers apart.
+        """
+        names = self._numeric_names
+        values = np.array([[x if type(x) is float or type(x) is int else _NAN
+                            for x in map(features.get, names)] for features in batch],
+                          dtype=np.float64).reshape(len(batch), len(names))
+        suspect = ~np.isfinite(values) | (values < self._lower) | (values > self._upper)
+        rows, features = np.nonzero(suspect)  # row-major: each feature's rows come in batch order
+        by_feature: dict[int, list[int]] = {}
+        for row, feature in zip(rows.tolist(), features.tolist(), strict=True):
+            by_feature.setdefault(feature, []).append(row)
+        return values.astype(np.float32), by_feature
 
     def _categorical_column(self, spec: FeatureSpec, column: list[Any]) -> _ColumnCheck:
         known = self._known[spec.name]

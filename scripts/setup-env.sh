@@ -11,6 +11,17 @@ command -v "$python" >/dev/null || python=python3
 command -v java >/dev/null || { echo "driftline's local Kafka needs Java 17+ on PATH" >&2; exit 1; }
 command -v mvn >/dev/null || { echo "driftline resolves Kafka's jars with Maven: install maven" >&2; exit 1; }
 
+# The dashboard and alert-rule tests evaluate their PromQL on a real Prometheus: Debian's package.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "the dashboard tests need Prometheus: install the Debian package 'prometheus'" >&2
+    exit 1
+  fi
+fi
+
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'

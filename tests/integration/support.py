@@ -9,8 +9,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -18,6 +19,17 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from streams.settings import Settings
+
+
+def isolated_settings(bootstrap: str, prefix: str, registry: Path, **overrides: Any) -> Settings:
+    """Settings of one test on the shared broker: its own topics, app id and group, 3 partitions,
+    sessions short enough for quick rebalances, no metrics endpoint unless asked for."""
+    topics = {f.name: f"{prefix}-{f.name.removeprefix('topic_')}" for f in fields(Settings)
+              if f.name.startswith("topic_") and f.name != "topic_partitions"}
+    defaults: dict[str, Any] = {"broker": bootstrap, "registry": registry, "app_id": f"{prefix}-app",
+                                "group_id": f"{prefix}-scoring", "topic_partitions": 3, "metrics_port": 0,
+                                "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+    return Settings(**(defaults | topics | overrides))
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:
@@ -141,3 +153,15 @@ async def wait_for_group(bootstrap: str, group: str, members: int, *, timeout: f
     finally:
         await admin.close()
     raise AssertionError(f"group {group} not Stable with {members} members within {timeout}s: {seen}")
+
+
+async def committed_total(bootstrap: str, group: str, topic: str) -> int:
+    """Sum of ``group``'s committed offsets on ``topic``: how many of its records are done for good
+    (offsets start at 0 on the fresh topics tests use)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0)

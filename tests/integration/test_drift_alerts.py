@@ -13,20 +13,15 @@ import pytest
 from models.synthetic import Drift, MeanShift, SyntheticStream
 from streams.settings import Settings
 from streams.topics import ensure_topics
-from tests.integration.support import TopicReader, WorkerProcess, send_all, wait_for_group
+from tests.integration.support import TopicReader, WorkerProcess, isolated_settings, send_all, wait_for_group
 
 DRIFTING = "customer_age_years"
 
 
 @pytest.fixture
 def settings(kafka_bootstrap: str, topic_prefix: str, demo_registry: Path) -> Settings:
-    topics = {f"topic_{name}": f"{topic_prefix}-{name}" for name in (
-        "events", "predictions", "labels", "training_examples", "alerts", "metrics", "deadletter",
-        "model_updates", "drift_counts")}
-    return Settings(broker=kafka_bootstrap, registry=demo_registry, app_id=f"{topic_prefix}-app",
-                    group_id=f"{topic_prefix}-scoring", topic_partitions=3, metrics_port=0,
-                    session_timeout_ms=6000, heartbeat_interval_ms=1000, drift_flush_ms=100,
-                    metrics_snapshot_ms=1000, **topics)
+    return isolated_settings(kafka_bootstrap, topic_prefix, demo_registry, drift_flush_ms=100,
+                             metrics_snapshot_ms=1000)
 
 
 @pytest.fixture

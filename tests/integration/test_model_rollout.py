@@ -14,9 +14,14 @@ import orjson
 from models.demo import DEMO_MODEL_NAME
 from models.registry import Registry
 from models.synthetic import SyntheticStream
-from streams.settings import Settings
 from streams.topics import ensure_topics
-from tests.integration.support import TopicReader, WorkerProcess, send_all, worker_environment
+from tests.integration.support import (
+    TopicReader,
+    WorkerProcess,
+    isolated_settings,
+    send_all,
+    worker_environment,
+)
 
 
 def events(prefix: str, n: int, seed: int) -> list[tuple[bytes, bytes]]:
@@ -40,11 +45,7 @@ async def test_a_promoted_version_is_served_without_a_restart(kafka_bootstrap: s
     v1 = root / DEMO_MODEL_NAME / "1"
     registry.register(v1 / "model.onnx", registry.card(DEMO_MODEL_NAME, 1),
                       reference=registry.reference(DEMO_MODEL_NAME, 1), stage=None)
-    topics = {f"topic_{name}": f"{topic_prefix}-{name}" for name in (
-        "events", "predictions", "deadletter", "model_updates", "drift_counts", "alerts", "metrics")}
-    settings = Settings(broker=kafka_bootstrap, registry=root, app_id=f"{topic_prefix}-app",
-                        group_id=f"{topic_prefix}-scoring", topic_partitions=3, metrics_port=0,
-                        session_timeout_ms=6000, heartbeat_interval_ms=1000, **topics)
+    settings = isolated_settings(kafka_bootstrap, topic_prefix, root)
     await ensure_topics(settings)
     worker = WorkerProcess(settings, tmp_path / "worker.log")
     worker.start()

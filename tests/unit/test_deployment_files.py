@@ -3,6 +3,7 @@ no reachable registry); these checks catch what a `docker compose config` would.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +49,32 @@ def test_grafana_provisioning_is_valid_yaml_pointing_at_the_dashboards_folder() 
     provider = yaml.safe_load((ROOT / "grafana/provisioning/dashboards/driftline.yml").read_text())
     mounts = [v for v in compose()["services"]["grafana"]["volumes"] if v.startswith("./grafana/dashboards")]
     assert provider["providers"][0]["options"]["path"] == mounts[0].split(":")[1]
+
+
+def dashboard_panels() -> list[dict[str, Any]]:
+    dashboard = json.loads((ROOT / "grafana/dashboards/driftline.json").read_text())
+    panels, found = list(dashboard["panels"]), []
+    while panels:
+        panel = panels.pop(0)
+        panels += panel.get("panels", [])
+        found.append(panel)
+    return found
+
+
+def test_dashboard_panels_use_the_provisioned_datasource_and_fit_the_grid() -> None:
+    datasource = yaml.safe_load((ROOT / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    uid = datasource["datasources"][0]["uid"]
+    panels = dashboard_panels()
+    assert len({p["id"] for p in panels}) == len(panels), "panel ids must be unique"
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, panel["title"]
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == uid and panel["targets"], panel["title"]
+            assert all(t["datasource"]["uid"] == uid and t["expr"] for t in panel["targets"]), panel["title"]
+
+
+def test_prometheus_in_compose_loads_the_alert_rules() -> None:
+    scrape = yaml.safe_load((ROOT / "grafana" / "prometheus.yml").read_text())
+    mounts = dict(v.split(":")[:2] for v in compose()["services"]["prometheus"]["volumes"])
+    assert mounts["./grafana/alert-rules.yml"] in scrape["rule_files"]

@@ -98,3 +98,11 @@ def test_batch_columns_equal_the_feeding_convention_on_the_valid_rows() -> None:
     for name, column in expected.items():
         assert result.columns[name].dtype == column.dtype and result.columns[name].shape == column.shape
         assert np.array_equal(result.columns[name], column, equal_nan=column.dtype != object), name
+
+
+def test_an_empty_or_all_refused_batch_gives_empty_feeding_columns() -> None:
+    validator = FeatureValidator(CARD)
+    for batch in ([], [{"amount": None}, {}]):
+        result = validator.validate_batch(batch)
+        assert not result.valid.any() and len(result.errors) == len(batch)
+        assert {column.shape for column in result.columns.values()} == {(0, 1)}
