@@ -6,7 +6,9 @@ Names follow Prometheus conventions (``_total`` counters, base units in seconds)
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -28,6 +30,9 @@ DRIFT_STATISTIC = Gauge("driftline_drift_statistic", "Latest drift statistic of 
                         ["model", "version", "feature", "statistic"])
 DRIFT_THRESHOLD = Gauge("driftline_drift_threshold", "Calibrated threshold of a feature's statistic",
                         ["model", "version", "feature", "statistic"])
+CONSUMER_LAG = Gauge("driftline_consumer_lag",
+                     "Events on a partition of the events topic not yet read by this worker "
+                     "(high watermark minus position)", ["topic", "partition"])
 MODEL_INFO = Gauge("driftline_model_served", "1 for each model version this worker serves",
                    ["model", "version", "sha256"])
 
@@ -41,6 +46,18 @@ def record_batch(outcome: BatchOutcome, consumed: int, seconds: float) -> None:
     UNSEEN_CATEGORIES.inc(outcome.unseen_categories)
     BATCH_SECONDS.observe(seconds)
     BATCH_SIZE.observe(consumed)
+
+
+def record_lag(lags: Mapping[tuple[str, int], int]) -> None:
+    for (topic, partition), lag in lags.items():
+        CONSUMER_LAG.labels(topic, str(partition)).set(lag)
+
+
+def forget_lag(partitions: Iterable[tuple[str, int]]) -> None:
+    """Drop the series of partitions this worker no longer owns: their new owner reports them."""
+    for topic, partition in partitions:
+        with contextlib.suppress(KeyError):  # never reported: nothing to drop
+            CONSUMER_LAG.remove(topic, str(partition))
 
 
 def serve_metrics(port: int) -> None:

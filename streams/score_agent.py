@@ -29,7 +29,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError
 
-from streams.metrics import record_batch
+from streams.metrics import forget_lag, record_batch, record_lag
 from streams.offsets import next_offsets
 from streams.scoring import BatchOutcome, BatchScorer, ConsumedRecord
 from streams.sending import BatchSender
@@ -47,6 +47,7 @@ class _SettleBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         async with self._agent.in_flight:
             await self._agent.settle()
+            forget_lag((tp.topic, tp.partition) for tp in revoked)
             log.info("partitions revoked: %s", sorted(str(tp) for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
@@ -131,6 +132,7 @@ class ScoreAgent:
                 continue
             async with self.in_flight:  # idle: nothing to overlap with, settle now
                 await self.settle()
+                record_lag(self.lag(await self._positions()))
                 if self.scorer.drift is not None and self.scorer.drift.due():
                     await asyncio.gather(*await self._queue_drift())
 
@@ -147,10 +149,24 @@ class ScoreAgent:
             if self.scorer.drift is not None and self.scorer.drift.due():
                 deliveries += await self._queue_drift()
             await self.settle(commit_now=False)
-            self._unsettled = _Unsettled(deliveries, next_offsets(records))
+            positions = next_offsets(records)
+            self._unsettled = _Unsettled(deliveries, positions)
             self.consumed += len(records)
             record_batch(outcome, len(records), time.perf_counter() - started)
+            record_lag(self.lag(positions))
             return outcome
+
+    async def _positions(self) -> dict[TopicPartition, int]:
+        return {tp: await self.consumer.position(tp) for tp in self.consumer.assignment()}
+
+    def lag(self, positions: dict[TopicPartition, int]) -> dict[tuple[str, int], int]:
+        """Events behind the high watermark (from the last fetch response) per partition."""
+        lags = {}
+        for tp, position in positions.items():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                lags[tp.topic, tp.partition] = max(0, highwater - position)
+        return lags
 
     async def settle(self, *, commit_now: bool = True) -> None:
         """Wait for the previous batch's acknowledgements, then commit what is acknowledged.

@@ -93,7 +93,7 @@ def test_the_alert_rules_pass_promtool() -> None:
     checked = subprocess.run([promtool, "check", "rules", str(RULES)], check=False, capture_output=True,
                              text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 4 rules found" in checked.stdout
+    assert "SUCCESS: 5 rules found" in checked.stdout
 
 
 async def test_every_panel_has_data_and_the_rules_evaluate(settings: Settings, worker: WorkerProcess,
@@ -119,6 +119,8 @@ async def test_every_panel_has_data_and_the_rules_evaluate(settings: Settings, w
     assert dead_letters == {"invalid_json", "wrong_type"}
     served = prometheus.query(queries["Model versions served / A"])
     assert [s["metric"]["model"] for s in served] == [DEMO_MODEL_NAME]
+    lagging = {s["metric"]["partition"] for s in prometheus.query(queries["Consumer lag by partition / A"])}
+    assert lagging == {str(p) for p in range(settings.topic_partitions)}  # the worker owns them all
     models = prometheus.api("label/model/values", **{"match[]": "driftline_predictions_total"})
     assert models == [DEMO_MODEL_NAME]  # what the dashboard's model variable offers
     assert_rules_evaluate(prometheus)
@@ -132,12 +134,13 @@ def assert_rules_evaluate(prometheus: PrometheusServer) -> None:
     while True:
         rules = [rule for group in prometheus.api("rules")["groups"] for rule in group["rules"]]
         evaluated = [r for r in rules if not r["lastEvaluation"].startswith("0001-")]
-        if len(rules) == 4 and len(evaluated) == 4:
+        if len(rules) == 5 and len(evaluated) == 5:
             break
         assert time.monotonic() < deadline, f"rules not all evaluated: {rules}"
         time.sleep(0.2)  # polling a condition with a deadline
     assert {r["name"] for r in rules} == {"DriftlineWorkerDown", "DriftlineDeadLetterShareHigh",
-                                          "DriftlineNoPredictions", "DriftlineBatchSlow"}
+                                          "DriftlineNoPredictions", "DriftlineFallingBehind",
+                                          "DriftlineBatchSlow"}
     assert {r["health"] for r in rules} == {"ok"}, [(r["name"], r.get("lastError")) for r in rules]
     firing = {a["labels"]["alertname"] for r in rules for a in r.get("alerts", [])}
     # Two dead letters per 400 events and a healthy worker: none of the rules has a reason to fire.

@@ -22,8 +22,12 @@ TP0, TP1 = TopicPartition("events", 0), TopicPartition("events", 1)
 
 
 class RecordingConsumer:
-    def __init__(self) -> None:
+    def __init__(self, highwaters: dict[TopicPartition, int] | None = None) -> None:
         self.commits: list[dict[TopicPartition, int]] = []
+        self.highwaters = highwaters or {}
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.highwaters.get(tp)
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.commits.append(dict(offsets))
@@ -84,3 +88,10 @@ async def test_a_failed_delivery_commits_nothing() -> None:
     with pytest.raises(RuntimeError, match="broker said no"):
         await agent.settle()
     assert consumer.commits == []
+
+
+def test_lag_is_the_high_watermark_minus_the_position_where_one_is_known() -> None:
+    agent, consumer = agent_with(commit_interval_ms=100)
+    consumer.highwaters = {TP0: 120, TP1: 40}
+    positions = {TP0: 100, TP1: 40, TopicPartition("events", 2): 7}  # no fetch response for 2 yet
+    assert agent.lag(positions) == {("events", 0): 20, ("events", 1): 0}
