@@ -16,9 +16,8 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  else
-    echo "the dashboard tests need Prometheus: install the Debian package 'prometheus'" >&2
-    exit 1
+  else  # not fatal: everything else works, and the dashboard tests fail saying what is missing
+    echo "warning: the dashboard tests need Prometheus: install the Debian package 'prometheus'" >&2
   fi
 fi
 

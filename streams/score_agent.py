@@ -20,6 +20,7 @@ of partitions lost meanwhile are left to their new owner.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from streams.metrics import forget_lag, record_batch, record_lag
 from streams.offsets import next_offsets
@@ -157,7 +158,11 @@ class ScoreAgent:
             return outcome
 
     async def _positions(self) -> dict[TopicPartition, int]:
-        return {tp: await self.consumer.position(tp) for tp in self.consumer.assignment()}
+        positions = {}
+        for tp in self.consumer.assignment():
+            with contextlib.suppress(IllegalStateError):  # unassigned meanwhile: its new owner reports it
+                positions[tp] = await self.consumer.position(tp)
+        return positions
 
     def lag(self, positions: dict[TopicPartition, int]) -> dict[tuple[str, int], int]:
         """Events behind the high watermark (from the last fetch response) per partition."""

@@ -128,7 +128,7 @@ async def run_load(reader: PredictionReader, children: Children, settings: Setti
     arrivals = Arrivals()
     try:
         sent, seconds = await _await_pacer_then_read(reader, pacer, plan, prefix=prefix, arrivals=arrivals,
-                                                 summary=summary)
+                                                     summary=summary)
     finally:
         pacer.stop()  # before the worker it feeds, if this load is cut short
     if len(arrivals.total) < sent:

@@ -4,6 +4,7 @@ Why a separate process: the harness's event loop stays free, and the pacer's clo
 Events are sent in small ticks (``TICK_S``, the linger of Kafka's default producer), and each
 event's ``ts`` is taken just before it is queued: if the pacer falls behind its schedule, that
 delay is not charged to the pipeline.
+
 Each tick's events go out as one record batch per partition (``BatchSender``, as the worker
 sends): a ``send()`` per event cost the pacer half a core at 17,500 events/s, CPU taken from the
 worker and the broker on a small machine, which showed up as their latency. Sends are not awaited
