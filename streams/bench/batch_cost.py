@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from aiokafka.structs import ConsumerRecord
 
 from models.demo import DEMO_MODEL_NAME
 from models.registry import Registry
@@ -29,22 +30,15 @@ EVENTS_PER_SIZE = 20_000
 WARMUP_CALLS = 20
 
 
-@dataclass(slots=True)
-class _Record:
-    """Just the fields of a consumed record that scoring reads."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int
-
-
-def batch_of(size: int, seed: int = 0) -> list[_Record]:
+def batch_of(size: int, seed: int = 0) -> list[ConsumerRecord[bytes, bytes]]:
+    """``size`` records as aiokafka's consumer hands them to the worker."""
     pool = feature_pool(seed, min(size, 4096))
-    return [_Record("events", 0, i, f"e{i}".encode(), encode_event(f"e{i}", pool[i % len(pool)], now_ms()),
-                    int(now_ms())) for i in range(size)]
+    records = []
+    for i in range(size):
+        key, value = f"e{i}".encode(), encode_event(f"e{i}", pool[i % len(pool)], now_ms())
+        records.append(ConsumerRecord("events", 0, i, int(now_ms()), 0, key, value, None, len(key),
+                                      len(value), ()))
+    return records
 
 
 def microseconds_per_batch(scorer: BatchScorer, size: int) -> float:

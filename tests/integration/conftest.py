@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from streams.broker import start_on_free_port, stop
+from streams.settings import Settings
+from tests.integration.support import WorkerProcess
 
 _HERE = Path(__file__).resolve().parent
 
@@ -42,3 +44,11 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def topic_prefix() -> str:
     """A unique prefix per test for topic and group names on the shared broker."""
     return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
+    """One ``driftline worker`` with the test module's ``settings`` fixture, stopped at the end."""
+    process = WorkerProcess(settings, tmp_path / "worker.log")
+    yield process
+    process.stop()

@@ -72,13 +72,6 @@ def settings(kafka_bootstrap: str, topic_prefix: str, demo_registry: Path) -> Se
 
 
 @pytest.fixture
-def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(settings, tmp_path / "worker.log")
-    yield process
-    process.stop()
-
-
-@pytest.fixture
 def prometheus(settings: Settings, tmp_path: Path) -> Iterator[PrometheusServer]:
     server = PrometheusServer(tmp_path / "prometheus", [f"127.0.0.1:{settings.metrics_port}"], [RULES])
     server.data_dir.mkdir()

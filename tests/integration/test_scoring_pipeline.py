@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +28,6 @@ MAX_EVENT_BYTES = 20_000
 def settings(kafka_bootstrap: str, topic_prefix: str, demo_registry: Path) -> Settings:
     return isolated_settings(kafka_bootstrap, topic_prefix, demo_registry, max_event_bytes=MAX_EVENT_BYTES,
                              batch_max_records=500)
-
-
-@pytest.fixture
-def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(settings, tmp_path / "worker.log")
-    yield process
-    process.stop()
 
 
 def malformed_events(card: ModelCard, valid: dict[str, Any]) -> list[tuple[str, bytes, str]]:
