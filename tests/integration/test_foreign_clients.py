@@ -1,0 +1,59 @@
+"""Events from a client that is not aiokafka: librdkafka (confluent-kafka), every compression codec.
+
+Producers we do not control compress with whatever their client defaults to; one batch in a codec
+the worker cannot decompress used to crash-loop every worker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+
+from models.synthetic import SyntheticStream
+from streams.settings import Settings
+from streams.topics import ensure_topics
+from tests.integration.support import TopicReader, WorkerProcess, isolated_settings
+
+CODECS = ("gzip", "snappy", "lz4", "zstd")
+PER_CODEC = 300
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, topic_prefix: str, demo_registry: Path) -> Settings:
+    return isolated_settings(kafka_bootstrap, topic_prefix, demo_registry)
+
+
+def produce_with_librdkafka(bootstrap: str, topic: str, codec: str, records: list[tuple[str, bytes]]) -> None:
+    """One librdkafka producer per codec, so every record batch it writes uses that codec."""
+    producer = Producer({"bootstrap.servers": bootstrap, "compression.type": codec, "linger.ms": 20,
+                         "enable.idempotence": True})
+    failures: list[str] = []
+    for key, value in records:
+        producer.produce(topic, value, key, on_delivery=lambda err, _msg: err and failures.append(str(err)))
+    assert producer.flush(30) == 0, f"{codec}: records still queued after 30 s"
+    assert not failures, f"{codec}: {failures[:3]}"
+
+
+async def test_every_codec_from_librdkafka_is_scored(settings: Settings, worker: WorkerProcess) -> None:
+    await ensure_topics(settings)
+    rows = SyntheticStream(seed=5).rows(PER_CODEC * len(CODECS))
+    expected: set[str] = set()
+    for n, codec in enumerate(CODECS):
+        chunk = rows[n * PER_CODEC:(n + 1) * PER_CODEC]
+        records = [(f"{codec}-{i}", orjson.dumps({"id": f"{codec}-{i}", "features": row}))
+                   for i, row in enumerate(chunk)]
+        produce_with_librdkafka(settings.broker, settings.topic_events, codec, records)
+        expected |= {key for key, _ in records}
+    worker.start()
+
+    async with TopicReader(settings.broker, (settings.topic_predictions, settings.topic_deadletter)) as out:
+        await out.read_until(lambda r: r.count() >= len(expected), timeout=120, alive=worker.assert_alive)
+        predicted = [str(value["id"]) for _, value in out.records[settings.topic_predictions]]
+        dead = out.records[settings.topic_deadletter]
+
+    assert not dead, f"dead letters: {dead[:3]}"
+    assert sorted(predicted) == sorted(expected)
+    worker.assert_alive()
