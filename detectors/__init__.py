@@ -7,6 +7,13 @@ window `HistogramDriftDetector` (PSI or Jensen-Shannon per feature, thresholds c
 target number of events between false alarms), to `DataQualityCheck` (missing-rate and
 out-of-range jumps) and to River's own detectors through `RiverAdapter`, and turns what they
 find into `AlertEvent` objects via an `AlertState` machine (hysteresis, cooldown, updates).
+
+Once labels arrive, a `PerformanceMonitor` per model version and served variant keeps the last
+outcomes in an `OutcomeWindow` (River's metrics, vectorised), watches the error stream for
+concept drift (`BernoulliCUSUM`, `GaussianCUSUM` or a River detector, via
+`build_concept_detector`), the class shares against the label prior (`LabelShiftTest`) and the
+configured metric floors, and raises ``concept_drift``, ``label_drift`` and ``performance``
+alerts through the same `AlertState` machine.
 Nothing here imports faust, asyncio or a Kafka client.
 """
 
@@ -23,26 +30,39 @@ from detectors.alerting import (
 )
 from detectors.binner import ProfileBinner
 from detectors.calibration import Calibration, TailModel, calibrate, fit_tail, per_test_alpha
+from detectors.concept import ErrorDetector, build_concept_detector
+from detectors.cusum import BernoulliCUSUM, GaussianCUSUM
 from detectors.histogram import FeatureStatistic, HistogramDriftDetector
+from detectors.label_shift import LabelShiftTest
 from detectors.monitor import DriftMonitor, MonitorSettings
+from detectors.outcomes import METRICS, OutcomeWindow
+from detectors.performance import PerformanceMonitor, PerformanceSettings
 from detectors.quality import DataQualityCheck, QualityResult
 from detectors.reference import SCORE, FeatureReference, ReferenceProfile, build_reference_for
 from detectors.river_adapters import RiverAdapter, RiverSpec
 
 __all__ = [
+    "METRICS",
     "SCORE",
     "AlertEvent",
     "AlertPolicy",
     "AlertState",
     "AlertWindow",
+    "BernoulliCUSUM",
     "Calibration",
     "DataQualityCheck",
     "DriftMonitor",
+    "ErrorDetector",
     "FeatureReference",
     "FeatureStatistic",
     "Finding",
+    "GaussianCUSUM",
     "HistogramDriftDetector",
+    "LabelShiftTest",
     "MonitorSettings",
+    "OutcomeWindow",
+    "PerformanceMonitor",
+    "PerformanceSettings",
     "ProfileBinner",
     "QualityResult",
     "ReferenceProfile",
@@ -50,6 +70,7 @@ __all__ = [
     "RiverSpec",
     "TailModel",
     "Transition",
+    "build_concept_detector",
     "build_reference_for",
     "calibrate",
     "dedup_key",

@@ -191,7 +191,8 @@ class AlertEvent:
     """One alert event (raised, updated or resolved) for the alerts topic.
 
     ``findings`` are ranked, most drifted first; ``dedup_key`` is the same for every event of the
-    alert stream, so incident tooling groups them.
+    alert stream, so incident tooling groups them. ``variant`` names the served arm (champion,
+    canary, ...) for monitors that watch one; input-drift alerts cover a version and leave it None.
     """
 
     type: EventType
@@ -205,12 +206,18 @@ class AlertEvent:
     dedup_key: str
     summary: str
     runbook: str
+    variant: str | None = None
 
 
-def dedup_key(model: str, version: int | None, kind: str, detector: str) -> str:
-    """The stable key of an alert stream: ``model:version:kind:detector``.
+def dedup_key(model: str, version: int | None, kind: str, detector: str, *,
+              variant: str | None = None) -> str:
+    """The stable key of an alert stream: ``model:version:kind:detector``, or
+    ``model:version:variant:kind:detector`` for an alert about one served variant.
 
     >>> dedup_key("card-fraud", 3, "data_drift", "histogram.psi")
     'card-fraud:3:data_drift:histogram.psi'
+    >>> dedup_key("card-fraud", 3, "concept_drift", "cusum.bernoulli", variant="canary")
+    'card-fraud:3:canary:concept_drift:cusum.bernoulli'
     """
-    return f"{model}:{'unregistered' if version is None else version}:{kind}:{detector}"
+    arm = "" if variant is None else f"{variant}:"
+    return f"{model}:{'unregistered' if version is None else version}:{arm}{kind}:{detector}"

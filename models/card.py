@@ -82,12 +82,14 @@ class ModelOutput:
     """Which ONNX outputs carry the predicted label and the score.
 
     ``score_output`` is either a ``float[N, k]`` tensor of class probabilities or a ZipMap-free
-    probability tensor; ``positive_index`` picks the column reported as ``score``.
+    probability tensor; ``positive_index`` picks the column reported as ``score``. ``classes``
+    optionally names the classes in index order, so label sources may send ``"fraud"`` for 1.
     """
 
     label_output: str = "label"
     score_output: str = "probabilities"
     positive_index: int = 1
+    classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class ModelCard:
         return cls(
             name=str(raw["name"]),
             features=tuple(FeatureSpec.from_dict(f) for f in raw["features"]),
-            output=ModelOutput(**raw.get("output", {})),
+            output=_model_output(raw.get("output", {})),
             version=raw.get("version"),
             sha256=raw.get("sha256"),
             intended_use=raw.get("intended_use", ""),
@@ -138,6 +140,11 @@ class ModelCard:
         out = asdict(self)
         out["features"] = [f.to_dict() for f in self.features]
         return out
+
+
+def _model_output(raw: dict[str, Any]) -> ModelOutput:
+    classes = tuple(str(c) for c in raw.get("classes", ()))
+    return ModelOutput(**{**raw, "classes": classes})
 
 
 def _optional_float(value: Any) -> float | None:

@@ -46,7 +46,7 @@ def alert_data(event: AlertEvent) -> dict[str, Any]:
     top = event.findings[0] if event.findings else None
     return {
         "severity": event.severity, "kind": event.kind, "model": event.model, "version": event.version,
-        "detector": event.detector,
+        "variant": event.variant, "detector": event.detector,
         "feature": top.feature if top else None, "statistic": top.statistic if top else None,
         "value": top.value if top else None, "threshold": top.threshold if top else None,
         "features": [dataclasses.asdict(finding) for finding in event.findings],

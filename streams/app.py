@@ -10,15 +10,18 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import faust
 import mode
 
 from streams.drift_outbox import DriftOutbox
+from streams.join.agent import JoinAgent
+from streams.join.slots import Slot
 from streams.metrics import serve_metrics
 from streams.model_updates import ModelUpdatesReader
 from streams.monitor_agent import register_monitor_agent
+from streams.performance_agent import PerformanceAgent
 from streams.score_agent import ScoreAgent
 from streams.scoring import BatchScorer, ServedModel
 from streams.serving import CannotServe
@@ -27,35 +30,46 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class ScoringService(mode.Service):
-    """Starts the scoring agent with the app and stops it before the app's producer goes."""
+class BatchAgent(Protocol):
+    """An agent that reads in batches with its own clients: the score and join agents."""
 
-    def __init__(self, agent: ScoreAgent, updates: ModelUpdatesReader, **kwargs: Any) -> None:
-        self.agent = agent
+    async def start(self) -> None: ...
+    async def run(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class ScoringService(mode.Service):
+    """Starts the batch agents with the app and stops them before the app's producer goes."""
+
+    def __init__(self, agents: list[BatchAgent], updates: ModelUpdatesReader, **kwargs: Any) -> None:
+        self.agents = agents
         self.updates = updates
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
         await self.updates.start()
-        await self.agent.start()
+        for agent in self.agents:
+            await agent.start()
         # Faust and the clients built their long-lived objects after the worker's first freeze;
         # freeze again so full collections during traffic only scan what traffic allocates.
         gc.collect()
         gc.freeze()
-        self.add_future(self._score())
+        for agent in self.agents:
+            self.add_future(self._run(agent))
 
-    async def _score(self) -> None:
-        # Bad events never get here (they become dead letters); what does is the broker refusing
+    async def _run(self, agent: BatchAgent) -> None:
+        # Bad records never get here (they become dead letters); what does is the broker refusing
         # our outputs or commits for good. Stopping the worker then is the safe move: nothing was
         # committed past the last acknowledged batch, so a restart resumes without loss.
         try:
-            await self.agent.run()
+            await agent.run()
         except Exception as exc:
-            log.critical("the scoring agent failed; stopping the worker: %r", exc)
+            log.critical("the %s failed; stopping the worker: %r", type(agent).__name__, exc)
             await self.crash(exc)
 
     async def on_stop(self) -> None:
-        await self.agent.stop()
+        for agent in reversed(self.agents):
+            await agent.stop()
         await self.updates.stop()
 
 
@@ -67,12 +81,14 @@ def build_scorer(settings: Settings, served: dict[str, ServedModel]) -> BatchSco
                         score_chunk=settings.drift_score_chunk) if settings.monitors else None
     return BatchScorer(served, default_model=default, predictions_topic=settings.topic_predictions,
                        deadletter_topic=settings.topic_deadletter, max_event_bytes=settings.max_event_bytes,
-                       deadletter_payload_max_bytes=settings.deadletter_payload_max_bytes, drift=drift)
+                       deadletter_payload_max_bytes=settings.deadletter_payload_max_bytes, drift=drift,
+                       echo_features=settings.label_join)
 
 
-def create_app(settings: Settings, served: dict[str, ServedModel]) -> faust.App:
+def create_app(settings: Settings, served: dict[str, ServedModel], slot: Slot) -> faust.App:
     app = faust.App(
         settings.app_id,
+        datadir=str(slot.path / "faust"),
         broker=f"kafka://{settings.broker}",
         store="memory://",
         autodiscover=False,
@@ -90,7 +106,10 @@ def create_app(settings: Settings, served: dict[str, ServedModel]) -> faust.App:
     scorer = build_scorer(settings, served)
     register_monitor_agent(app, settings,
                            [(m.name, m.version) for m in served.values()] if settings.monitors else [])
-    service = ScoringService(ScoreAgent(settings, scorer), ModelUpdatesReader(settings, scorer))
+    agents: list[BatchAgent] = [ScoreAgent(settings, scorer)]
+    if settings.label_join:
+        agents += [JoinAgent(settings, slot), PerformanceAgent(settings)]
+    service = ScoringService(agents, ModelUpdatesReader(settings, scorer))
     # Faust types ``service`` for classes but starts instances too; ours needs constructor arguments.
     app.service(cast(Any, service))
     return app

@@ -38,6 +38,12 @@ class Event:
 
 
 def decode_event(value: bytes | None, *, max_bytes: int) -> Event | Invalid:
+    obj = decode_object(value, max_bytes=max_bytes, what="an event")
+    return obj if isinstance(obj, Invalid) else _envelope(obj)
+
+
+def decode_object(value: bytes | None, *, max_bytes: int, what: str) -> dict[str, Any] | Invalid:
+    """The JSON object a record holds, or why it holds none (shared by events and labels)."""
     if not value:
         return Invalid(EMPTY_PAYLOAD, "the record has no value")
     if len(value) > max_bytes:
@@ -47,8 +53,8 @@ def decode_event(value: bytes | None, *, max_bytes: int) -> Event | Invalid:
     except orjson.JSONDecodeError as exc:
         return _classify_json_error(value, exc)
     if not isinstance(obj, dict):
-        return Invalid(NOT_AN_OBJECT, f"an event is a JSON object, got {type(obj).__name__}")
-    return _envelope(obj)
+        return Invalid(NOT_AN_OBJECT, f"{what} is a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def _classify_json_error(value: bytes, exc: orjson.JSONDecodeError) -> Invalid:

@@ -33,6 +33,18 @@ DRIFT_THRESHOLD = Gauge("driftline_drift_threshold", "Calibrated threshold of a 
 CONSUMER_LAG = Gauge("driftline_consumer_lag",
                      "Events on a partition of the events topic not yet read by this worker "
                      "(high watermark minus position)", ["topic", "partition"])
+LABELS = Counter("driftline_labels_total", "Labels by what became of them: joined, duplicate, late, "
+                 "unknown, malformed", ["outcome"])
+JOIN_PREDICTIONS = Counter("driftline_join_predictions_total",
+                           "Predictions the join finished with: joined, expired, duplicate", ["outcome"])
+TRAINING_EXAMPLES = Counter("driftline_training_examples_total", "Joined examples published")
+JOIN_PENDING = Gauge("driftline_join_pending_predictions",
+                     "Predictions this worker holds waiting for a label")
+JOIN_HELD = Gauge("driftline_join_held_labels", "Labels this worker holds waiting for their prediction")
+PERFORMANCE = Gauge("driftline_performance", "Realised metric of a model version's last window of labelled "
+                    "events", ["model", "version", "variant", "metric"])
+PERFORMANCE_FLOOR = Gauge("driftline_performance_floor", "Configured floor (a ceiling for error metrics) "
+                          "of a realised metric", ["model", "version", "variant", "metric"])
 MODEL_INFO = Gauge("driftline_model_served", "1 for each model version this worker serves",
                    ["model", "version", "sha256"])
 
@@ -58,6 +70,27 @@ def forget_lag(partitions: Iterable[tuple[str, int]]) -> None:
     for topic, partition in partitions:
         with contextlib.suppress(KeyError):  # never reported: nothing to drop
             CONSUMER_LAG.remove(topic, str(partition))
+
+
+def record_join(labels: Mapping[str, int], predictions: Mapping[str, int], training_examples: int, *,
+                pending: int, held: int) -> None:
+    for outcome, n in labels.items():
+        LABELS.labels(outcome).inc(n)
+    for outcome, n in predictions.items():
+        JOIN_PREDICTIONS.labels(outcome).inc(n)
+    TRAINING_EXAMPLES.inc(training_examples)
+    JOIN_PENDING.set(pending)
+    JOIN_HELD.set(held)
+
+
+def record_performance(snapshot: Mapping[str, Any], floors: Mapping[str, float]) -> None:
+    """Export a performance snapshot's windowed metrics (and the floors they are held to)."""
+    labels = (str(snapshot["model"]), str(snapshot["version"]), str(snapshot["variant"]))
+    for metric, value in (snapshot.get("metrics") or {}).items():
+        if value is not None:
+            PERFORMANCE.labels(*labels, metric).set(value)
+        if metric in floors:
+            PERFORMANCE_FLOOR.labels(*labels, metric).set(floors[metric])
 
 
 def serve_metrics(port: int) -> None:

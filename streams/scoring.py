@@ -10,13 +10,12 @@ Valid rows are also binned for the drift monitors here, reusing the columns buil
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import orjson
 
@@ -28,31 +27,15 @@ from models.runtime import OnnxModel
 from models.validation import FeatureValidator, Invalid
 from streams.decoding import Event, decode_event
 from streams.drift_outbox import DriftOutbox
+from streams.outputs import ConsumedRecord, Output, dead_letter
+
+__all__ = ["SCORING_FAILED", "UNKNOWN_MODEL", "BatchOutcome", "BatchScorer", "ConsumedRecord", "Output",
+           "ServedModel"]
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_MODEL: Final = "unknown_model"
 SCORING_FAILED: Final = "scoring_failed"
-
-
-class ConsumedRecord(Protocol):
-    """What the scorer needs of a consumed Kafka record (aiokafka's ConsumerRecord fits)."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class Output:
-    """One record to produce: a prediction or a dead letter."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
 
 
 @dataclass(frozen=True)
@@ -109,7 +92,7 @@ class BatchScorer:
     def __init__(self, models: Mapping[str, ServedModel], *, default_model: str | None,
                  predictions_topic: str, deadletter_topic: str, max_event_bytes: int,
                  deadletter_payload_max_bytes: int, drift: DriftOutbox | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 echo_features: bool = False, clock: Callable[[], float] = time.time) -> None:
         self.models = dict(models)
         self.default_model = default_model
         self.predictions_topic = predictions_topic
@@ -117,6 +100,9 @@ class BatchScorer:
         self.max_event_bytes = max_event_bytes
         self.deadletter_payload_max_bytes = deadletter_payload_max_bytes
         self.drift = drift
+        #: Predictions carry the event's features when the label join needs them for training
+        #: examples (the join reads predictions, never events).
+        self.echo_features = echo_features
         self._clock = clock
 
     def score(self, records: Sequence[ConsumedRecord]) -> BatchOutcome:
@@ -170,35 +156,21 @@ class BatchScorer:
 
     def _predictions(self, served: ServedModel, rows: list[_Accepted], scores: list[float],
                      labels: list[Any], batch: _Batch) -> None:
-        now_ms, topic, dumps = batch.now_ms, self.predictions_topic, orjson.dumps
+        now_ms, topic, dumps, echo = batch.now_ms, self.predictions_topic, orjson.dumps, self.echo_features
         for row, score, label in zip(rows, scores, labels, strict=True):
             event = row.event
-            batch.slots[row.index] = Output(topic, event.id.encode(), dumps({
+            prediction = {
                 "id": event.id, "ts": int(now_ms), "model": served.name, "version": served.version,
                 "score": score, "label": label, "variant": "champion",
                 "latency_ms": round(max(0.0, now_ms - batch.records[row.index].timestamp), 3),
                 "event_ts": event.ts, "attributes": event.attributes,
-            }))
+            }
+            if echo:
+                prediction["features"] = event.features
+            batch.slots[row.index] = Output(topic, event.id.encode(), dumps(prediction))
         batch.outcome.predictions_by_model[served.name, served.version] += len(rows)
 
     def _dead_letter(self, record: ConsumedRecord, reason: Invalid, outcome: BatchOutcome) -> Output:
         outcome.dead_letters[reason.code] += 1
-        value: dict[str, Any] = {
-            "error": {"code": reason.code, "message": reason.message, "field": reason.field},
-            "topic": record.topic, "partition": record.partition, "offset": record.offset,
-            "timestamp": record.timestamp, "ts": int(self._clock() * 1000),
-        }
-        value.update(_raw_payload(record.value, self.deadletter_payload_max_bytes))
-        return Output(self.deadletter_topic, record.key, orjson.dumps(value))
-
-
-def _raw_payload(raw: bytes | None, limit: int) -> dict[str, Any]:
-    """The original bytes, as text when they are UTF-8 and base64 otherwise, cut at ``limit``."""
-    raw = raw or b""
-    kept = raw[:limit]
-    try:
-        payload, encoding = kept.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        payload, encoding = base64.b64encode(kept).decode("ascii"), "base64"
-    return {"payload": payload, "payload_encoding": encoding, "payload_size": len(raw),
-            "payload_truncated": len(raw) > limit}
+        return dead_letter(self.deadletter_topic, record, reason,
+                           payload_max_bytes=self.deadletter_payload_max_bytes, now_ms=self._clock() * 1000)

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 
 import ext
-from streams.scoring import Output
+from streams.outputs import Output
 
 
 class BatchSender:
@@ -27,7 +27,8 @@ class BatchSender:
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
-        # Records without a key (dead letters of keyless events) are spread round-robin.
+        # Records without a key (dead letters of keyless events) are spread round-robin;
+        # records that name their partition (changelog entries) go there.
         self._keyless = itertools.count()
 
     async def send(self, outputs: Sequence[Output]) -> list[asyncio.Future[Any]]:
@@ -47,7 +48,10 @@ class BatchSender:
         partitions = ext.key_partitions(keys, count).tolist()
         grouped: dict[int, list[Output]] = {}
         for record, keyed in zip(records, partitions, strict=True):
-            partition = keyed if record.key is not None else next(self._keyless) % count
+            if record.partition is not None:
+                partition = record.partition
+            else:
+                partition = keyed if record.key is not None else next(self._keyless) % count
             grouped.setdefault(partition, []).append(record)
         return grouped
 

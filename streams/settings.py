@@ -54,6 +54,11 @@ class Settings:
     topic_metrics: str = "metrics"
     topic_deadletter: str = "deadletter"
     topic_model_updates: str = "model-updates"
+    #: Internal topics of the label join, co-partitioned with predictions: labels re-keyed and
+    #: re-partitioned by event id, the join store's changelog, and joined outcomes per model.
+    topic_labels_by_id: str = "driftline-labels-by-id"
+    topic_join_changelog: str = "driftline-join-changelog"
+    topic_outcomes: str = "driftline-outcomes"
     #: Partitions given to topics driftline creates itself (``driftline topics create``).
     topic_partitions: int = 6
 
@@ -107,6 +112,34 @@ class Settings:
     drift_score_chunk: int = 20
     #: How often the monitor publishes drift statistics to the metrics topic.
     metrics_snapshot_ms: int = 10_000
+
+    #: The delayed-label join (labels to predictions, training examples, realised performance).
+    #: Off: predictions carry no features and nothing reads the labels topic.
+    label_join: bool = True
+    #: A prediction waits this long for its label (a label this long for its prediction) before it
+    #: expires; joined and expired ids are remembered as long again, to tell duplicates and late
+    #: labels apart from unknown ids.
+    label_ttl_ms: int = 7 * 24 * 3600 * 1000
+    #: The join commits a transaction (outputs, changelog, offsets) this often; training examples
+    #: become visible to ``read_committed`` readers at this pace, and a crash re-joins at most this.
+    join_commit_interval_ms: int = 500
+    #: Largest label record; larger ones are dead-lettered unparsed.
+    max_label_bytes: int = 10_000
+    #: Local state (the join store, Faust's data folder); one subfolder per worker slot.
+    state_dir: Path = Path(".driftline/state")
+    #: A transaction of a worker that died is aborted by the broker after this long (a restarted
+    #: worker in the same state slot aborts it at once); readers of the join's outputs wait that long.
+    transaction_timeout_ms: int = 10_000
+    #: Labelled events per realised-performance window, and between two evaluations of it.
+    perf_window_size: int = 1000
+    perf_evaluate_every: int = 200
+    #: Performance floors, ``metric=value`` (ceilings for mae, rmse, log_loss, brier), e.g.
+    #: ``accuracy=0.8,roc_auc=0.7``; a windowed metric past its floor raises a ``performance`` alert.
+    perf_floors: tuple[str, ...] = ()
+    #: Labelled events between false alarms of one model version's concept- and label-drift tests
+    #: (labels are rarer than events, hence a smaller budget than ``drift_target_arl``; at 1e6 a
+    #: 0.12 → 0.20 error-rate change is found ~385 labelled events after it starts).
+    perf_target_arl: float = 1e6
 
     #: Port of the Prometheus ``/metrics`` endpoint; 0 turns it off.
     metrics_port: int = 9400

@@ -18,6 +18,8 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
+DAY_MS = 24 * 3600 * 1000
+
 
 def topic_layout(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     """Topic name → (partitions, topic configs)."""
@@ -32,8 +34,19 @@ def topic_layout(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
         settings.topic_metrics: (1, {}),
         settings.topic_model_updates: (1, {"cleanup.policy": "compact"}),
         # Keyed by model: partitions spread models (not events) over the monitor agents.
-        settings.topic_drift_counts: (keyed, {"retention.ms": str(24 * 3600 * 1000)}),
+        settings.topic_drift_counts: (keyed, {"retention.ms": str(DAY_MS)}),
+        settings.topic_outcomes: (keyed, {"retention.ms": str(DAY_MS)}),
+        # Co-partitioned with predictions: the join reads partition p of all three together.
+        settings.topic_labels_by_id: (keyed, {}),
+        settings.topic_join_changelog: (keyed, changelog_config(settings.label_ttl_ms)),
     }
+
+
+def changelog_config(label_ttl_ms: int) -> dict[str, str]:
+    """Compacted, so the latest state of every id survives; deleted by age as well, because every
+    id ends as a "done" marker that is never overwritten. A pending entry lives at most one TTL
+    and its done marker another, so two TTLs and an hour of slack lose nothing still needed."""
+    return {"cleanup.policy": "compact,delete", "retention.ms": str(2 * label_ttl_ms + 3600 * 1000)}
 
 
 async def ensure_topics(settings: Settings) -> None:

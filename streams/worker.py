@@ -10,6 +10,7 @@ import faust
 import uvloop
 
 from streams.app import create_app
+from streams.join.slots import NoFreeSlot, claim_slot
 from streams.monitor_agent import monitor_settings
 from streams.serving import CannotServe, load_served_models
 from streams.settings import Settings, SettingsError
@@ -37,8 +38,8 @@ def run_worker(settings: Settings) -> int:
     asyncio.run(ensure_topics(settings))
     asyncio.set_event_loop(asyncio.new_event_loop())
     try:
-        app = create_app(settings, served)
-    except CannotServe as exc:
+        app = create_app(settings, served, claim_slot(settings.state_dir, settings.app_id))
+    except (CannotServe, NoFreeSlot, OSError) as exc:
         log.error("%s", exc)
         return 3
     # Everything loaded so far (faust, aiokafka, onnxruntime, River, the models) lives as long as

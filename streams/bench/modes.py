@@ -2,9 +2,9 @@
 
 A mode is a process that turns the events topic into one output per event: the bare passthrough
 (``raw``, the ceiling), the worker scoring only (``scoring``) and the worker with drift monitoring
-(``full``). Each gets its own topics, group and client ids, so modes never read each other's data
-or offsets. ``join`` has a slot in the report but no process yet: giving it a ``module`` here is
-all it takes to measure it.
+(``full``); and the worker's label join (``join``), whose input is predictions and their labels
+rather than events and whose output is training examples. Each gets its own topics, group and
+client ids, so modes never read each other's data or offsets.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ class ModeSpec:
     monitors: bool = False
     #: Whether the child serves Prometheus metrics (on a free port).
     metrics: bool = False
+    #: Whether the child runs the label join; its input is then predictions and labels.
+    label_join: bool = False
     #: What progress messages call the child.
     title: str = ""
 
@@ -39,10 +41,11 @@ MODES: dict[str, ModeSpec] = {
     "scoring": ModeSpec("scoring", "streams.cli", ("worker",), title="worker, monitors off"),
     "full": ModeSpec("full", "streams.cli", ("worker",), monitors=True, metrics=True,
                      title="worker, monitors on"),
-    "join": ModeSpec("join", None, title="worker with the label join"),
+    "join": ModeSpec("join", "streams.cli", ("worker",), label_join=True, metrics=True,
+                     title="worker, label join of preloaded predictions and labels"),
 }
 
-DEFAULT_MODES = ("raw", "scoring", "full")
+DEFAULT_MODES = ("raw", "scoring", "full", "join")
 
 #: Settings fields naming topics (``topic_partitions`` is a count, not a name).
 TOPIC_FIELDS = tuple(f.name for f in fields(Settings) if f.name.startswith("topic_")
@@ -69,6 +72,7 @@ def mode_settings(base: Settings, spec: ModeSpec, *, bootstrap: str, registry: P
                               for name in TOPIC_FIELDS}
     return dataclasses.replace(
         base, broker=bootstrap, registry=registry, app_id=prefix, group_id=f"{prefix}-scoring",
-        topic_partitions=partitions, monitors=spec.monitors, metrics_port=free_port() if spec.metrics else 0,
+        topic_partitions=partitions, monitors=spec.monitors, label_join=spec.label_join,
+        metrics_port=free_port() if spec.metrics else 0, state_dir=registry.parent / "state",
         models=(DEMO_MODEL_NAME,), default_model="", **topics,
     )

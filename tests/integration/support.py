@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -17,6 +19,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams.settings import Settings
 
@@ -27,6 +30,7 @@ def isolated_settings(bootstrap: str, prefix: str, registry: Path, **overrides: 
     topics = {f.name: f"{prefix}-{f.name.removeprefix('topic_')}" for f in fields(Settings)
               if f.name.startswith("topic_") and f.name != "topic_partitions"}
     defaults: dict[str, Any] = {"broker": bootstrap, "registry": registry, "app_id": f"{prefix}-app",
+                                "state_dir": Path(tempfile.gettempdir()) / "driftline-tests" / prefix,
                                 "group_id": f"{prefix}-scoring", "topic_partitions": 3, "metrics_port": 0,
                                 "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
     return Settings(**(defaults | topics | overrides))
@@ -91,6 +95,8 @@ class TopicReader:
 
     bootstrap: str
     topics: tuple[str, ...]
+    #: ``read_committed`` for topics written in transactions (the join's outputs).
+    isolation_level: str = "read_uncommitted"
     records: dict[str, list[tuple[bytes | None, dict[str, object]]]] = field(default_factory=dict)
     #: The partition each record was read from, parallel to ``records``.
     partitions: dict[str, list[int]] = field(default_factory=dict)
@@ -99,7 +105,7 @@ class TopicReader:
     async def __aenter__(self) -> TopicReader:
         self._consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, group_id=None,
                                           auto_offset_reset="earliest", enable_auto_commit=False,
-                                          isolation_level="read_uncommitted")
+                                          isolation_level=self.isolation_level)
         await self._consumer.start()
         self.records = {t: [] for t in self.topics}
         self.partitions = {t: [] for t in self.topics}
@@ -126,6 +132,14 @@ class TopicReader:
             for tp, batch in batches.items():
                 self.records[tp.topic].extend((r.key, orjson.loads(r.value)) for r in batch)
                 self.partitions[tp.topic].extend(tp.partition for _ in batch)
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A worker's ``/metrics`` as {(sample name, sorted labels): value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
 async def wait_for_group(bootstrap: str, group: str, members: int, *, timeout: float,

@@ -78,3 +78,23 @@ def test_prometheus_in_compose_loads_the_alert_rules() -> None:
     scrape = yaml.safe_load((ROOT / "grafana" / "prometheus.yml").read_text())
     mounts = dict(v.split(":")[:2] for v in compose()["services"]["prometheus"]["volumes"])
     assert mounts["./grafana/alert-rules.yml"] in scrape["rule_files"]
+
+
+def runbook_anchors() -> set[str]:
+    """The anchors GitHub gives the runbook's headings (lower case, spaces to hyphens)."""
+    headings = [line.lstrip("#").strip() for line in (ROOT / "docs/RUNBOOK.md").read_text().splitlines()
+                if line.startswith("## ")]
+    return {"".join(c for c in h.lower().replace(" ", "-") if c.isalnum() or c in "-_") for h in headings}
+
+
+def test_every_alert_points_at_a_runbook_section() -> None:
+    rules = yaml.safe_load((ROOT / "grafana" / "alert-rules.yml").read_text())
+    links = {rule["alert"]: rule["annotations"]["runbook"]
+             for group in rules["groups"] for rule in group["rules"]}
+    # The alerts topic's kinds: the monitors link to docs/RUNBOOK.md#<kind with hyphens>.
+    kinds = ["data_drift", "prediction_drift", "data_quality", "concept_drift", "label_drift", "performance"]
+    links |= {kind: f"docs/RUNBOOK.md#{kind.replace('_', '-')}" for kind in kinds}
+    anchors = runbook_anchors()
+    for alert, link in links.items():
+        document, _, anchor = link.partition("#")
+        assert document == "docs/RUNBOOK.md" and anchor in anchors, f"{alert}: {link}"

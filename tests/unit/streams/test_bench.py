@@ -214,13 +214,10 @@ def test_a_child_that_dies_fails_the_measurement() -> None:
 # --- modes and their settings ------------------------------------------------------------------
 
 
-def test_modes_are_parsed_in_table_order_and_join_is_not_runnable_yet() -> None:
-    assert parse_modes("full, raw") == ("raw", "full")
+def test_modes_are_parsed_in_table_order() -> None:
+    assert parse_modes("join, full, raw") == ("raw", "full", "join")
     with pytest.raises(ValueError, match="unknown"):
         parse_modes("raw,turbo")
-    with pytest.raises(ValueError, match="not implemented"):
-        parse_modes("join")
-    assert MODES["join"].module is None
 
 
 def test_each_mode_gets_its_own_topics_ids_and_switches(tmp_path: Path) -> None:
@@ -228,11 +225,12 @@ def test_each_mode_gets_its_own_topics_ids_and_switches(tmp_path: Path) -> None:
         return mode_settings(Settings(), MODES[name], bootstrap="127.0.0.1:1", registry=tmp_path,
                              run_id="bench-x", partitions=4)
 
-    scoring, full = of("scoring"), of("full")
+    scoring, full, join = of("scoring"), of("full"), of("join")
     assert not scoring.monitors and full.monitors
+    assert join.label_join and not full.label_join and not scoring.label_join
     assert scoring.metrics_port == 0 and full.metrics_port > 0
     assert full.broker == "127.0.0.1:1" and full.registry == tmp_path and full.topic_partitions == 4
-    names = [getattr(s, f) for s in (scoring, full) for f in TOPIC_FIELDS]
+    names = [getattr(s, f) for s in (scoring, full, join) for f in TOPIC_FIELDS]
     assert len(set(names)) == len(names) and full.topic_events == "bench-x-full-events"
     assert scoring.group_id != full.group_id
 
@@ -314,7 +312,7 @@ def test_report_json_has_the_headline_keys_and_a_null_join() -> None:
 def test_targets_say_met_missed_or_not_measured() -> None:
     verdicts = {t["name"]: t["met"] for t in sample_report().to_json()["targets"]}
     assert verdicts == {"full_vs_raw": True, "full_vs_scoring": False, "p99_ms_at_50pct": True,
-                        "peak_rss_mb": True}
+                        "peak_rss_mb": True, "join_vs_full": None}
     partial = sample_report()
     del partial.modes["full"]
     assert {t["met"] for t in partial.to_json()["targets"]} == {None}

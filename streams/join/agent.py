@@ -1,0 +1,301 @@
+"""The join agent: predictions and labels in, training examples and outcomes out, exactly once.
+
+Like the score agent it reads with aiokafka's ``getmany`` inside the Faust worker rather than as a
+Faust agent: at 30,000-45,000 predictions/s per worker, Faust's per-event machinery (and its tables,
+which may not be written from batches) would cap the join far below the score path.
+
+One consumer group reads three topics: ``predictions``, the internal labels-by-id topic, and the
+public ``labels`` topic. The range assignor gives a worker the same partition numbers of the first
+two (they have the same count), so partition p's predictions and labels meet in one store
+partition. A label read from ``labels`` is routed to labels-by-id keyed by its event id, unless
+it already sits on its prediction's partition number and this worker owns that (a Java client
+keying by id with murmur2 does that), in which case it is joined at once.
+
+Each cycle is one Kafka transaction: routed labels, changelog entries, training examples, dead
+letters, outcomes and the consumed offsets commit together or not at all, and the store writes the
+cycle's changes locally only after the commit. A SIGKILL therefore loses nothing and emits nothing
+twice: the restarted worker (same slot, same transactional id) aborts the open transaction and
+re-reads from the committed offsets. Readers of ``training-examples`` must read ``read_committed``.
+Limit: a worker that stalls past its session timeout while holding an open transaction (a zombie)
+is not fenced by the group generation (aiokafka sends no group metadata with its offsets), so the
+commit of that one cycle could duplicate what its successor re-joins; SIGKILLs, restarts and
+rebalances of live workers are unaffected.
+
+Expiry runs only while the join is caught up on all three topics, so a backlog after an outage
+never expires predictions whose labels are still waiting in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+
+import ext
+from models.errors import ModelError
+from models.registry import Registry
+from models.validation import Invalid
+from streams.join.core import JoinCore, JoinTopics, LabelOrigin, held_entry
+from streams.join.labels import Label, decode_label
+from streams.join.restore import restore_partitions
+from streams.join.slots import Slot
+from streams.join.store import JoinStore
+from streams.metrics import record_join
+from streams.outputs import Output
+from streams.sending import BatchSender
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Expiry sweeps run at most this often (they scan an index, cheap, but not free).
+SWEEP_INTERVAL_S = 1.0
+#: A cycle commits early when it has changed this many entries (bounds the overlay's memory).
+MAX_DIRTY = 50_000
+
+
+class _CommitBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, agent: JoinAgent) -> None:
+        self._agent = agent
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        async with self._agent.cycle:
+            await self._agent.commit()
+            for p in {tp.partition for tp in revoked if tp.topic == self._agent.settings.topic_predictions}:
+                self._agent.store.close_partition(p)
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        predictions = self._agent.settings.topic_predictions
+        partitions = sorted({tp.partition for tp in assigned if tp.topic == predictions})
+        log.info("join partitions assigned: %s", partitions)
+        async with self._agent.cycle:
+            await self._agent.restore(partitions)
+
+
+class JoinAgent:
+    """Runs the label join over this worker's share of the partitions until stopped."""
+
+    def __init__(self, settings: Settings, slot: Slot) -> None:
+        self.settings = settings
+        self.slot = slot
+        self.group_id = f"{settings.group_id}-join"
+        self.store = JoinStore(slot.path / "join")
+        self.registry = Registry(settings.registry)
+        self.core = JoinCore(self.store, JoinTopics(
+            settings.topic_join_changelog, settings.topic_training_examples, settings.topic_deadletter,
+            settings.topic_outcomes), ttl_ms=settings.label_ttl_ms,
+            payload_max_bytes=settings.deadletter_payload_max_bytes, classes=self._classes,
+            clock_ms=lambda: time.time() * 1000)
+        #: Held for one cycle (process, expire, commit) and through rebalance callbacks.
+        self.cycle = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._restorer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._sender: BatchSender | None = None
+        self._in_transaction = False
+        #: When the cycle in progress read its first records (None: nothing read since the commit).
+        self._cycle_started: float | None = None
+        self._swept_at = 0.0
+        self._offsets: dict[TopicPartition, int] = {}
+        self._deliveries: list[asyncio.Future[Any]] = []
+        self._class_names: dict[str, tuple[str, ...]] = {}
+        self._partition_count = 0
+
+    async def start(self) -> None:
+        settings = self.settings
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-join", acks="all",
+            enable_idempotence=True, transactional_id=self.slot.transactional_id(settings.app_id, "join"),
+            transaction_timeout_ms=settings.transaction_timeout_ms, linger_ms=settings.producer_linger_ms,
+            max_batch_size=settings.producer_max_batch_bytes)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.broker, group_id=self.group_id, client_id=f"{settings.app_id}-join",
+            enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            max_partition_fetch_bytes=1 << 20, fetch_max_wait_ms=settings.fetch_max_wait_ms)
+        self._restorer = AIOKafkaConsumer(
+            bootstrap_servers=settings.broker, group_id=None, enable_auto_commit=False,
+            client_id=f"{settings.app_id}-join-restore", isolation_level="read_committed")
+        await self._producer.start()
+        await self._restorer.start()
+        await self._consumer.start()
+        self._partition_count = await self._check_copartitioned()
+        self._sender = BatchSender(self._producer)
+        self._consumer.subscribe(
+            [settings.topic_predictions, settings.topic_labels_by_id, settings.topic_labels],
+            listener=_CommitBeforeRevoke(self))
+        log.info("joining %s with %s (via %s) as group %s, state in %s", settings.topic_predictions,
+                 settings.topic_labels, settings.topic_labels_by_id, self.group_id, self.store.path)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        async with self.cycle:
+            try:
+                if self._producer is not None and self._consumer is not None:
+                    await self.commit()
+            finally:
+                for client in (self._consumer, self._restorer, self._producer):
+                    if client is not None:
+                        await client.stop()
+                self.store.close()
+
+    async def run(self) -> None:
+        assert self._consumer is not None, "start() the agent first"
+        while not self._stopping.is_set():
+            batches = await self._consumer.getmany(timeout_ms=self.settings.poll_timeout_ms,
+                                                    max_records=self.settings.batch_max_records)
+            async with self.cycle:
+                if batches:
+                    await self.process(batches)
+                await self._expire_if_caught_up()
+                if not batches or self._cycle_due():
+                    await self.commit()
+
+    def _cycle_due(self) -> bool:
+        if self.store.dirty > MAX_DIRTY:
+            return True
+        started, interval_s = self._cycle_started, self.settings.join_commit_interval_ms / 1000
+        return started is not None and time.monotonic() - started >= interval_s
+
+    async def process(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        assert self._consumer is not None
+        owned = self._consumer.assignment()
+        if self._cycle_started is None:
+            self._cycle_started = time.monotonic()
+        settings = self.settings
+        for tp, records in batches.items():
+            if tp not in owned or not records:
+                continue  # moved while we waited: its new owner reads it
+            if tp.topic == settings.topic_predictions:
+                for r in records:
+                    self.core.prediction(tp.partition, r.key, r.value, r.timestamp)
+            elif tp.topic == settings.topic_labels_by_id:
+                for r in records:  # our own topic: keyed by id, valued with held entries
+                    self.core.label(tp.partition, r.key, r.value)
+            else:
+                self._incoming_labels(records, owned)
+            self._offsets[tp] = records[-1].offset + 1
+        await self._send(self.core.drain())
+
+    def _incoming_labels(self, records: list[Any], owned: frozenset[TopicPartition]) -> None:
+        """Labels as their sources sent them: refused, joined in place, or routed by event id."""
+        labels: list[tuple[Label, LabelOrigin]] = []
+        for r in records:
+            origin = LabelOrigin(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value)
+            label = decode_label(r.value, max_bytes=self.settings.max_label_bytes)
+            if isinstance(label, Invalid):
+                self.core.refuse(origin, label)
+            else:
+                labels.append((label, origin))
+        if not labels:
+            return
+        ids = [label.id.encode() for label, _ in labels]
+        homes = ext.key_partitions(ids, self._partition_count).tolist()
+        predictions, routed, ttl = self.settings.topic_predictions, self.settings.topic_labels_by_id, \
+            self.settings.label_ttl_ms
+        for (label, origin), event_id, home in zip(labels, ids, homes, strict=True):
+            held = held_entry(label, origin, ttl)
+            if home == origin.partition and TopicPartition(predictions, home) in owned:
+                self.core.label(home, event_id, held)
+            else:
+                self.core.outputs.append(Output(routed, event_id, held, partition=home))
+
+    async def _expire_if_caught_up(self) -> None:
+        if time.monotonic() - self._swept_at < SWEEP_INTERVAL_S or not await self._caught_up():
+            return
+        self._swept_at = time.monotonic()
+        now_ms = int(time.time() * 1000)
+        for partition in list(self.store.partitions):
+            self.core.expire(partition, now_ms)
+        await self._send(self.core.drain())
+
+    async def _caught_up(self) -> bool:
+        assert self._consumer is not None
+        for tp in self._consumer.assignment():
+            stable = self._consumer.last_stable_offset(tp)
+            if stable is None or await self._consumer.position(tp) < stable:
+                return False
+        return True
+
+    async def _send(self, outputs: list[Output]) -> None:
+        if not outputs:
+            return
+        assert self._sender is not None
+        await self._begin()
+        self._deliveries += await self._sender.send(outputs)
+
+    async def _begin(self) -> None:
+        assert self._producer is not None
+        if not self._in_transaction:
+            await self._producer.begin_transaction()
+            self._in_transaction = True
+
+    async def commit(self) -> None:
+        """Commit the cycle: its outcomes and consumed offsets join its transaction, then the store."""
+        assert self._producer is not None
+        if not (self._in_transaction or self._offsets or self.core.outcomes or self.store.dirty):
+            return
+        changelog = self.settings.topic_join_changelog
+        await self._send([Output(changelog, event_id, value, partition=partition)
+                          for partition, event_id, value in self.store.changes()])
+        await self._send(self.core.drain_outcomes())
+        if self._offsets:
+            await self._begin()
+            await self._producer.send_offsets_to_transaction(self._offsets, self.group_id)
+        if self._in_transaction:
+            await self._producer.commit_transaction()
+        delivered = await asyncio.gather(*self._deliveries)
+        self.store.commit(_changelog_offsets(delivered, self.settings.topic_join_changelog))
+        self._record()
+        self._in_transaction, self._offsets, self._deliveries = False, {}, []
+        self._cycle_started = None
+
+    async def restore(self, partitions: list[int]) -> None:
+        assert self._restorer is not None
+        await restore_partitions(self._restorer, self.store, self.settings.topic_join_changelog, partitions)
+        self._record()
+
+    def _record(self) -> None:
+        counts = self.core.take_counts()
+        states = list(self.store.partitions.values())
+        record_join(counts.labels, counts.predictions, counts.training_examples,
+                    pending=sum(s.pending for s in states), held=sum(s.held for s in states))
+
+    async def _check_copartitioned(self) -> int:
+        """The partition count shared by predictions, labels-by-id and the changelog."""
+        assert self._producer is not None
+        topics = (self.settings.topic_predictions, self.settings.topic_labels_by_id,
+                  self.settings.topic_join_changelog)
+        counts = {t: len(await self._producer.partitions_for(t)) for t in topics}
+        if len(set(counts.values())) != 1 or 0 in counts.values():
+            raise JoinNotPossible(f"the label join needs these topics to have one partition count: {counts}")
+        return next(iter(counts.values()))
+
+    def _classes(self, model: str) -> tuple[str, ...]:
+        if model not in self._class_names:
+            try:
+                self._class_names[model] = self.registry.card(model).output.classes
+            except ModelError:
+                self._class_names[model] = ()
+        return self._class_names[model]
+
+
+class JoinNotPossible(Exception):  # noqa: N818 - reads as the condition it reports
+    """The topics are not laid out for the join (partition counts differ)."""
+
+
+def _changelog_offsets(delivered: list[Any], topic: str) -> dict[int, int]:
+    """Per changelog partition, the base offset of the last batch written: a checkpoint from which
+    a replay re-applies at most one batch (replays are idempotent)."""
+    offsets: dict[int, int] = {}
+    for metadata in delivered:
+        if metadata is not None and metadata.topic == topic:
+            offsets[metadata.partition] = max(offsets.get(metadata.partition, 0), metadata.offset)
+    return offsets

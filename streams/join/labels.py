@@ -1,0 +1,83 @@
+"""Labels as label sources send them: the envelope, and the realised class it names.
+
+A label record is ``{"id": "...", "label": ..., "ts": ...}``. The envelope is checked where the
+label enters driftline (before it is re-partitioned by id); what the value means is only known
+once it meets its prediction, because the prediction names the model. The rule for a binary
+classifier, in one place:
+
+* ``true``/``false`` → 1/0;
+* the numbers 0 and 1 (``1.0`` too) → that class;
+* the strings ``"0"``, ``"1"``, ``"true"``, ``"false"`` (any case) → that class;
+* a class name the card declares in ``output.classes`` → its index.
+
+Anything else is an ``invalid_label`` dead letter naming the forms accepted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Final
+
+from models.validation import MISSING_FIELD, WRONG_TYPE, Invalid
+from streams.decoding import decode_object
+
+INVALID_LABEL: Final = "invalid_label"
+
+_TEXT_CLASSES: Final = {"0": 0, "1": 1, "false": 0, "true": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A label whose envelope is sound; ``value`` is still as the source sent it."""
+
+    id: str
+    value: bool | int | float | str
+    ts: float | None
+
+
+def decode_label(raw: bytes | None, *, max_bytes: int) -> Label | Invalid:
+    obj = decode_object(raw, max_bytes=max_bytes, what="a label")
+    if isinstance(obj, Invalid):
+        return obj
+    return _envelope(obj)
+
+
+def _envelope(obj: dict[str, Any]) -> Label | Invalid:
+    label_id, value, ts = obj.get("id"), obj.get("label"), obj.get("ts")
+    if label_id is None:
+        return Invalid(MISSING_FIELD, "a label needs an 'id' (the event id it labels)", "id")
+    if not isinstance(label_id, str) or not label_id:
+        return Invalid(WRONG_TYPE, "'id' must be a non-empty string", "id")
+    if value is None:
+        return Invalid(MISSING_FIELD, "a label needs a non-null 'label'", "label")
+    if not isinstance(value, bool | int | float | str):
+        return Invalid(WRONG_TYPE, f"'label' must be a number, boolean or string, got {type(value).__name__}",
+                       "label")
+    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int | float)):
+        return Invalid(WRONG_TYPE, "'ts' must be a number (epoch milliseconds)", "ts")
+    return Label(label_id, value, ts)
+
+
+def binary_class(value: bool | int | float | str, classes: tuple[str, ...] = ()) -> int | Invalid:
+    """The class (0 or 1) a binary classifier's label names; see the module docstring."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        if value in (0, 1):
+            return int(value)
+    elif value in classes:
+        return classes.index(value)
+    elif value.strip().lower() in _TEXT_CLASSES:
+        return _TEXT_CLASSES[value.strip().lower()]
+    named = f", or one of {list(classes)}" if classes else ""
+    return Invalid(INVALID_LABEL, f"label {value!r} is not a class of a binary model: send 0/1, "
+                   f"true/false{named}", "label")
+
+
+def regression_target(value: bool | int | float | str) -> float | Invalid:
+    """The realised value of a regressor's label: a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return Invalid(INVALID_LABEL, f"label {value!r} of a regression model must be a finite number",
+                       "label")
+    return float(value)

@@ -1,0 +1,68 @@
+"""What agents produce, and the one way a consumed record becomes a dead letter.
+
+Every agent that consumes records (the score agent, the label join) ends each one as an output
+or a dead letter with a reason; this module is the shape both share, so a dead letter of an event
+and of a label read the same to whoever drains the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from models.validation import Invalid
+
+
+class ConsumedRecord(Protocol):
+    """What the agents need of a consumed Kafka record (aiokafka's ConsumerRecord fits)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One record to produce. ``partition`` is set where the partition is not the key's (a changelog
+    record goes to the partition of the state it records); otherwise the key decides."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    partition: int | None = None
+
+
+def dead_letter(topic: str, record: ConsumedRecord, reason: Invalid, *, payload_max_bytes: int,
+                now_ms: float) -> Output:
+    """The dead letter of ``record``: the reason, where the record was, and its raw payload."""
+    value: dict[str, Any] = {
+        "error": {"code": reason.code, "message": reason.message, "field": reason.field},
+        "topic": record.topic, "partition": record.partition, "offset": record.offset,
+        "timestamp": record.timestamp, "ts": int(now_ms),
+    }
+    value.update(_raw_payload(record.value, payload_max_bytes))
+    return Output(topic, record.key, orjson.dumps(value))
+
+
+def _raw_payload(raw: bytes | None, limit: int) -> dict[str, Any]:
+    """The original bytes, as text when they are UTF-8 and base64 otherwise, cut at ``limit``."""
+    raw = raw or b""
+    kept = raw[:limit]
+    try:
+        payload, encoding = kept.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        payload, encoding = base64.b64encode(kept).decode("ascii"), "base64"
+    return {"payload": payload, "payload_encoding": encoding, "payload_size": len(raw),
+            "payload_truncated": len(raw) > limit}

@@ -1,0 +1,164 @@
+"""The performance agent: realised metrics, concept drift, label drift and floors per model.
+
+Reads the joined outcomes the join agent publishes (one record per model version, variant and
+join cycle, keyed by model), so one agent sees every partition's and worker's outcomes of a model
+and judges them as one stream. A plain aiokafka consumer rather than a Faust agent because the
+outcomes are written in transactions and must be read ``read_committed`` (Faust reads committed
+records only when the whole app runs exactly-once, which shared/KAFKA-AND-FAUST.md calls
+experimental); the volume is a few records per second, so nothing here is hot.
+
+State lives in memory, like the drift monitor's: after a restart the windows refill from new
+outcomes (documented in the README's known limits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from detectors.alerting import AlertEvent
+from detectors.performance import PerformanceMonitor, PerformanceSettings
+from models.errors import ModelError
+from models.registry import Registry
+from streams.alerts import alert_cloudevent, alert_data
+from streams.metrics import record_performance
+from streams.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+#: Higher is better for these; for the rest (errors and losses) a floor is a ceiling.
+HIGHER_IS_BETTER = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc"})
+METRICS = HIGHER_IS_BETTER | {"log_loss", "brier", "mae", "rmse"}
+
+
+def performance_settings(settings: Settings) -> PerformanceSettings:
+    """The performance monitors' configuration; fails on a floor that names no metric."""
+    floors: dict[str, float] = {}
+    for item in settings.perf_floors:
+        name, _, value = item.partition("=")
+        try:
+            floors[name.strip()] = float(value)
+        except ValueError:
+            raise SettingsError(f"perf_floors: {item!r} is not metric=number",
+                                setting="perf_floors") from None
+        if name.strip() not in METRICS:
+            raise SettingsError(f"perf_floors: unknown metric {name.strip()!r}; known: {sorted(METRICS)}",
+                                setting="perf_floors")
+    return PerformanceSettings(window_size=settings.perf_window_size,
+                               evaluate_every=settings.perf_evaluate_every, floors=floors,
+                               target_arl=settings.perf_target_arl, raise_after=settings.drift_raise_after,
+                               resolve_after=settings.drift_resolve_after,
+                               cooldown=settings.drift_cooldown_events)
+
+
+class PerformanceBook:
+    """One `PerformanceMonitor` per model, version and variant, built on the first outcome."""
+
+    def __init__(self, settings: PerformanceSettings, registry: Registry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.monitors: dict[tuple[str, int, str], PerformanceMonitor] = {}
+
+    def feed(self, outcomes: dict[str, Any]) -> list[AlertEvent]:
+        key = (str(outcomes["model"]), int(outcomes["version"]), str(outcomes["variant"]))
+        monitor = self.monitors.get(key)
+        if monitor is None:
+            monitor = self.monitors[key] = self._build(*key, task=str(outcomes["task"]))
+        return monitor.update(outcomes["y_true"], outcomes["y_pred"], outcomes.get("score"))
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        return [monitor.snapshot() for monitor in self.monitors.values()]
+
+    def _build(self, model: str, version: int, variant: str, *, task: str) -> PerformanceMonitor:
+        try:
+            reference = self.registry.reference(model, version)
+        except ModelError as exc:
+            log.warning("no label prior for %s v%d (%s): label drift is not judged", model, version, exc)
+            reference = None
+        prior = (reference or {}).get("labels") or None
+        log.info("judging the realised performance of %s v%d (%s), window %d labelled events", model,
+                 version, variant, self.settings.window_size)
+        return PerformanceMonitor(model, version, variant, "regression" if task == "regression" else "binary",
+                                  self.settings, label_prior=prior)
+
+
+def decode_outcomes(value: bytes | None) -> dict[str, Any] | None:
+    try:
+        outcomes = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    required = ("model", "version", "variant", "task", "y_true", "y_pred")
+    ok = isinstance(outcomes, dict) and all(k in outcomes for k in required)
+    return outcomes if ok and len(outcomes["y_true"]) == len(outcomes["y_pred"]) else None
+
+
+class PerformanceAgent:
+    """Follows the outcomes topic in the ``<group_id>-performance`` group until stopped."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.book = PerformanceBook(performance_settings(settings), Registry(settings.registry))
+        self.source = f"driftline/{settings.app_id}/performance"
+        self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._snapshot_at = time.monotonic()
+
+    async def start(self) -> None:
+        settings = self.settings
+        self._producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all",
+                                          enable_idempotence=True, client_id=f"{settings.app_id}-performance")
+        self._consumer = AIOKafkaConsumer(
+            settings.topic_outcomes, bootstrap_servers=settings.broker,
+            group_id=f"{settings.group_id}-performance", client_id=f"{settings.app_id}-performance",
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            isolation_level="read_committed", session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms)
+        await self._producer.start()
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for client in (self._consumer, self._producer):
+            if client is not None:
+                await client.stop()
+
+    async def run(self) -> None:
+        assert self._consumer is not None and self._producer is not None
+        while not self._stopping.is_set():
+            batches = await self._consumer.getmany(timeout_ms=200)
+            deliveries = []
+            for record in (r for rs in batches.values() for r in rs):
+                deliveries += [await self._producer.send(self.settings.topic_alerts, value, key=key)
+                               for key, value in self._judge(record.value)]
+            if time.monotonic() - self._snapshot_at >= self.settings.metrics_snapshot_ms / 1000:
+                self._snapshot_at = time.monotonic()
+                deliveries += [await self._producer.send(self.settings.topic_metrics, value, key=key)
+                               for key, value in self._snapshots()]
+            await asyncio.gather(*deliveries)
+            if batches:
+                await self._consumer.commit()
+
+    def _judge(self, value: bytes | None) -> list[tuple[bytes, bytes]]:
+        outcomes = decode_outcomes(value)
+        if outcomes is None:
+            log.warning("skipping a malformed outcomes record")
+            return []
+        records = []
+        for event in self.book.feed(outcomes):
+            log.warning("alert %s: %s", event.type, event.summary)
+            records.append(alert_cloudevent(event.type, alert_data(event), source=self.source))
+        return records
+
+    def _snapshots(self) -> list[tuple[bytes, bytes]]:
+        records = []
+        for snapshot in self.book.snapshots():
+            record_performance(snapshot, self.book.settings.floors)
+            value = orjson.dumps({"kind": "performance", **snapshot}, option=orjson.OPT_SERIALIZE_NUMPY)
+            records.append((str(snapshot["model"]).encode(), value))
+        return records
