@@ -26,8 +26,8 @@ CHUNK = 2000
 
 
 async def preload_labelled(settings: Settings, count: int, *, partitions: int, seed: int = 0,
-                           progress: Callable[[int, int], None] | None = None) -> int:
-    """Send ``count`` predictions and one label each; returns how many pairs were acknowledged."""
+                           labels: bool = True, progress: Callable[[int, int], None] | None = None) -> int:
+    """Send ``count`` predictions and (with ``labels``) one label each; returns how many were sent."""
     stream, rng = SyntheticStream(seed=seed), random.Random(seed)
     producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all", linger_ms=20,
                                 max_batch_size=256 * 1024)
@@ -44,10 +44,11 @@ async def preload_labelled(settings: Settings, count: int, *, partitions: int, s
                 deliveries.append(await producer.send(
                     settings.topic_predictions, _prediction(event_id, row, score), key=event_id.encode(),
                     partition=home))
-                elsewhere = home if offset % 2 == 0 else (home + 1) % partitions
-                label = orjson.dumps({"id": event_id, "label": int(rng.random() < score)})
-                deliveries.append(await producer.send(settings.topic_labels, label, key=event_id.encode(),
-                                                      partition=elsewhere))
+                if labels:
+                    elsewhere = home if offset % 2 == 0 else (home + 1) % partitions
+                    label = orjson.dumps({"id": event_id, "label": int(rng.random() < score)})
+                    deliveries.append(await producer.send(settings.topic_labels, label,
+                                                          key=event_id.encode(), partition=elsewhere))
             await asyncio.gather(*deliveries)
             sent += n
             if progress:

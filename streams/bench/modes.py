@@ -4,7 +4,8 @@ A mode is a process that turns the events topic into one output per event: the b
 (``raw``, the ceiling), the worker scoring only (``scoring``) and the worker with drift monitoring
 (``full``); and the worker's label join (``join``), whose input is predictions and their labels
 rather than events and whose output is training examples. Each gets its own topics, group and
-client ids, so modes never read each other's data or offsets.
+client ids, so modes never read each other's data or offsets. ``pending`` (not a default) feeds the
+join predictions only, to measure what holding them costs.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ class ModeSpec:
     monitors: bool = False
     #: Whether the child serves Prometheus metrics (on a free port).
     metrics: bool = False
-    #: Whether the child runs the label join; its input is then predictions and labels.
+    #: Whether the child runs the label join; its input is then predictions (and their labels when
+    #: ``labels``), its output training examples (with labels) or pending entries (without).
     label_join: bool = False
+    labels: bool = True
     #: What progress messages call the child.
     title: str = ""
 
@@ -43,6 +46,9 @@ MODES: dict[str, ModeSpec] = {
                      title="worker, monitors on"),
     "join": ModeSpec("join", "streams.cli", ("worker",), label_join=True, metrics=True,
                      title="worker, label join of preloaded predictions and labels"),
+    # Not a default: run it with --events 1000000 to see what a million waiting predictions cost.
+    "pending": ModeSpec("pending", "streams.cli", ("worker",), label_join=True, labels=False,
+                        title="worker, label join holding predictions whose labels never come"),
 }
 
 DEFAULT_MODES = ("raw", "scoring", "full", "join")

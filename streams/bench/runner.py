@@ -153,8 +153,7 @@ async def _run_mode(run: _Run, spec: ModeSpec, created: list[str]) -> ModeResult
     run.progress(f"{spec.name}: starting the {spec.title}")
     assert spec.module is not None
     child = run.children.spawn(spec.name, spec.module, settings, *spec.args)
-    outputs = ([settings.topic_training_examples] if spec.label_join
-               else [settings.topic_predictions, settings.topic_deadletter])
+    outputs = _outputs(spec, settings)
     try:
         # Training examples are written in transactions: their end offsets also count one commit
         # marker per partition and transaction (about 60/s at 100 ms cycles), a rate error < 0.5%.
@@ -171,6 +170,13 @@ async def _run_mode(run: _Run, spec: ModeSpec, created: list[str]) -> ModeResult
                       latency=latency)
 
 
+def _outputs(spec: ModeSpec, settings: Settings) -> list[str]:
+    """The topics whose growth counts one unit of the mode's work."""
+    if not spec.label_join:
+        return [settings.topic_predictions, settings.topic_deadletter]
+    return [settings.topic_training_examples if spec.labels else settings.topic_join_changelog]
+
+
 async def _preload(run: _Run, spec: ModeSpec, settings: Settings) -> None:
     total = run.options.events
     step = max(total // 4, 1)
@@ -182,9 +188,9 @@ async def _preload(run: _Run, spec: ModeSpec, settings: Settings) -> None:
             run.progress(f"{spec.name}: preloaded {sent:,}/{count:,} events")
 
     if spec.label_join:
-        run.progress(f"{spec.name}: preloading {total:,} predictions and their labels")
+        run.progress(f"{spec.name}: preloading {total:,} predictions" + (" and their labels" * spec.labels))
         await preload_labelled(settings, total, partitions=run.options.partitions, seed=run.options.seed,
-                               progress=report)
+                               labels=spec.labels, progress=report)
         return
     run.progress(f"{spec.name}: preloading {total:,} events into {settings.topic_events}")
     preloading = dataclasses.replace(settings, broker=run.bootstrap, producer_linger_ms=PRELOAD_LINGER_MS,

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from streams.bench.modes import DEFAULT_MODES, MODES
 from streams.settings import Settings
 
 _INTERRUPTED = 130
@@ -25,8 +26,10 @@ def register(sub: Any) -> None:
                     "monitored worker's maximum. Progress goes to stderr, the report to stdout.")
     bench.add_argument("--events", type=_positive_int, default=200_000, metavar="N",
                        help="events preloaded per mode (default 200000)")
-    bench.add_argument("--modes", default="raw,scoring,full",
-                       help="comma-separated modes among raw, scoring, full (default: all three)")
+    bench.add_argument("--modes", default=",".join(DEFAULT_MODES),
+                       help=f"comma-separated modes among {', '.join(MODES)} (default: "
+                            f"{','.join(DEFAULT_MODES)}; pending holds --events predictions whose "
+                            "labels never come)")
     bench.add_argument("--partitions", dest="topic_partitions", type=_positive_int, metavar="N",
                        help="partitions of the benchmark's topics (setting topic_partitions, default 6)")
     bench.add_argument("--broker", dest="bench_broker", metavar="HOST:PORT",

@@ -100,4 +100,4 @@ def test_the_report_says_where_and_how_it_was_measured(report: dict[str, Any]) -
     assert report["command"].startswith("driftline bench --broker")
     assert report["settings"]["batch_max_records"] > 0 and report["started_at"]
     assert {t["name"] for t in report["targets"]} == {"full_vs_raw", "full_vs_scoring", "p99_ms_at_50pct",
-                                                      "peak_rss_mb", "join_vs_full"}
+                                                      "peak_rss_mb", "join_vs_full", "pending_peak_rss_mb"}

@@ -312,7 +312,7 @@ def test_report_json_has_the_headline_keys_and_a_null_join() -> None:
 def test_targets_say_met_missed_or_not_measured() -> None:
     verdicts = {t["name"]: t["met"] for t in sample_report().to_json()["targets"]}
     assert verdicts == {"full_vs_raw": True, "full_vs_scoring": False, "p99_ms_at_50pct": True,
-                        "peak_rss_mb": True, "join_vs_full": None}
+                        "peak_rss_mb": True, "join_vs_full": None, "pending_peak_rss_mb": None}
     partial = sample_report()
     del partial.modes["full"]
     assert {t["met"] for t in partial.to_json()["targets"]} == {None}
