@@ -200,8 +200,10 @@ async def _preload(run: _Run, spec: ModeSpec, settings: Settings) -> None:
 
 async def _latency(run: _Run, settings: Settings, target: str, full_max_eps: float) -> list[dict[str, Any]]:
     """Warm ``target`` up, then offer each load (a share of the full worker's maximum) in turn."""
-    options, results = run.options, []
+    options, results = run.options, list[dict[str, Any]]()
     rates = offered_loads(full_max_eps, options.loads)
+    if not rates:  # --loads "": no latency phase (a reader stopped at once raised CancelledError)
+        return results
     async with PredictionReader(run.bootstrap, settings.topic_predictions, options.partitions) as reader:
         if options.warmup_seconds > 0 and rates:
             run.progress(f"{target}: warming up at {rates[0]:,.0f} events/s for {options.warmup_seconds:g} s")

@@ -28,6 +28,7 @@ never expires predictions whose labels are still waiting in it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -35,6 +36,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError
 
 import ext
 from models.errors import ModelError
@@ -139,7 +141,7 @@ class JoinAgent:
         async with self.cycle:
             try:
                 if self._producer is not None and self._consumer is not None:
-                    await self.commit()
+                    await self._commit_or_abort()
             finally:
                 for client in (self._consumer, self._restorer, self._producer):
                     if client is not None:
@@ -256,6 +258,18 @@ class JoinAgent:
         self._record()
         self._in_transaction, self._offsets, self._deliveries = False, {}, []
         self._cycle_started = None
+
+    async def _commit_or_abort(self) -> None:
+        """On the way out: commit the open cycle, or abort it when the agent failed mid-cycle (it is
+        re-joined from the committed offsets after a restart; nothing of it is visible)."""
+        assert self._producer is not None
+        try:
+            await self.commit()
+        except KafkaError as exc:
+            log.warning("the last join cycle could not commit (%r); aborting it, a restart re-joins it", exc)
+            self.store.discard()
+            with contextlib.suppress(KafkaError):
+                await self._producer.abort_transaction()
 
     async def restore(self, partitions: list[int]) -> None:
         assert self._restorer is not None

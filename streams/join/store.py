@@ -84,13 +84,12 @@ class JoinStore:
         options.set_write_buffer_size(16 << 20)
         options.set_max_write_buffer_number(2)
         # Most lookups are of ids the store has never seen (a prediction's first arrival): a bloom
-        # filter answers those without reading a block. Index and filter blocks live in the
-        # bounded cache rather than beside it.
+        # filter (10 bits, ~1.2 MB per million ids) answers those without reading a block. Index
+        # and filter blocks stay out of the block cache: with them inside a 32 MB cache, a random
+        # hit among 400,000 entries took 256 us instead of 5 (measured), as blocks evicted each other.
         table = BlockBasedOptions()
         table.set_bloom_filter(10, False)
         table.set_block_cache(Cache(32 << 20))
-        table.set_cache_index_and_filter_blocks(True)
-        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
         options.set_block_based_table_factory(table)
         self.path = path
         self._db = Rdict(str(path), options)

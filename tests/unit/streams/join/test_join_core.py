@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from models.validation import Invalid
-from streams.join.core import JoinCore, JoinTopics, LabelOrigin, held_entry
+from streams.join.core import OUTCOMES_PER_RECORD, JoinCore, JoinTopics, LabelOrigin, held_entry
 from streams.join.labels import Label, binary_class, decode_label
 from streams.join.store import JoinStore
 
@@ -140,3 +140,15 @@ def test_binary_label_forms(value: bool | int | float | str, expected: int) -> N
 def test_binary_label_refusals(value: bool | int | float | str) -> None:
     refused = binary_class(value, ("legit", "fraud"))
     assert isinstance(refused, Invalid) and refused.code == "invalid_label"
+
+
+def test_outcomes_are_cut_into_records_a_broker_accepts(core: JoinCore) -> None:
+    many = OUTCOMES_PER_RECORD * 2 + 1
+    for n in range(many):
+        core.prediction(0, f"o{n}".encode(), prediction(f"o{n}", label=n % 2), 10_000)
+        send_label(core, f"o{n}", n % 2)
+    outputs = core.drain_outcomes()
+    records = [orjson.loads(o.value) for o in outputs]
+    assert [len(r["y_true"]) for r in records] == [OUTCOMES_PER_RECORD, OUTCOMES_PER_RECORD, 1]
+    assert [y for r in records for y in r["y_true"]] == [n % 2 for n in range(many)]
+    assert max(len(o.value) for o in outputs) < 100_000
