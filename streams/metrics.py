@@ -37,6 +37,8 @@ LABELS = Counter("driftline_labels_total", "Labels by what became of them: joine
                  "unknown, malformed", ["outcome"])
 JOIN_PREDICTIONS = Counter("driftline_join_predictions_total",
                            "Predictions the join finished with: joined, expired, duplicate", ["outcome"])
+LABELS_ROUTED = Counter("driftline_labels_routed_total",
+                        "Labels sent on to the worker holding their prediction's partition")
 TRAINING_EXAMPLES = Counter("driftline_training_examples_total", "Joined examples published")
 JOIN_PENDING = Gauge("driftline_join_pending_predictions",
                      "Predictions this worker holds waiting for a label")
@@ -73,12 +75,13 @@ def forget_lag(partitions: Iterable[tuple[str, int]]) -> None:
 
 
 def record_join(labels: Mapping[str, int], predictions: Mapping[str, int], training_examples: int, *,
-                pending: int, held: int) -> None:
+                routed: int, pending: int, held: int) -> None:
     for outcome, n in labels.items():
         LABELS.labels(outcome).inc(n)
     for outcome, n in predictions.items():
         JOIN_PREDICTIONS.labels(outcome).inc(n)
     TRAINING_EXAMPLES.inc(training_examples)
+    LABELS_ROUTED.inc(routed)
     JOIN_PENDING.set(pending)
     JOIN_HELD.set(held)
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalOperation, KafkaError
 
 import ext
 from models.errors import ModelError
@@ -44,6 +44,7 @@ from models.registry import Registry
 from models.validation import Invalid
 from streams.join.core import JoinCore, JoinTopics, LabelOrigin, held_entry
 from streams.join.labels import Label, decode_label
+from streams.join.pacing import PredictionPacer
 from streams.join.restore import restore_partitions
 from streams.join.slots import Slot
 from streams.join.store import JoinStore
@@ -58,6 +59,8 @@ log = logging.getLogger(__name__)
 SWEEP_INTERVAL_S = 1.0
 #: A cycle commits early when it has changed this many entries (bounds the overlay's memory).
 MAX_DIRTY = 50_000
+JOIN_LINGER_MS = 20
+JOIN_BATCH_BYTES = 256 * 1024
 
 
 class _CommitBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -69,6 +72,7 @@ class _CommitBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
             await self._agent.commit()
             for p in {tp.partition for tp in revoked if tp.topic == self._agent.settings.topic_predictions}:
                 self._agent.store.close_partition(p)
+            self._agent.pacer.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         predictions = self._agent.settings.topic_predictions
@@ -106,6 +110,8 @@ class JoinAgent:
         self._offsets: dict[TopicPartition, int] = {}
         self._deliveries: list[asyncio.Future[Any]] = []
         self._class_names: dict[str, tuple[str, ...]] = {}
+        self.pacer = PredictionPacer(settings.topic_predictions)
+        self._routed = 0
         self._partition_count = 0
 
     async def start(self) -> None:
@@ -113,15 +119,17 @@ class JoinAgent:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-join", acks="all",
             enable_idempotence=True, transactional_id=self.slot.transactional_id(settings.app_id, "join"),
-            transaction_timeout_ms=settings.transaction_timeout_ms, linger_ms=settings.producer_linger_ms,
-            max_batch_size=settings.producer_max_batch_bytes)
+            transaction_timeout_ms=settings.transaction_timeout_ms,
+            # Nothing waits on a join output but the commit, so batch them harder than predictions:
+            # fewer, larger produce requests cost the worker and the broker less per record.
+            linger_ms=JOIN_LINGER_MS, max_batch_size=JOIN_BATCH_BYTES)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.broker, group_id=self.group_id, client_id=f"{settings.app_id}-join",
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
             partition_assignment_strategy=(RangePartitionAssignor,),
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
-            max_partition_fetch_bytes=1 << 20, fetch_max_wait_ms=settings.fetch_max_wait_ms)
+            max_partition_fetch_bytes=4 << 20, fetch_max_wait_ms=settings.fetch_max_wait_ms)
         self._restorer = AIOKafkaConsumer(
             bootstrap_servers=settings.broker, group_id=None, enable_auto_commit=False,
             client_id=f"{settings.app_id}-join-restore", isolation_level="read_committed")
@@ -184,10 +192,19 @@ class JoinAgent:
             else:
                 self._incoming_labels(records, owned)
             self._offsets[tp] = records[-1].offset + 1
+            self.pacer.observe(tp, records)
         await self._send(self.core.drain())
+        self._pace(owned)
+
+    def _pace(self, owned: frozenset[TopicPartition]) -> None:
+        assert self._consumer is not None
+        waiting = self.pacer.to_pause(owned, self._consumer.last_stable_offset)
+        self._consumer.resume(*(owned - waiting))
+        self._consumer.pause(*waiting)
 
     def _incoming_labels(self, records: list[Any], owned: frozenset[TopicPartition]) -> None:
-        """Labels as their sources sent them: refused, joined in place, or routed by event id."""
+        """Labels as their sources sent them: refused, joined here when this worker holds their
+        prediction's partition, or routed by event id to the worker that does."""
         labels: list[tuple[Label, LabelOrigin]] = []
         for r in records:
             origin = LabelOrigin(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value)
@@ -204,10 +221,11 @@ class JoinAgent:
             self.settings.label_ttl_ms
         for (label, origin), event_id, home in zip(labels, ids, homes, strict=True):
             held = held_entry(label, origin, ttl)
-            if home == origin.partition and TopicPartition(predictions, home) in owned:
+            if TopicPartition(predictions, home) in owned:
                 self.core.label(home, event_id, held)
             else:
                 self.core.outputs.append(Output(routed, event_id, held, partition=home))
+                self._routed += 1
 
     async def _expire_if_caught_up(self) -> None:
         if time.monotonic() - self._swept_at < SWEEP_INTERVAL_S or not await self._caught_up():
@@ -265,10 +283,10 @@ class JoinAgent:
         assert self._producer is not None
         try:
             await self.commit()
-        except KafkaError as exc:
+        except (KafkaError, IllegalOperation) as exc:
             log.warning("the last join cycle could not commit (%r); aborting it, a restart re-joins it", exc)
             self.store.discard()
-            with contextlib.suppress(KafkaError):
+            with contextlib.suppress(KafkaError, IllegalOperation):
                 await self._producer.abort_transaction()
 
     async def restore(self, partitions: list[int]) -> None:
@@ -279,8 +297,9 @@ class JoinAgent:
     def _record(self) -> None:
         counts = self.core.take_counts()
         states = list(self.store.partitions.values())
-        record_join(counts.labels, counts.predictions, counts.training_examples,
+        record_join(counts.labels, counts.predictions, counts.training_examples, routed=self._routed,
                     pending=sum(s.pending for s in states), held=sum(s.held for s in states))
+        self._routed = 0
 
     async def _check_copartitioned(self) -> int:
         """The partition count shared by predictions, labels-by-id and the changelog."""

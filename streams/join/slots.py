@@ -4,13 +4,17 @@ Several workers may share a host and a ``state_dir``. Each takes the lowest slot
 hold; the lock dies with the process, so a worker restarted after a SIGKILL takes the same slot,
 finds its own RocksDB, and uses the same transactional id, which makes the broker abort the dead
 worker's open transaction at once instead of after ``transaction_timeout_ms``.
+
+The id comes from a random identity written into the slot folder on first use: stable for the
+slot, distinct between slots, state folders and hosts. (Host and slot number alone are not: two
+workers on one host with different state folders would share an id and fence each other.)
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import socket
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +33,16 @@ class Slot:
     lock_fd: int
 
     def transactional_id(self, app_id: str, role: str) -> str:
-        return f"{app_id}-{role}-{socket.gethostname()}-{self.number}"
+        return f"{app_id}-{role}-{self.identity}"
+
+    @property
+    def identity(self) -> str:
+        path = self.path / "identity"
+        if not path.exists():
+            staged = path.with_suffix(".tmp")
+            staged.write_text(uuid.uuid4().hex)
+            staged.replace(path)  # the slot's lock is held: no other process writes here
+        return path.read_text().strip()
 
     def release(self) -> None:
         os.close(self.lock_fd)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, cast
 
-from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteOptions
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ DONE: Final = b"d"
 _ENTRY, _INDEX, _CHECKPOINT = b"e", b"x", b"c"
 _PART = struct.Struct(">H")
 _EXPIRY = struct.Struct(">Q")
+_HEADER = 1 + _EXPIRY.size  # state byte, expiry
 _CHECKPOINT_VALUE = struct.Struct(">qqq")  # changelog offset, pending predictions, held labels
 
 
@@ -53,7 +54,7 @@ def expiry_of(value: bytes) -> int:
 
 
 def payload_of(value: bytes) -> bytes:
-    return value[1 + _EXPIRY.size:]
+    return value[_HEADER:]
 
 
 @dataclass
@@ -64,12 +65,16 @@ class PartitionState:
     pending: int = 0
     held: int = 0
 
-    def count(self, old: bytes | None, new: bytes | None, sign: int = 1) -> None:
-        for value, step in ((old, -sign), (new, sign)):
-            if value is not None and value[:1] == PENDING:
-                self.pending += step
-            elif value is not None and value[:1] == HELD:
-                self.held += step
+    def count(self, old: bytes | None, new: bytes | None) -> None:
+        """Follow one entry's change from ``old`` to ``new`` (either may be absent)."""
+        if old is not None:
+            state = old[:1]
+            self.pending -= state == PENDING
+            self.held -= state == HELD
+        if new is not None:
+            state = new[:1]
+            self.pending += state == PENDING
+            self.held += state == HELD
 
 
 class JoinStore:
@@ -93,6 +98,11 @@ class JoinStore:
         options.set_block_based_table_factory(table)
         self.path = path
         self._db = Rdict(str(path), options)
+        # No write-ahead log: the changelog is the durable log. A crash loses the unflushed
+        # memtable, checkpoints included, so the store falls back to an older but consistent
+        # state and the restore replays the changelog from there.
+        self._write_options = WriteOptions()
+        cast(Any, self._write_options).disable_wal = True  # a property, whatever the stub says
         self._overlay: dict[tuple[int, bytes], bytes | None] = {}
         self._index_puts: set[bytes] = set()
         self._index_deletes: set[bytes] = set()
@@ -120,15 +130,14 @@ class JoinStore:
 
     def put(self, partition: int, event_id: bytes, value: bytes | None, *, old: bytes | None) -> None:
         """Change an entry in the open transaction; ``old`` is its value now. ``None`` forgets it
-        here only: the changelog drops done markers by age, so no tombstone is written."""
+        here only: the changelog drops done markers by age, so no tombstone is written.
+
+        The old value's index key is left behind: `due` meets it when its time comes, sees that
+        the entry moved on, and drops it, which is cheaper than tracking it on the hot path."""
         self._overlay[partition, event_id] = value
         self.partitions[partition].count(old, value)
-        if old is not None:
-            self._index_deletes.add(_index_key(partition, expiry_of(old), event_id))
-        if value is not None:
-            index = _index_key(partition, expiry_of(value), event_id)
-            self._index_puts.add(index)
-            self._index_deletes.discard(index)
+        if value is not None:  # an entry's bytes 1-8 are its packed expiry, as the index wants
+            self._index_puts.add(_INDEX + _PART.pack(partition) + value[1:_HEADER] + event_id)
 
     @property
     def dirty(self) -> int:
@@ -175,7 +184,7 @@ class JoinStore:
         for partition, state in self.partitions.items():
             state.offset = max(state.offset, offsets.get(partition, state.offset))
             batch.put(_CHECKPOINT + _PART.pack(partition), _checkpoint(state))
-        self._db.write(batch)
+        self._db.write(batch, self._write_options)
         self._clear()
 
     def discard(self) -> None:
@@ -208,7 +217,7 @@ class JoinStore:
                 batch.put(_index_key(partition, expiry_of(value), event_id), b"")
         state.offset = offset
         batch.put(_CHECKPOINT + part, _checkpoint(state))
-        self._db.write(batch)
+        self._db.write(batch, self._write_options)
 
     def wipe(self, partition: int) -> PartitionState:
         """Forget a partition's local state (its changelog no longer reaches back to our checkpoint)."""

@@ -10,6 +10,7 @@ import pytest
 from models.validation import Invalid
 from streams.join.core import OUTCOMES_PER_RECORD, JoinCore, JoinTopics, LabelOrigin, held_entry
 from streams.join.labels import Label, binary_class, decode_label
+from streams.join.slots import claim_slot
 from streams.join.store import JoinStore
 
 TTL = 1000
@@ -152,3 +153,15 @@ def test_outcomes_are_cut_into_records_a_broker_accepts(core: JoinCore) -> None:
     assert [len(r["y_true"]) for r in records] == [OUTCOMES_PER_RECORD, OUTCOMES_PER_RECORD, 1]
     assert [y for r in records for y in r["y_true"]] == [n % 2 for n in range(many)]
     assert max(len(o.value) for o in outputs) < 100_000
+
+
+def test_a_slot_keeps_its_identity_and_two_state_folders_never_share_one(tmp_path: Path) -> None:
+    first = claim_slot(tmp_path / "a", "app")
+    second = claim_slot(tmp_path / "a", "app")  # the first still holds slot 0
+    elsewhere = claim_slot(tmp_path / "b", "app")
+    ids = {s.transactional_id("app", "join") for s in (first, second, elsewhere)}
+    assert (first.number, second.number, elsewhere.number) == (0, 1, 0) and len(ids) == 3
+    first.release()
+    again = claim_slot(tmp_path / "a", "app")
+    assert again.number == 0
+    assert again.transactional_id("app", "join") == first.transactional_id("app", "join")
