@@ -47,6 +47,8 @@ PERFORMANCE = Gauge("driftline_performance", "Realised metric of a model version
                     "events", ["model", "version", "variant", "metric"])
 PERFORMANCE_FLOOR = Gauge("driftline_performance_floor", "Configured floor (a ceiling for error metrics) "
                           "of a realised metric", ["model", "version", "variant", "metric"])
+MODEL_UPDATE_FAILURES = Counter("driftline_model_update_failures_total",
+                                "model-updates records this worker could not apply (it kept its model)")
 MODEL_INFO = Gauge("driftline_model_served", "1 for each model version this worker serves",
                    ["model", "version", "sha256"])
 

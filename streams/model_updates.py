@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from models.errors import ModelError
 from models.registry import Registry
-from streams.metrics import MODEL_INFO
+from streams.metrics import MODEL_INFO, MODEL_UPDATE_FAILURES
 from streams.scoring import BatchScorer
 from streams.serving import load_served_model
 from streams.settings import Settings
@@ -88,8 +88,17 @@ class ModelUpdatesReader:
                 update = orjson.loads(record.value or b"")
             except orjson.JSONDecodeError:
                 log.warning("skipping a model update that is not JSON at offset %d", record.offset)
+                MODEL_UPDATE_FAILURES.inc()
                 continue
-            outcome = apply_update(update, self.scorer, self.registry, monitors=self.settings.monitors)
+            try:
+                outcome = apply_update(update, self.scorer, self.registry, monitors=self.settings.monitors)
+            except Exception as exc:  # one bad update must not end the reader
+                # A reader that died here would leave this worker on its old version while every
+                # later promotion goes unheard; keep serving, say so, and keep listening.
+                log.error("model update at offset %d failed, still serving what was served: %r",
+                          record.offset, exc)
+                MODEL_UPDATE_FAILURES.inc()
+                continue
             log.info("model update %s: %s", update, outcome)
 
 

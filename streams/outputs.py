@@ -44,16 +44,36 @@ class Output:
     partition: int | None = None
 
 
+#: A dead letter's key is the original key, cut here (an id is short; a megabyte key is a bug
+#: upstream, and kept whole it would make the dead letter too large for the topic).
+DEAD_LETTER_KEY_MAX_BYTES = 1024
+#: Key and value of a dead letter stay under this, below Kafka's default 1 MiB record limit, so
+#: the dead-letter topic never refuses one (which would stop the worker on that record for good).
+DEAD_LETTER_MAX_BYTES = 900_000
+
+
 def dead_letter(topic: str, record: ConsumedRecord, reason: Invalid, *, payload_max_bytes: int,
                 now_ms: float) -> Output:
-    """The dead letter of ``record``: the reason, where the record was, and its raw payload."""
+    """The dead letter of ``record``: the reason, where the record was, and its raw payload.
+
+    Sized before it is sent: the key is cut at `DEAD_LETTER_KEY_MAX_BYTES` and the payload at
+    ``payload_max_bytes``, then cut further until the record fits `DEAD_LETTER_MAX_BYTES` (JSON
+    escaping can make a payload up to six times its raw size); both cuts are marked.
+    """
+    raw_key = record.key or b""
+    key = record.key[:DEAD_LETTER_KEY_MAX_BYTES] if record.key is not None else None
     value: dict[str, Any] = {
         "error": {"code": reason.code, "message": reason.message, "field": reason.field},
         "topic": record.topic, "partition": record.partition, "offset": record.offset,
         "timestamp": record.timestamp, "ts": int(now_ms),
+        "key_size": len(raw_key), "key_truncated": len(raw_key) > DEAD_LETTER_KEY_MAX_BYTES,
     }
-    value.update(_raw_payload(record.value, payload_max_bytes))
-    return Output(topic, record.key, orjson.dumps(value))
+    limit = payload_max_bytes
+    while True:
+        encoded = orjson.dumps(value | _raw_payload(record.value, limit))
+        if len(encoded) + len(key or b"") <= DEAD_LETTER_MAX_BYTES or limit == 0:
+            return Output(topic, key, encoded)
+        limit //= 2
 
 
 def _raw_payload(raw: bytes | None, limit: int) -> dict[str, Any]:

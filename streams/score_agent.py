@@ -88,6 +88,8 @@ class ScoreAgent:
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
             max_partition_fetch_bytes=max(1 << 20, settings.max_event_bytes * 4),
             fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            # Events of a producer's aborted transaction never happened: never score them.
+            isolation_level="read_committed",
         )
         await self._producer.start()
         await self._consumer.start()

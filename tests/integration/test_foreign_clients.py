@@ -1,7 +1,9 @@
-"""Events from a client that is not aiokafka: librdkafka (confluent-kafka), every compression codec.
+"""Events from a client that is not aiokafka: librdkafka (confluent-kafka), every compression codec,
+and transactions.
 
 Producers we do not control compress with whatever their client defaults to; one batch in a codec
-the worker cannot decompress used to crash-loop every worker.
+the worker cannot decompress used to crash-loop every worker. A producer's aborted transaction
+must leave no prediction behind.
 """
 
 from __future__ import annotations
@@ -57,3 +59,29 @@ async def test_every_codec_from_librdkafka_is_scored(settings: Settings, worker:
     assert not dead, f"dead letters: {dead[:3]}"
     assert sorted(predicted) == sorted(expected)
     worker.assert_alive()
+
+
+async def test_events_of_an_aborted_transaction_are_not_scored(settings: Settings,
+                                                               worker: WorkerProcess) -> None:
+    await ensure_topics(settings)
+    rows = SyntheticStream(seed=6).rows(400)
+    producer = Producer({"bootstrap.servers": settings.broker, "transactional.id": f"{settings.app_id}-txn"})
+    producer.init_transactions(30)
+    for outcome, chunk in (("abort", rows[:200]), ("commit", rows[200:])):
+        producer.begin_transaction()
+        for i, row in enumerate(chunk):
+            producer.produce(settings.topic_events, orjson.dumps({"id": f"{outcome}-{i}", "features": row}),
+                             f"{outcome}-{i}")
+        assert producer.flush(30) == 0
+        if outcome == "abort":
+            producer.abort_transaction(30)
+        else:
+            producer.commit_transaction(30)
+    worker.start()
+
+    async with TopicReader(settings.broker, (settings.topic_predictions, settings.topic_deadletter)) as out:
+        await out.read_until(lambda r: r.count() >= 200, timeout=120, alive=worker.assert_alive)
+        await out.read_until(lambda r: True, timeout=5)  # one more poll: aborted events would show
+        ids = [str(value["id"]) for _, value in out.records[settings.topic_predictions]]
+    assert sorted(ids) == sorted(f"commit-{i}" for i in range(200))
+    assert not out.records[settings.topic_deadletter]

@@ -17,6 +17,7 @@ from models.demo import DEMO_MODEL_NAME
 from models.registry import Registry
 from models.runtime import columns_from_rows
 from models.synthetic import SyntheticStream
+from streams.broker import create_topics
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from tests.integration.support import TopicReader, WorkerProcess, committed_total, isolated_settings, send_all
@@ -159,3 +160,27 @@ def _accounted(reader: TopicReader, settings: Settings) -> set[str]:
     predicted = {str(v["id"]) for _, v in reader.records[settings.topic_predictions]}
     dead = {k.decode() for k, _ in reader.records[settings.topic_deadletter] if k is not None}
     return predicted | dead
+
+
+async def test_a_megabyte_key_becomes_one_dead_letter_and_the_stream_goes_on(
+        settings: Settings, worker: WorkerProcess, demo_registry: Path) -> None:
+    """A 1 MB key with a 40 KB non-JSON value fits an events topic that allows 2 MB records; its
+    dead letter kept the key whole, outgrew the dead-letter topic and crash-looped the worker."""
+    await create_topics(settings.broker, {settings.topic_events: settings.topic_partitions},
+                        configs={settings.topic_events: {"max.message.bytes": str(2 << 20)}})
+    await ensure_topics(settings)
+    rows = SyntheticStream(seed=31).rows(600)
+    events = [(f"k{i}".encode(), orjson.dumps({"id": f"k{i}", "features": r})) for i, r in enumerate(rows)]
+    huge = (b"K" * (1 << 20), bytes(range(256)) * 160)  # 1 MiB key, 40 KiB of binary
+    await send_all(settings.broker, settings.topic_events, [*events[:300], huge, *events[300:]])
+    worker.start()
+
+    async with TopicReader(settings.broker, (settings.topic_predictions, settings.topic_deadletter)) as out:
+        await out.read_until(lambda r: r.count() >= 601, timeout=120, alive=worker.assert_alive)
+        await out.read_until(lambda r: True, timeout=5)  # one more poll: a repeat would show
+        predicted = [str(v["id"]) for _, v in out.records[settings.topic_predictions]]
+        [(key, dead)] = out.records[settings.topic_deadletter]
+    worker.assert_alive()
+    assert sorted(predicted) == sorted(f"k{i}" for i in range(600))  # each once: no restart replayed
+    assert key == b"K" * 1024 and dead["key_truncated"] is True and dead["key_size"] == 1 << 20
+    assert dead["error"]["code"] == "oversize_payload" and dead["payload_encoding"] == "base64"  # type: ignore[index]

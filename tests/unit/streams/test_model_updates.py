@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from models.demo import DEMO_MODEL_NAME
 from models.registry import Registry
-from streams.metrics import MODEL_INFO
-from streams.model_updates import apply_update
+from streams.metrics import MODEL_INFO, MODEL_UPDATE_FAILURES
+from streams.model_updates import ModelUpdatesReader, apply_update
 from streams.scoring import BatchScorer
 from streams.serving import load_served_model
+from streams.settings import Settings
 
 
 @pytest.fixture
@@ -63,3 +66,28 @@ def test_updates_that_need_no_reload_are_ignored(registry: Registry, update: obj
     scorer = scorer_for(registry)
     assert apply_update(update, scorer, registry, monitors=True).startswith("ignored")
     assert scorer.models[DEMO_MODEL_NAME].version == 1
+
+
+async def test_the_reader_survives_a_version_it_cannot_load_and_applies_the_next(registry: Registry) -> None:
+    """A promoted version whose reference profile is unreadable used to kill the reader silently,
+    so the worker never heard of any later promotion."""
+    scorer = scorer_for(registry)
+    registry.promote(DEMO_MODEL_NAME, 2)
+    broken = registry.root / DEMO_MODEL_NAME / "2" / "reference.json"
+    saved = broken.read_bytes()
+    broken.write_text('{"format": "from the future"}')
+
+    class Record:
+        def __init__(self, offset: int) -> None:
+            self.offset, self.value = offset, orjson.dumps({"model": DEMO_MODEL_NAME, "action": "promote"})
+
+    async def updates() -> AsyncIterator[Record]:
+        yield Record(0)  # fails: the profile cannot be read
+        broken.write_bytes(saved)
+        yield Record(1)  # the same promotion again, now loadable
+
+    reader = ModelUpdatesReader(Settings(registry=registry.root), scorer)
+    failures = MODEL_UPDATE_FAILURES._value.get()
+    await reader._follow(updates())  # type: ignore[arg-type]
+    assert MODEL_UPDATE_FAILURES._value.get() == failures + 1
+    assert scorer.models[DEMO_MODEL_NAME].version == 2
