@@ -16,9 +16,9 @@ import faust
 import mode
 
 from streams.drift_outbox import DriftOutbox
+from streams.health import READINESS, serve_http
 from streams.join.agent import JoinAgent
 from streams.join.slots import Slot
-from streams.metrics import serve_metrics
 from streams.model_updates import ModelUpdatesReader
 from streams.monitor_agent import register_monitor_agent
 from streams.performance_agent import PerformanceAgent
@@ -102,7 +102,8 @@ def create_app(settings: Settings, served: dict[str, ServedModel], slot: Slot) -
         producer_acks=-1,
         stream_wait_empty=False,
     )
-    serve_metrics(settings.metrics_port)
+    serve_http(settings.metrics_host, settings.metrics_port)
+    READINESS.set(READINESS.MODELS)  # create_app is given loaded, verified models
     scorer = build_scorer(settings, served)
     register_monitor_agent(app, settings,
                            [(m.name, m.version) for m in served.values()] if settings.monitors else [])

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 from streams.scoring import BatchOutcome
 
@@ -96,12 +96,6 @@ def record_performance(snapshot: Mapping[str, Any], floors: Mapping[str, float])
             PERFORMANCE.labels(*labels, metric).set(value)
         if metric in floors:
             PERFORMANCE_FLOOR.labels(*labels, metric).set(floors[metric])
-
-
-def serve_metrics(port: int) -> None:
-    if port:
-        start_http_server(port, addr="0.0.0.0")
-        log.info("metrics on :%d/metrics", port)
 
 
 def record_drift(snapshot: dict[str, Any]) -> None:

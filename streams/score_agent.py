@@ -30,6 +30,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from streams.health import READINESS
 from streams.metrics import forget_lag, record_batch, record_lag
 from streams.offsets import next_offsets
 from streams.scoring import BatchOutcome, BatchScorer, ConsumedRecord
@@ -50,9 +51,13 @@ class _SettleBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
             await self._agent.settle()
             forget_lag((tp.topic, tp.partition) for tp in revoked)
             log.info("partitions revoked: %s", sorted(str(tp) for tp in revoked))
+            READINESS.set(READINESS.PARTITIONS, False)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         log.info("partitions assigned: %s", sorted(str(tp) for tp in assigned))
+        # A worker with no partition (more workers than partitions) is idle, not broken, but not
+        # serving either: a readiness probe should say so.
+        READINESS.set(READINESS.PARTITIONS, bool(list(assigned)))
 
 
 class ScoreAgent:

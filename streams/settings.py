@@ -141,8 +141,10 @@ class Settings:
     #: 0.12 → 0.20 error-rate change is found ~385 labelled events after it starts).
     perf_target_arl: float = 1e6
 
-    #: Port of the Prometheus ``/metrics`` endpoint; 0 turns it off.
+    #: Port of the ``/metrics``, ``/healthz`` and ``/readyz`` endpoint; 0 turns it off.
     metrics_port: int = 9400
+    #: Address it binds: loopback unless a deployment opens it (a container does, for Prometheus).
+    metrics_host: str = "127.0.0.1"
 
     #: Longest time the broker holds an empty fetch. Short, because a fetch already in flight when
     #: new events arrive is a latency floor (500 ms, aiokafka's default, showed in the p99).
