@@ -44,6 +44,7 @@ def apply_update(update: Any, scorer: BatchScorer, registry: Registry, *, monito
         served = load_served_model(registry, name, monitors=monitors)
     except ModelError as exc:
         log.error("keeping %s v%d: cannot load the new champion: %s", name, scorer.models[name].version, exc)
+        MODEL_UPDATE_FAILURES.inc()
         return f"kept: {exc}"
     retired = scorer.models[name]
     scorer.models[name] = served

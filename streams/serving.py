@@ -37,13 +37,24 @@ def load_served_models(settings: Settings) -> dict[str, ServedModel]:
     return served
 
 
-def load_served_model(registry: Registry, name: str, *, monitors: bool) -> ServedModel:
-    """The champion of ``name`` (sha256 verified), with its drift binner when monitoring."""
-    model = registry.load(name)
+class ProfileError(ModelError):
+    """A version's stored reference profile cannot be read as one."""
+
+
+def load_served_model(registry: Registry, name: str, *, monitors: bool,
+                      version: int | None = None) -> ServedModel:
+    """``version`` of ``name`` (the champion when None), sha256 verified, with its drift binner when
+    monitoring: what a worker serves, and what ``models promote`` checks before it tells them."""
+    model = registry.load(name, version)
     reference = registry.reference(name, model.card.version) if monitors else None
     if monitors and reference is None:
         log.warning("%s v%s has no reference profile: its drift is not monitored", name, model.card.version)
-    served = ServedModel.of(model, ReferenceProfile.from_dict(reference) if reference else None)
+    try:
+        profile = ReferenceProfile.from_dict(reference) if reference else None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProfileError(f"model {name!r} version {model.card.version}: its reference profile "
+                                f"cannot be read: {exc!r}") from exc
+    served = ServedModel.of(model, profile)
     log.info("serving %s v%d (sha256 verified)", served.name, served.version)
     MODEL_INFO.labels(served.name, str(served.version), model.card.sha256 or "").set(1)
     return served

@@ -113,7 +113,12 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 def _promote(args: argparse.Namespace, settings: Settings) -> int:
     def run() -> int:
+        from streams.serving import load_served_model
+
         registry = Registry(settings.registry)
+        # What every worker will do with it, done first: a tampered artifact or an unreadable
+        # profile is refused here, not by each worker after the fleet was told to switch.
+        load_served_model(registry, args.name, monitors=True, version=args.version)
         previous = registry.promote(args.name, args.version)
         _print_card(registry.card(args.name, args.version), args)
         if args.no_notify:

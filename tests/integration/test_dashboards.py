@@ -107,7 +107,7 @@ def test_the_alert_rules_pass_promtool() -> None:
     checked = subprocess.run([promtool, "check", "rules", str(RULES)], check=False, capture_output=True,
                              text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 7 rules found" in checked.stdout
+    assert "SUCCESS: 8 rules found" in checked.stdout
 
 
 def test_the_performance_and_label_rules_fire_on_what_they_describe() -> None:
@@ -163,14 +163,14 @@ def assert_rules_evaluate(prometheus: PrometheusServer) -> None:
     while True:
         rules = [rule for group in prometheus.api("rules")["groups"] for rule in group["rules"]]
         evaluated = [r for r in rules if not r["lastEvaluation"].startswith("0001-")]
-        if len(rules) == 7 and len(evaluated) == 7:
+        if len(rules) == 8 and len(evaluated) == 8:
             break
         assert time.monotonic() < deadline, f"rules not all evaluated: {rules}"
         time.sleep(0.2)  # polling a condition with a deadline
     assert {r["name"] for r in rules} == {"DriftlineWorkerDown", "DriftlineDeadLetterShareHigh",
                                           "DriftlineNoPredictions", "DriftlineFallingBehind",
                                           "DriftlineBatchSlow", "DriftlinePerformanceBelowFloor",
-                                          "DriftlineLabelsNotJoining"}
+                                          "DriftlineLabelsNotJoining", "DriftlineMixedFleet"}
     assert {r["health"] for r in rules} == {"ok"}, [(r["name"], r.get("lastError")) for r in rules]
     firing = {a["labels"]["alertname"] for r in rules for a in r.get("alerts", [])}
     # Two dead letters per 400 events, nine labels in ten joined, floors the model clears and a

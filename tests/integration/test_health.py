@@ -68,15 +68,28 @@ async def test_readiness_follows_partitions_and_nothing_listens_beyond_loopback(
     assert status("127.0.0.1", settings.metrics_port, "/anything") == 404
     assert status(non_loopback_address(), settings.metrics_port, "/metrics") is None  # refused
 
-    idle = WorkerProcess(dataclasses.replace(settings, metrics_port=free_port()), tmp_path / "idle.log")
-    idle.start()
+    second = WorkerProcess(dataclasses.replace(settings, metrics_port=free_port()), tmp_path / "second.log")
+    second.start()
     try:
-        await wait_for_group(settings.broker, settings.group_id, 2, timeout=90, alive=idle.assert_alive)
-        # The model is loaded, but the single partition is the first worker's: not ready.
-        await wait_for_status(idle.settings.metrics_port, "/healthz", 200, alive=idle.assert_alive)
-        assert status("127.0.0.1", idle.settings.metrics_port, "/readyz") == 503
-        assert status("127.0.0.1", settings.metrics_port, "/readyz") == 200
-        worker.stop()  # the partition moves: the idle worker becomes ready
-        await wait_for_status(idle.settings.metrics_port, "/readyz", 200, alive=idle.assert_alive)
+        await wait_for_group(settings.broker, settings.group_id, 2, timeout=90, alive=second.assert_alive)
+        await wait_for_status(second.settings.metrics_port, "/healthz", 200, alive=second.assert_alive)
+        # Both have the model loaded; the single partition is one worker's: the other is not ready.
+        workers = {w.settings.metrics_port: w for w in (worker, second)}
+        ready = await settled_readiness(list(workers))
+        assert sorted(ready.values()) == [200, 503], ready
+        serving = next(port for port, code in ready.items() if code == 200)
+        idle = next(port for port in workers if port != serving)
+        workers[serving].stop()  # the partition moves: the idle worker becomes ready
+        await wait_for_status(idle, "/readyz", 200, alive=workers[idle].assert_alive)
     finally:
-        idle.stop()
+        second.stop()
+
+
+async def settled_readiness(ports: list[int], timeout: float = 30) -> dict[int, int | None]:
+    """Each worker's /readyz once exactly one of them is ready (a rebalance settles first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        codes = {port: status("127.0.0.1", port, "/readyz") for port in ports}
+        if sorted(codes.values(), key=str) == [200, 503] or time.monotonic() > deadline:
+            return codes
+        await asyncio.sleep(0.2)  # polling a condition with a deadline

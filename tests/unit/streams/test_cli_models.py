@@ -79,3 +79,19 @@ def test_register_without_a_card_explains_what_is_missing(artifact: Path, tmp_pa
     lone.write_bytes((artifact / "model.onnx").read_bytes())
     result = driftline("models", "register", str(lone), "--name", DEMO_MODEL_NAME, registry=tmp_path / "r")
     assert result.returncode == 1 and "no model card" in result.stderr and "--card" in result.stderr
+
+
+def test_promoting_a_tampered_artifact_is_refused(artifact: Path, tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    for _ in range(2):
+        registered = driftline("models", "register", str(artifact), "--name", "fraud",
+                               "--reference", str(artifact / "reference.jsonl"), registry=registry)
+        assert registered.returncode == 0, registered.stderr
+    with (registry / "fraud" / "2" / "model.onnx").open("ab") as onnx:
+        onnx.write(b"\0")  # one byte appended after registration
+
+    refused = driftline("models", "promote", "fraud", "2", "--no-notify", registry=registry)
+    assert refused.returncode != 0 and "sha256" in refused.stderr and "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    listed = orjson.loads(driftline("models", "list", "--json", registry=registry).stdout)
+    assert listed[0]["champion"] == 1  # the registry did not move either
