@@ -29,6 +29,7 @@ NON_FINITE_NUMBER: Final = "non_finite_number"
 
 FeatureValue = float | int | str | None
 _NAN: Final = float("nan")
+_FLOAT32_MAX: Final = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +138,14 @@ class FeatureValidator:
         values = np.array([[x if type(x) is float or type(x) is int else _NAN
                             for x in map(features.get, names)] for features in batch],
                           dtype=np.float64).reshape(len(batch), len(names))
-        suspect = ~np.isfinite(values) | (values < self._lower) | (values > self._upper)
+        suspect = (~np.isfinite(values) | (np.abs(values) > _FLOAT32_MAX) | (values < self._lower)
+                   | (values > self._upper))
         rows, features = np.nonzero(suspect)  # row-major: each feature's rows come in batch order
         by_feature: dict[int, list[int]] = {}
         for row, feature in zip(rows.tolist(), features.tolist(), strict=True):
             by_feature.setdefault(feature, []).append(row)
-        return values.astype(np.float32), by_feature
+        with np.errstate(over="ignore"):  # values past float32 are suspects: their rows never score
+            return values.astype(np.float32), by_feature
 
     def _categorical_column(self, spec: FeatureSpec, column: list[Any]) -> _ColumnCheck:
         known = self._known[spec.name]
@@ -188,4 +191,7 @@ def _check_number(spec: FeatureSpec, value: Any) -> Invalid | None:
     if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
         return Invalid(OUT_OF_RANGE, f"feature {spec.name!r} = {value!r} is outside "
                        f"[{spec.min}, {spec.max}]", spec.name)
+    if abs(value) > _FLOAT32_MAX:  # the graph takes float32: this would reach the model as infinity
+        return Invalid(NON_FINITE_NUMBER, f"feature {spec.name!r} = {value!r} overflows the model's "
+                       "float32 input", spec.name)
     return None

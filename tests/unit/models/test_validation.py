@@ -106,3 +106,16 @@ def test_an_empty_or_all_refused_batch_gives_empty_feeding_columns() -> None:
         result = validator.validate_batch(batch)
         assert not result.valid.any() and len(result.errors) == len(batch)
         assert {column.shape for column in result.columns.values()} == {(0, 1)}
+
+
+def test_a_number_past_float32_is_refused_not_fed_to_the_model_as_infinity() -> None:
+    """Found by the fuzz test: 1e308 is a finite JSON number but infinity once cast to float32."""
+    card = ModelCard(name="m", features=(FeatureSpec("unbounded", "numeric", nullable=True),
+                                         FeatureSpec("bounded", "numeric", min=0, max=10)))
+    checked = FeatureValidator(card).validate_batch([{"unbounded": 1e308, "bounded": 1.0},
+                                                     {"unbounded": 1.0, "bounded": 1e308},
+                                                     {"unbounded": -3.5e38, "bounded": 2.0},
+                                                     {"unbounded": 3.0e38, "bounded": 3.0}])
+    assert {i: e.code for i, e in checked.errors.items()} == {0: "non_finite_number", 1: "out_of_range",
+                                                               2: "non_finite_number"}
+    assert checked.valid.tolist() == [False, False, False, True]
