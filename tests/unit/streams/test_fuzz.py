@@ -175,8 +175,9 @@ def random_event(rng: random.Random) -> bytes:
 def random_json(rng: random.Random, depth: int) -> Any:
     kind = rng.randrange(8 if depth > 0 else 6)
     text = "".join(chr(rng.randrange(32, 0x2FFF)) for _ in range(5))
-    scalars: list[Any] = [None, rng.random() < 0.5, rng.randrange(-(2**63), 2**63), rng.uniform(-1e308, 1e308),
-                          text, rng.choice(["", "NaN", "__other__", "__missing__"])]
+    number = rng.uniform(-1e308, 1e308)
+    scalars: list[Any] = [None, rng.random() < 0.5, rng.randrange(-(2**63), 2**63), number, text,
+                          rng.choice(["", "NaN", "__other__", "__missing__"])]
     if kind < 6:
         return scalars[kind]
     if kind == 6:
