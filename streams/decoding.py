@@ -67,12 +67,24 @@ def _classify_json_error(value: bytes, exc: orjson.JSONDecodeError) -> Invalid:
     return Invalid(INVALID_JSON, f"payload is not valid JSON: {exc}")
 
 
-def _envelope(obj: dict[str, Any]) -> Event | Invalid:
-    event_id, features = obj.get("id"), obj.get("features")
+def check_id_and_ts(obj: dict[str, Any], what: str) -> Invalid | None:
+    """The fields events and labels share: a required non-empty string ``id`` and an optional
+    numeric ``ts`` (epoch milliseconds)."""
+    event_id, ts = obj.get("id"), obj.get("ts")
     if event_id is None:
-        return Invalid(MISSING_FIELD, "an event needs an 'id'", "id")
+        return Invalid(MISSING_FIELD, f"{what} needs an 'id'", "id")
     if not isinstance(event_id, str) or not event_id:
         return Invalid(WRONG_TYPE, "'id' must be a non-empty string", "id")
+    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int | float)):
+        return Invalid(WRONG_TYPE, "'ts' must be a number (epoch milliseconds)", "ts")
+    return None
+
+
+def _envelope(obj: dict[str, Any]) -> Event | Invalid:
+    problem = check_id_and_ts(obj, "an event")
+    if problem is not None:
+        return problem
+    event_id, features = obj["id"], obj.get("features")
     if features is None:
         return Invalid(MISSING_FIELD, "an event needs a 'features' object", "features")
     if not isinstance(features, dict):
@@ -84,11 +96,9 @@ def _envelope(obj: dict[str, Any]) -> Event | Invalid:
 
 
 def _optional_fields(obj: dict[str, Any]) -> Invalid | None:
-    model, ts, attributes = obj.get("model"), obj.get("ts"), obj.get("attributes")
+    model, attributes = obj.get("model"), obj.get("attributes")
     if model is not None and not isinstance(model, str):
         return Invalid(WRONG_TYPE, "'model' must be a string", "model")
-    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int | float)):
-        return Invalid(WRONG_TYPE, "'ts' must be a number (epoch milliseconds)", "ts")
     if attributes is not None and not isinstance(attributes, dict):
         return Invalid(WRONG_TYPE, "'attributes' must be an object", "attributes")
     return None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from models.validation import MISSING_FIELD, WRONG_TYPE, Invalid
-from streams.decoding import decode_object
+from streams.decoding import check_id_and_ts, decode_object
 
 INVALID_LABEL: Final = "invalid_label"
 
@@ -44,19 +44,16 @@ def decode_label(raw: bytes | None, *, max_bytes: int) -> Label | Invalid:
 
 
 def _envelope(obj: dict[str, Any]) -> Label | Invalid:
-    label_id, value, ts = obj.get("id"), obj.get("label"), obj.get("ts")
-    if label_id is None:
-        return Invalid(MISSING_FIELD, "a label needs an 'id' (the event id it labels)", "id")
-    if not isinstance(label_id, str) or not label_id:
-        return Invalid(WRONG_TYPE, "'id' must be a non-empty string", "id")
+    problem = check_id_and_ts(obj, "a label")
+    if problem is not None:
+        return problem
+    value = obj.get("label")
     if value is None:
         return Invalid(MISSING_FIELD, "a label needs a non-null 'label'", "label")
     if not isinstance(value, bool | int | float | str):
         return Invalid(WRONG_TYPE, f"'label' must be a number, boolean or string, got {type(value).__name__}",
                        "label")
-    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int | float)):
-        return Invalid(WRONG_TYPE, "'ts' must be a number (epoch milliseconds)", "ts")
-    return Label(label_id, value, ts)
+    return Label(obj["id"], value, obj.get("ts"))
 
 
 def binary_class(value: bool | int | float | str, classes: tuple[str, ...] = ()) -> int | Invalid:
