@@ -152,12 +152,16 @@ class Registry:
         if champion is None:
             problem = "has no champion" if self.versions(name) else "is not registered"
             raise ModelNotFound(f"model {name!r} {problem}", model=name)
-        return int(champion)
+        if isinstance(champion, bool) or not isinstance(champion, int):
+            path = self._model_dir(name) / STAGES_FILE
+            raise IntegrityError(f"model {name!r}: {path} names champion {champion!r}, not a version number",
+                                 model=name)
+        return champion
 
     def card(self, name: str, version: int | None = None) -> ModelCard:
         """The stored card of ``version`` (the champion when None); ``ModelNotFound`` if absent."""
         version_dir = self._version_dir(name, version)
-        return ModelCard.from_dict(_read_json_object(version_dir / CARD_FILE, name, int(version_dir.name)))
+        return _read_card(version_dir, name)
 
     def reference(self, name: str, version: int | None = None) -> dict[str, Any] | None:
         """The reference profile stored with ``version`` (champion when None), if any."""
@@ -175,7 +179,7 @@ class Registry:
             The stored artifact is missing or no longer matches the sha256 in its card.
         """
         version_dir = self._version_dir(name, version)
-        card = ModelCard.from_dict(_read_json_object(version_dir / CARD_FILE, name, int(version_dir.name)))
+        card = _read_card(version_dir, name)
         path = version_dir / ARTIFACT_FILE
         if card.sha256 is None or not path.is_file():
             raise IntegrityError(f"model {name!r} version {card.version}: the artifact or its recorded "
@@ -237,6 +241,19 @@ def _read_json_object(path: Path, name: str, version: int | None) -> dict[str, A
     if not isinstance(document, dict):
         raise IntegrityError(f"model {name!r}: {path} is not a JSON object", model=name, version=version)
     return document
+
+
+def _read_card(version_dir: Path, name: str) -> ModelCard:
+    """A stored card, or a `CardError` naming its file: a card edited by hand after registration
+    must stop a worker with one line, not a traceback from deep inside the parser."""
+    path = version_dir / CARD_FILE
+    raw = _read_json_object(path, name, int(version_dir.name))
+    try:
+        return ModelCard.from_dict(raw)
+    except CardError as exc:
+        raise CardError(f"{path}: {exc}", field=exc.field, model=name) from exc
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise CardError(f"{path}: not a valid model card: {exc}", model=name) from exc
 
 
 def _registrable_name(name: str) -> str:

@@ -11,7 +11,7 @@ import logging
 
 from detectors.reference import ReferenceProfile
 from models.errors import ModelError
-from models.registry import Registry
+from models.registry import REFERENCE_FILE, Registry
 from streams.metrics import MODEL_INFO
 from streams.scoring import ServedModel
 from streams.settings import Settings
@@ -26,11 +26,11 @@ class CannotServe(Exception):  # noqa: N818 - reads as the condition it reports
 def load_served_models(settings: Settings) -> dict[str, ServedModel]:
     """Load the champion of every served model, checking each artifact's sha256."""
     registry = Registry(settings.registry)
-    names = settings.models or tuple(m["name"] for m in registry.list_models() if m.get("champion"))
-    if not names:
-        raise CannotServe(f"no model to serve: the registry at {settings.registry} has no champion "
-                             "(run `driftline models demo` or `driftline models register`)")
     try:
+        names = settings.models or tuple(m["name"] for m in registry.list_models() if m.get("champion"))
+        if not names:
+            raise CannotServe(f"no model to serve: the registry at {settings.registry} has no champion "
+                              "(run `driftline models demo` or `driftline models register`)")
         served = {name: load_served_model(registry, name, monitors=settings.monitors) for name in names}
     except ModelError as exc:
         raise CannotServe(f"refusing to start: {exc}") from exc
@@ -52,8 +52,9 @@ def load_served_model(registry: Registry, name: str, *, monitors: bool,
     try:
         profile = ReferenceProfile.from_dict(reference) if reference else None
     except (ValueError, KeyError, TypeError) as exc:
-        raise ProfileError(f"model {name!r} version {model.card.version}: its reference profile "
-                                f"cannot be read: {exc!r}") from exc
+        path = registry.root / name / str(model.card.version) / REFERENCE_FILE
+        raise ProfileError(f"model {name!r} version {model.card.version}: {path} is not a reference "
+                           f"profile this worker can read: {exc}") from exc
     served = ServedModel.of(model, profile)
     log.info("serving %s v%d (sha256 verified)", served.name, served.version)
     MODEL_INFO.labels(served.name, str(served.version), model.card.sha256 or "").set(1)

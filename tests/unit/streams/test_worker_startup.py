@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
+import pytest
+
 from models.demo import DEMO_MODEL_NAME
 from models.registry import Registry
 
@@ -44,3 +47,52 @@ def test_a_bad_drift_setting_stops_the_worker_before_kafka(demo_registry: Path) 
                             check=False, env=env)
     assert result.returncode == 2
     assert "NoSuchDetector" in result.stderr and "known:" in result.stderr
+
+
+CARD_FAULTS = {
+    "features not a list": lambda card: {**card, "features": "amount"},
+    "a feature that is not an object": lambda card: {**card, "features": [7]},
+    "an unknown output field": lambda card: {**card, "output": {"label_outptu": "label"}},
+    "a bound that is not a number": lambda card: {**card, "features": [
+        {**card["features"][0], "min": "zero"}, *card["features"][1:]]},
+    "output not an object": lambda card: {**card, "output": ["label"]},
+}
+
+
+@pytest.mark.parametrize("fault", sorted(CARD_FAULTS))
+def test_a_damaged_card_stops_the_worker_with_one_line(demo_registry: Path, tmp_path: Path,
+                                                       fault: str) -> None:
+    registry = tmp_path / "registry"
+    shutil.copytree(demo_registry, registry)
+    card_path = registry / DEMO_MODEL_NAME / str(Registry(registry).champion(DEMO_MODEL_NAME)) / "card.json"
+    card_path.chmod(0o644)
+    card_path.write_bytes(orjson.dumps(CARD_FAULTS[fault](orjson.loads(card_path.read_bytes()))))
+    assert_one_line_exit_3(run_worker(registry), str(card_path))
+
+
+@pytest.mark.parametrize(("file", "content"), [("stages.json", b'{"champion": "two"}'),
+                                               ("stages.json", b"{not json"),
+                                               ("1/reference.json", b'{"format": 99, "features": 3}'),
+                                               ("1/reference.json", b'{"format": 1, "features": 3}')])
+def test_a_damaged_registry_file_stops_the_worker_with_one_line(demo_registry: Path, tmp_path: Path,
+                                                                 file: str, content: bytes) -> None:
+    registry = tmp_path / "registry"
+    shutil.copytree(demo_registry, registry)
+    path = registry / DEMO_MODEL_NAME / file
+    path.chmod(0o644)
+    path.write_bytes(content)
+    assert_one_line_exit_3(run_worker(registry), str(path))
+
+
+def test_a_registry_that_is_a_file_stops_the_worker_with_one_line(tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    registry.write_text("not a folder")
+    assert_one_line_exit_3(run_worker(registry), str(registry))
+
+
+def assert_one_line_exit_3(result: subprocess.CompletedProcess[str], names: str) -> None:
+    """Exit 3, no traceback, and one error line that names the file (progress lines may precede it)."""
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if " ERROR " in line or " CRITICAL " in line]
+    assert len(errors) == 1 and names in errors[0], result.stderr
