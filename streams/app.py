@@ -2,7 +2,8 @@
 
 Faust settings are chosen for a worker that joins and rebalances in seconds rather than minutes
 (shared/KAFKA-AND-FAUST.md): short sessions, no leader topic, no standby tables, producer linger
-on. The scoring agent is hosted as a service of the app, see ``streams.score_agent`` for why.
+on. The batch agents (scoring, the label join, performance) are hosted as one service of the app;
+``streams.score_agent`` says why they are not Faust agents.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class BatchAgent(Protocol):
     async def stop(self) -> None: ...
 
 
-class ScoringService(mode.Service):
+class BatchAgentsService(mode.Service):
     """Starts the batch agents with the app and stops them before the app's producer goes."""
 
     def __init__(self, agents: list[BatchAgent], updates: ModelUpdatesReader, **kwargs: Any) -> None:
@@ -110,7 +111,7 @@ def create_app(settings: Settings, served: dict[str, ServedModel], slot: Slot) -
     agents: list[BatchAgent] = [ScoreAgent(settings, scorer)]
     if settings.label_join:
         agents += [JoinAgent(settings, slot), PerformanceAgent(settings)]
-    service = ScoringService(agents, ModelUpdatesReader(settings, scorer))
+    service = BatchAgentsService(agents, ModelUpdatesReader(settings, scorer))
     # Faust types ``service`` for classes but starts instances too; ours needs constructor arguments.
     app.service(cast(Any, service))
     return app
