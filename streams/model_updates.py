@@ -20,15 +20,21 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from models.errors import ModelError
 from models.registry import Registry
+from streams.alerts import alert_cloudevent
 from streams.metrics import MODEL_INFO, MODEL_UPDATE_FAILURES
 from streams.scoring import BatchScorer
 from streams.serving import load_served_model
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+#: How `apply_update` begins its answer when the worker could not load what it was told to serve.
+KEPT = "kept"
 
 
 def apply_update(update: Any, scorer: BatchScorer, registry: Registry, *, monitors: bool) -> str:
@@ -45,7 +51,7 @@ def apply_update(update: Any, scorer: BatchScorer, registry: Registry, *, monito
     except ModelError as exc:
         log.error("keeping %s v%d: cannot load the new champion: %s", name, scorer.models[name].version, exc)
         MODEL_UPDATE_FAILURES.inc()
-        return f"kept: {exc}"
+        return f"{KEPT}: {exc}"
     retired = scorer.models[name]
     scorer.models[name] = served
     if retired.version != served.version:
@@ -61,9 +67,14 @@ class ModelUpdatesReader:
         self.scorer = scorer
         self.registry = Registry(settings.registry)
         self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.settings.broker, acks="all",
+                                          enable_idempotence=True,
+                                          client_id=f"{self.settings.app_id}-model-updates")
+        await self._producer.start()
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.broker, group_id=None,
                                           enable_auto_commit=False,
                                           client_id=f"{self.settings.app_id}-model-updates")
@@ -80,8 +91,9 @@ class ModelUpdatesReader:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+        for client in (self._consumer, self._producer):
+            if client is not None:
+                await client.stop()
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         async for record in consumer:
@@ -99,8 +111,35 @@ class ModelUpdatesReader:
                 log.error("model update at offset %d failed, still serving what was served: %r",
                           record.offset, exc)
                 MODEL_UPDATE_FAILURES.inc()
-                continue
+                outcome = f"{KEPT}: {exc!r}"
             log.info("model update %s: %s", update, outcome)
+            if outcome.startswith(KEPT):
+                await self._alert(update, outcome.removeprefix(f"{KEPT}: "))
+
+    async def _alert(self, update: dict[str, Any], reason: str) -> None:
+        """Tell incident tooling: this worker was told to switch and could not (one alert per
+        attempted version; every worker that failed raises it under the same dedup key)."""
+        if self._producer is None:
+            return
+        name = str(update["model"])
+        try:
+            attempted: int | None = self.registry.champion(name)
+        except ModelError:
+            attempted = None
+        serving = self.scorer.models[name].version
+        key, value = alert_cloudevent("raised", {
+            "severity": "critical", "kind": "errors", "model": name, "version": attempted, "variant": None,
+            "detector": "model_updates", "feature": None, "statistic": None, "value": None,
+            "threshold": None, "features": [], "window": None,
+            "dedup_key": f"{name}:{attempted}:errors:model_updates",
+            "summary": f"critical: a worker could not load {name} v{attempted} after "
+                       f"{update.get('action')!r} and still serves v{serving}: {reason}",
+            "runbook": "docs/RUNBOOK.md#mixed-fleet"},
+            source=f"driftline/{self.settings.app_id}/model-updates")
+        try:
+            await self._producer.send_and_wait(self.settings.topic_alerts, value, key=key)
+        except KafkaError as exc:  # the metric and the log still say it
+            log.warning("could not publish the alert for the failed model update: %r", exc)
 
 
 async def publish_update(settings: Settings, model: str, action: str, **details: Any) -> None:
