@@ -88,6 +88,17 @@ def record_join(labels: Mapping[str, int], predictions: Mapping[str, int], train
     JOIN_HELD.set(held)
 
 
+def forget_performance(monitors: Iterable[tuple[str, int, str]]) -> None:
+    """Drop every series of these (model, version, variant): another worker judges them now."""
+    gone = {(model, str(version), variant) for model, version, variant in monitors}
+    for gauge in (PERFORMANCE, PERFORMANCE_FLOOR):
+        series = {(s.labels["model"], s.labels["version"], s.labels["variant"], s.labels["metric"])
+                  for family in gauge.collect() for s in family.samples}
+        for labels in series:
+            if labels[:3] in gone:
+                gauge.remove(*labels)
+
+
 def record_performance(snapshot: Mapping[str, Any], floors: Mapping[str, float]) -> None:
     """Export a performance snapshot's windowed metrics (and the floors they are held to)."""
     labels = (str(snapshot["model"]), str(snapshot["version"]), str(snapshot["variant"]))

@@ -16,17 +16,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from detectors.alerting import AlertEvent
 from detectors.performance import PerformanceMonitor, PerformanceSettings
 from models.errors import ModelError
 from models.registry import Registry
 from streams.alerts import alert_cloudevent, alert_data
-from streams.metrics import record_performance
+from streams.metrics import forget_performance, record_performance
 from streams.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,13 @@ class PerformanceBook:
     def snapshots(self) -> list[dict[str, Any]]:
         return [monitor.snapshot() for monitor in self.monitors.values()]
 
+    def forget(self, models: set[str]) -> list[tuple[str, int, str]]:
+        """Drop the monitors of ``models`` (their outcomes now go to another worker's agent)."""
+        gone = [key for key in self.monitors if key[0] in models]
+        for key in gone:
+            del self.monitors[key]
+        return gone
+
     def _build(self, model: str, version: int, variant: str, *, task: str) -> PerformanceMonitor:
         try:
             reference = self.registry.reference(model, version)
@@ -97,6 +105,22 @@ def decode_outcomes(value: bytes | None) -> dict[str, Any] | None:
     return outcomes if ok and len(outcomes["y_true"]) == len(outcomes["y_pred"]) else None
 
 
+class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A model whose outcomes partition moves away is judged by its new owner: stop exporting it
+    here, or Prometheus keeps this worker's last, frozen values (and a floor alert keeps firing)."""
+
+    def __init__(self, agent: PerformanceAgent) -> None:
+        self._agent = agent
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        lost = {tp.partition for tp in revoked}
+        models = {model for model, partition in self._agent.partition_of.items() if partition in lost}
+        forget_performance(self._agent.book.forget(models))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        """Monitors of newly assigned models are built on their first outcomes."""
+
+
 class PerformanceAgent:
     """Follows the outcomes topic in the ``<group_id>-performance`` group until stopped."""
 
@@ -108,19 +132,22 @@ class PerformanceAgent:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._snapshot_at = time.monotonic()
+        #: The outcomes partition each model's records came from (what a revocation takes away).
+        self.partition_of: dict[str, int] = {}
 
     async def start(self) -> None:
         settings = self.settings
         self._producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all",
                                           enable_idempotence=True, client_id=f"{settings.app_id}-performance")
         self._consumer = AIOKafkaConsumer(
-            settings.topic_outcomes, bootstrap_servers=settings.broker,
+            bootstrap_servers=settings.broker,
             group_id=f"{settings.group_id}-performance", client_id=f"{settings.app_id}-performance",
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_committed", session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms)
         await self._producer.start()
         await self._consumer.start()
+        self._consumer.subscribe([settings.topic_outcomes], listener=_ForgetRevoked(self))
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -134,6 +161,8 @@ class PerformanceAgent:
             batches = await self._consumer.getmany(timeout_ms=200)
             deliveries = []
             for record in (r for rs in batches.values() for r in rs):
+                if record.key is not None:
+                    self.partition_of[record.key.decode(errors="replace")] = record.partition
                 deliveries += [await self._producer.send(self.settings.topic_alerts, value, key=key)
                                for key, value in self._judge(record.value)]
             if time.monotonic() - self._snapshot_at >= self.settings.metrics_snapshot_ms / 1000:
