@@ -299,7 +299,8 @@ class JoinAgent:
     def _record(self) -> None:
         counts = self.core.take_counts()
         states = list(self.store.partitions.values())
-        record_join(counts.labels, counts.predictions, counts.training_examples, routed=self._routed,
+        # Every joined label is published as exactly one training example.
+        record_join(counts.labels, counts.predictions, counts.labels["joined"], routed=self._routed,
                     pending=sum(s.pending for s in states), held=sum(s.held for s in states))
         self._routed = 0
 

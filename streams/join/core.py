@@ -71,7 +71,6 @@ class Outcomes:
 class JoinCounts:
     labels: Counter[str] = field(default_factory=Counter)
     predictions: Counter[str] = field(default_factory=Counter)
-    training_examples: int = 0
 
 
 class JoinCore:
@@ -175,14 +174,13 @@ class JoinCore:
         prediction, label = orjson.loads(prediction_raw), orjson.loads(held)
         realised = self._realised(prediction, label["label"])
         if isinstance(realised, Invalid):
-            self._refuse_label(held, realised, "malformed")
+            self._refuse_label(held, realised, "malformed", label)
             if entries.state_of(old) == HELD:  # the prediction stays, waiting for a valid label
                 expires = float(prediction.get("ts") or self.clock_ms()) + self.ttl_ms
                 self._write(partition, event_id, entries.entry(PENDING, expires, prediction_raw), old)
             return
         self.counts.labels["joined"] += 1
         self.counts.predictions["joined"] += 1
-        self.counts.training_examples += 1
         self.outputs.append(Output(self.topics.training_examples, event_id,
                                    orjson.dumps(_training_example(prediction, label, realised))))
         self._outcome(prediction, realised)
@@ -205,11 +203,14 @@ class JoinCore:
         if not regression:
             rows.score.append(prediction["score"])
 
-    def _refuse_label(self, held: bytes, reason: Invalid, outcome: str) -> None:
+    def _refuse_label(self, held: bytes, reason: Invalid, outcome: str,
+                      label: dict[str, Any] | None = None) -> None:
+        """Dead-letter a held label; ``label`` is ``held`` already parsed, when the caller has it."""
         self.counts.labels[outcome] += 1
-        source = orjson.loads(held)["source"]
+        label = orjson.loads(held) if label is None else label
+        source = label["source"]
         origin = LabelOrigin(source["topic"], source["partition"], source["offset"], source["timestamp"],
-                             str(orjson.loads(held)["id"]).encode(), held)
+                             str(label["id"]).encode(), held)
         self.outputs.append(dead_letter(self.topics.deadletter, origin, reason,
                                         payload_max_bytes=self.payload_max_bytes, now_ms=self.clock_ms()))
 
