@@ -25,6 +25,7 @@ from aiokafka.errors import KafkaError
 from models.errors import ModelError
 from models.registry import Registry
 from streams.alerts import alert_cloudevent
+from streams.connection import client_options
 from streams.metrics import MODEL_INFO, MODEL_UPDATE_FAILURES
 from streams.scoring import BatchScorer
 from streams.serving import load_served_model
@@ -71,11 +72,11 @@ class ModelUpdatesReader:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.settings.broker, acks="all",
+        self._producer = AIOKafkaProducer(**client_options(self.settings), acks="all",
                                           enable_idempotence=True,
                                           client_id=f"{self.settings.app_id}-model-updates")
         await self._producer.start()
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.broker, group_id=None,
+        self._consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=None,
                                           enable_auto_commit=False,
                                           client_id=f"{self.settings.app_id}-model-updates")
         await self._consumer.start()
@@ -144,8 +145,7 @@ class ModelUpdatesReader:
 
 async def publish_update(settings: Settings, model: str, action: str, **details: Any) -> None:
     """Publish one model-updates record (keyed by model: the topic is compacted)."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all", enable_idempotence=True,
-                                request_timeout_ms=10_000)
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         value = {"model": model, "action": action, "ts": int(time.time() * 1000), **details}

@@ -27,6 +27,7 @@ from detectors.performance import PerformanceMonitor, PerformanceSettings
 from models.errors import ModelError
 from models.registry import Registry
 from streams.alerts import alert_cloudevent, alert_data
+from streams.connection import client_options
 from streams.metrics import forget_performance, record_performance
 from streams.settings import Settings, SettingsError
 
@@ -137,10 +138,10 @@ class PerformanceAgent:
 
     async def start(self) -> None:
         settings = self.settings
-        self._producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all",
+        self._producer = AIOKafkaProducer(**client_options(settings), acks="all",
                                           enable_idempotence=True, client_id=f"{settings.app_id}-performance")
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.broker,
+            **client_options(settings),
             group_id=f"{settings.group_id}-performance", client_id=f"{settings.app_id}-performance",
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_committed", session_timeout_ms=settings.session_timeout_ms,

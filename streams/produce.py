@@ -11,6 +11,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from models.synthetic import Drift, SyntheticStream
+from streams.connection import client_options
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ async def produce_events(settings: Settings, count: int, *, rate: float | None =
     synchronisation: every send is still awaited for its acknowledgement.
     """
     stream = SyntheticStream(seed=seed, drift=drift)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all", enable_idempotence=True,
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True,
                                 linger_ms=settings.producer_linger_ms,
                                 max_batch_size=settings.producer_max_batch_bytes)
     await producer.start()

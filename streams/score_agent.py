@@ -30,6 +30,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from streams.connection import client_options
 from streams.health import READINESS
 from streams.metrics import forget_lag, record_batch, record_lag
 from streams.offsets import next_offsets
@@ -82,12 +83,12 @@ class ScoreAgent:
         """Create the clients (aiokafka binds them to the running loop) and join the group."""
         settings = self.settings
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-score", acks="all",
+            **client_options(settings), client_id=f"{settings.app_id}-score", acks="all",
             enable_idempotence=True, linger_ms=settings.producer_linger_ms,
             max_batch_size=settings.producer_max_batch_bytes,
         )
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.broker, group_id=settings.group_id,
+            **client_options(settings), group_id=settings.group_id,
             client_id=f"{settings.app_id}-score", enable_auto_commit=False, auto_offset_reset="earliest",
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms,

@@ -38,6 +38,12 @@ class Settings:
 
     #: Kafka bootstrap address (host:port) of every client driftline runs.
     broker: str = "127.0.0.1:9092"
+    #: How long a Kafka request (a produce, a fetch, a commit) may wait for its answer. Outputs
+    #: not acknowledged within it are produced again once the broker answers (never dropped), so
+    #: this bounds how soon an outage is noticed, not how long one may last.
+    kafka_request_timeout_ms: int = 30_000
+    #: Pause between two attempts of a failed Kafka request (aiokafka's own retries).
+    kafka_retry_backoff_ms: int = 200
     #: Port and data folder of the local broker that ``driftline kafka start`` runs.
     kafka_port: int = 9092
     kafka_data_dir: Path = Path(".driftline/kafka")

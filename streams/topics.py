@@ -14,6 +14,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer
 
 from streams.broker.admin import create_topics
+from streams.connection import client_options
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,13 +54,14 @@ async def ensure_topics(settings: Settings) -> None:
     """Create the topics that do not exist yet and wait until every partition has a leader."""
     layout = topic_layout(settings)
     await create_topics(settings.broker, {name: partitions for name, (partitions, _) in layout.items()},
-                        configs={name: configs for name, (_, configs) in layout.items()})
+                        configs={name: configs for name, (_, configs) in layout.items()},
+                        connection=client_options(settings))
 
 
 async def tail(settings: Settings, topic: str, *, count: int, timeout: float,
                out: Callable[[str], None]) -> int:
     """Print up to ``count`` records of ``topic`` from the beginning, within ``timeout`` seconds."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.broker, auto_offset_reset="earliest",
+    consumer = AIOKafkaConsumer(topic, **client_options(settings), auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=None)
     await consumer.start()
     seen, deadline = 0, time.monotonic() + timeout

@@ -29,17 +29,20 @@ async def create_topics(
     timeout: float = 30.0,
     replication_factor: int = 1,
     configs: Mapping[str, Mapping[str, str]] | None = None,
+    connection: Mapping[str, Any] | None = None,
 ) -> None:
     """Create ``{name: partitions}`` and return when every partition has a leader.
 
     A topic that already exists is left as it is (a warning is logged if its partition count
-    differs). Any other per-topic error is raised as aiokafka's error class for that code;
+    differs). ``connection`` holds further client keywords (security) for a broker that needs
+    them. Any other per-topic error is raised as aiokafka's error class for that code;
     ``KafkaTimeoutError`` if leaders do not appear within ``timeout`` seconds. ``configs`` maps
     a topic name to its topic-level configs (``cleanup.policy`` and the like).
     """
     if not topics:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(**{**(connection or {}), "bootstrap_servers": bootstrap,
+                                   "request_timeout_ms": int(timeout * 1000)})
     await admin.start()
     try:
         configs = configs or {}

@@ -42,6 +42,7 @@ import ext
 from models.errors import ModelError
 from models.registry import Registry
 from models.validation import Invalid
+from streams.connection import client_options
 from streams.join.core import JoinCore, JoinTopics, LabelOrigin, held_entry
 from streams.join.labels import Label, decode_label
 from streams.join.pacing import PredictionPacer
@@ -119,21 +120,21 @@ class JoinAgent:
     async def start(self) -> None:
         settings = self.settings
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-join", acks="all",
+            **client_options(settings), client_id=f"{settings.app_id}-join", acks="all",
             enable_idempotence=True, transactional_id=self.slot.transactional_id(settings.app_id, "join"),
             transaction_timeout_ms=settings.transaction_timeout_ms,
             # Nothing waits on a join output but the commit, so batch them harder than predictions:
             # fewer, larger produce requests cost the worker and the broker less per record.
             linger_ms=JOIN_LINGER_MS, max_batch_size=JOIN_BATCH_BYTES)
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.broker, group_id=self.group_id, client_id=f"{settings.app_id}-join",
+            **client_options(settings), group_id=self.group_id, client_id=f"{settings.app_id}-join",
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
             partition_assignment_strategy=(RangePartitionAssignor,),
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
             max_partition_fetch_bytes=4 << 20, fetch_max_wait_ms=settings.fetch_max_wait_ms)
         self._restorer = AIOKafkaConsumer(
-            bootstrap_servers=settings.broker, group_id=None, enable_auto_commit=False,
+            **client_options(settings), group_id=None, enable_auto_commit=False,
             client_id=f"{settings.app_id}-join-restore", isolation_level="read_committed")
         await self._producer.start()
         await self._restorer.start()
