@@ -120,14 +120,14 @@ class Registry:
 
     def list_models(self) -> list[dict[str, Any]]:
         """Every model with at least one version: ``name``, ``versions`` and ``champion`` (or None)."""
-        if not self.root.is_dir():
+        if not self._root_exists():
             return []
         models = []
         for model_dir in sorted(self.root.iterdir()):
             if model_dir.is_dir() and _MODEL_NAME.fullmatch(model_dir.name):
                 versions = self.versions(model_dir.name)
                 if versions:
-                    champion = self.stages(model_dir.name).get("champion")
+                    champion = self._stored_champion(model_dir.name)
                     models.append({"name": model_dir.name, "versions": versions, "champion": champion})
         return models
 
@@ -148,11 +148,17 @@ class Registry:
 
     def champion(self, name: str) -> int:
         """The version that serves by default; ``ModelNotFound`` if the model has none."""
-        champion = self.stages(name).get("champion")
+        champion = self._stored_champion(name)
         if champion is None:
             problem = "has no champion" if self.versions(name) else "is not registered"
             raise ModelNotFound(f"model {name!r} {problem}", model=name)
-        if isinstance(champion, bool) or not isinstance(champion, int):
+        return champion
+
+    def _stored_champion(self, name: str) -> int | None:
+        """The champion ``stages.json`` names (None before any promotion); ``IntegrityError`` when it
+        names something that is not a version number."""
+        champion = self.stages(name).get("champion")
+        if champion is not None and (isinstance(champion, bool) or not isinstance(champion, int)):
             path = self._model_dir(name) / STAGES_FILE
             raise IntegrityError(f"model {name!r}: {path} names champion {champion!r}, not a version number",
                                  model=name)
@@ -189,16 +195,23 @@ class Registry:
     def promote(self, name: str, version: int) -> int | None:
         """Make ``version`` the champion; returns the previous champion (None if there was none)."""
         self._version_dir(name, version)  # raises ModelNotFound for an unknown version
+        previous = self._stored_champion(name)
         stages = self.stages(name)
-        previous = stages.get("champion")
         stages["champion"] = version
         _write_json_atomically(self._model_dir(name) / STAGES_FILE, stages)
         log.info("model %s: champion is now version %s (was %s)", name, version, previous)
-        return None if previous is None else int(previous)
+        return previous
+
+    def _root_exists(self) -> bool:
+        """Whether the registry folder exists; ``IntegrityError`` when its path is something else."""
+        if self.root.exists() and not self.root.is_dir():
+            raise IntegrityError(f"the registry {self.root} is not a folder")
+        return self.root.is_dir()
 
     def _model_dir(self, name: str) -> Path:
         if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
             raise ModelNotFound(f"{name!r} is not a valid model name", model=str(name))
+        self._root_exists()
         return self.root / name
 
     def _version_dir(self, name: str, version: int | None) -> Path:

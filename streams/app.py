@@ -8,13 +8,11 @@ on. The batch agents (scoring, the label join, performance) are hosted as one se
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import faust
-import mode
 
 from streams.drift_outbox import DriftOutbox
 from streams.health import READINESS, serve_http
@@ -23,55 +21,14 @@ from streams.join.slots import Slot
 from streams.model_updates import ModelUpdatesReader
 from streams.monitor_agent import register_monitor_agent
 from streams.performance_agent import PerformanceAgent
+from streams.reachability import ReachabilityProbe
 from streams.score_agent import ScoreAgent
 from streams.scoring import BatchScorer, ServedModel
 from streams.serving import CannotServe
 from streams.settings import Settings
+from streams.supervision import AgentFactory, BatchAgentsService
 
 log = logging.getLogger(__name__)
-
-
-class BatchAgent(Protocol):
-    """An agent that reads in batches with its own clients: the score and join agents."""
-
-    async def start(self) -> None: ...
-    async def run(self) -> None: ...
-    async def stop(self) -> None: ...
-
-
-class BatchAgentsService(mode.Service):
-    """Starts the batch agents with the app and stops them before the app's producer goes."""
-
-    def __init__(self, agents: list[BatchAgent], updates: ModelUpdatesReader, **kwargs: Any) -> None:
-        self.agents = agents
-        self.updates = updates
-        super().__init__(**kwargs)
-
-    async def on_start(self) -> None:
-        await self.updates.start()
-        for agent in self.agents:
-            await agent.start()
-        # Faust and the clients built their long-lived objects after the worker's first freeze;
-        # freeze again so full collections during traffic only scan what traffic allocates.
-        gc.collect()
-        gc.freeze()
-        for agent in self.agents:
-            self.add_future(self._run(agent))
-
-    async def _run(self, agent: BatchAgent) -> None:
-        # Bad records never get here (they become dead letters); what does is the broker refusing
-        # our outputs or commits for good. Stopping the worker then is the safe move: nothing was
-        # committed past the last acknowledged batch, so a restart resumes without loss.
-        try:
-            await agent.run()
-        except Exception as exc:
-            log.critical("the %s failed; stopping the worker: %r", type(agent).__name__, exc)
-            await self.crash(exc)
-
-    async def on_stop(self) -> None:
-        for agent in reversed(self.agents):
-            await agent.stop()
-        await self.updates.stop()
 
 
 def build_scorer(settings: Settings, served: dict[str, ServedModel]) -> BatchScorer:
@@ -108,10 +65,11 @@ def create_app(settings: Settings, served: dict[str, ServedModel], slot: Slot) -
     scorer = build_scorer(settings, served)
     register_monitor_agent(app, settings,
                            [(m.name, m.version) for m in served.values()] if settings.monitors else [])
-    agents: list[BatchAgent] = [ScoreAgent(settings, scorer)]
+    # Factories, not agents: an agent the broker failed is replaced by a fresh one (streams.supervision).
+    factories: list[AgentFactory] = [lambda: ScoreAgent(settings, scorer)]
     if settings.label_join:
-        agents += [JoinAgent(settings, slot), PerformanceAgent(settings)]
-    service = BatchAgentsService(agents, ModelUpdatesReader(settings, scorer))
+        factories += [lambda: JoinAgent(settings, slot), lambda: PerformanceAgent(settings)]
+    service = BatchAgentsService(factories, ModelUpdatesReader(settings, scorer), ReachabilityProbe(settings))
     # Faust types ``service`` for classes but starts instances too; ours needs constructor arguments.
     app.service(cast(Any, service))
     return app

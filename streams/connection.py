@@ -9,9 +9,16 @@ thing for all of them and a deployment configures its cluster once.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
 from streams.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -21,3 +28,18 @@ def client_options(settings: Settings) -> dict[str, Any]:
         "request_timeout_ms": settings.kafka_request_timeout_ms,
         "retry_backoff_ms": settings.kafka_retry_backoff_ms,
     }
+
+
+async def close_abandoned(*clients: AIOKafkaConsumer | AIOKafkaProducer | None, timeout_s: float) -> None:
+    """Close the clients of an agent that failed, each within ``timeout_s``, whatever they raise.
+
+    Consumers first, so they leave their group before anything else; a producer's ``stop`` flushes
+    what it still holds, which the caller has given up on (those records are produced again by the
+    agent that replaces this one).
+    """
+    present = [c for c in clients if c is not None]
+    for client in sorted(present, key=lambda c: isinstance(c, AIOKafkaProducer)):
+        try:
+            await asyncio.wait_for(client.stop(), timeout_s)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.info("closing an abandoned %s: %r", type(client).__name__, exc)

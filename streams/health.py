@@ -1,9 +1,11 @@
 """The worker's HTTP endpoint: Prometheus ``/metrics``, ``/healthz`` and ``/readyz``.
 
-``/healthz`` answers 200 while the process serves requests (a liveness probe). ``/readyz``
-answers 200 once the worker can do its job — its models are loaded and the scoring agent holds
-partitions of the events topic — and 503 with the missing conditions otherwise, so a rolling
-deployment or a load balancer waits for a worker that has really joined. Anything else is 404
+``/healthz`` answers 200 while the process serves requests (a liveness probe: an outage of the
+Kafka cluster is waited out, not a reason to restart). ``/readyz`` answers 200 once the worker
+can do its job — its models are loaded, the scoring agent holds partitions of the events topic
+and the Kafka cluster answers (``streams.reachability``) — and 503 with the missing conditions
+otherwise, so a rolling deployment or a load balancer waits for a worker that has really joined.
+Anything else is 404
 (a probe pointed at the wrong path must not read "ready" from the metrics text).
 
 The server binds ``metrics_host`` (127.0.0.1 by default: metrics and probes are not for the
@@ -28,6 +30,7 @@ class Readiness:
 
     MODELS: ClassVar[str] = "models loaded"
     PARTITIONS: ClassVar[str] = "events partitions assigned"
+    BROKER: ClassVar[str] = "Kafka reachable"
 
     def __init__(self) -> None:
         self._met: set[str] = set()
@@ -39,7 +42,7 @@ class Readiness:
 
     def missing(self) -> list[str]:
         with self._lock:
-            return [c for c in (self.MODELS, self.PARTITIONS) if c not in self._met]
+            return [c for c in (self.MODELS, self.PARTITIONS, self.BROKER) if c not in self._met]
 
 
 #: The process's readiness, fed by the app and the score agent.

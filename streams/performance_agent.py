@@ -27,7 +27,7 @@ from detectors.performance import PerformanceMonitor, PerformanceSettings
 from models.errors import ModelError
 from models.registry import Registry
 from streams.alerts import alert_cloudevent, alert_data
-from streams.connection import client_options
+from streams.connection import client_options, close_abandoned
 from streams.metrics import forget_performance, record_performance
 from streams.settings import Settings, SettingsError
 
@@ -155,6 +155,12 @@ class PerformanceAgent:
         for client in (self._consumer, self._producer):
             if client is not None:
                 await client.stop()
+
+    async def abandon(self) -> None:
+        """Close the clients without committing (the replacing agent re-reads from the last commit)."""
+        self._stopping.set()
+        await close_abandoned(self._consumer, self._producer,
+                              timeout_s=self.settings.kafka_request_timeout_ms / 1000)
 
     async def run(self) -> None:
         assert self._consumer is not None and self._producer is not None

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from streams.connection import client_options
+from streams.connection import client_options, close_abandoned
 from streams.health import READINESS
 from streams.metrics import forget_lag, record_batch, record_lag
 from streams.offsets import next_offsets
@@ -116,6 +116,17 @@ class ScoreAgent:
                 if self._producer is not None:
                     await self._producer.stop()
 
+    async def abandon(self) -> None:
+        """Give up the batches in flight uncommitted (the agent that replaces this one reads their
+        events again) and close the clients."""
+        self._stopping.set()
+        unsettled, self._unsettled, self._acknowledged = self._unsettled, None, {}
+        if unsettled is not None:
+            _ignore_outcomes(unsettled.deliveries)
+        READINESS.set(READINESS.PARTITIONS, False)  # until the replacing agent is assigned some
+        await close_abandoned(self._consumer, self._producer,
+                              timeout_s=self.settings.kafka_request_timeout_ms / 1000)
+
     @property
     def consumer(self) -> AIOKafkaConsumer:
         assert self._consumer is not None, "start() the agent first"
@@ -157,7 +168,11 @@ class ScoreAgent:
             deliveries = await self.sender.send(outcome.outputs)
             if self.scorer.drift is not None and self.scorer.drift.due():
                 deliveries += await self._queue_drift()
-            await self.settle(commit_now=False)
+            try:
+                await self.settle(commit_now=False)
+            except KafkaError:
+                _ignore_outcomes(deliveries)  # this batch is given up with the one that failed
+                raise
             positions = next_offsets(records)
             self._unsettled = _Unsettled(deliveries, positions)
             self.consumed += len(records)
@@ -189,7 +204,11 @@ class ScoreAgent:
         """
         unsettled, self._unsettled = self._unsettled, None
         if unsettled is not None:
-            await asyncio.gather(*unsettled.deliveries)
+            # Every outcome is collected (an unretrieved failure is an asyncio error line each).
+            outcomes = await asyncio.gather(*unsettled.deliveries, return_exceptions=True)
+            failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+            if failed is not None:
+                raise failed
             self._acknowledged.update(unsettled.offsets)  # later batches carry later offsets
         interval_s = self.settings.commit_interval_ms / 1000
         if not self._acknowledged or (not commit_now and time.monotonic() - self._committed_at < interval_s):
@@ -207,6 +226,18 @@ class ScoreAgent:
         assert self.scorer.drift is not None
         send, topic = self.producer.send, self.settings.topic_drift_counts
         return [await send(topic, value, key=key) for key, value in self.scorer.drift.drain()]
+
+
+def _ignore_outcomes(deliveries: list[asyncio.Future[Any]]) -> None:
+    """Deliveries given up on: their failures are retrieved when they come, so asyncio does not
+    log an error for each one."""
+    for delivery in deliveries:
+        delivery.add_done_callback(_retrieve)
+
+
+def _retrieve(delivery: asyncio.Future[Any]) -> None:
+    if not delivery.cancelled():
+        delivery.exception()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 import ext
 from streams.outputs import Output
@@ -61,10 +61,26 @@ class BatchSender:
         batch = self.producer.create_batch()
         for record in records:
             if batch.append(timestamp=None, key=record.key, value=record.value) is None:
-                deliveries.append(await self.producer.send_batch(batch, topic, partition=partition))
+                deliveries.append(await self._queue(batch, topic, partition))
                 batch = self.producer.create_batch()
                 if batch.append(timestamp=None, key=record.key, value=record.value) is None:
                     raise MessageSizeTooLargeError(f"a {len(record.value)}-byte record for {topic} does "
                                                    "not fit an empty batch (producer_max_batch_bytes)")
-        deliveries.append(await self.producer.send_batch(batch, topic, partition=partition))
+        deliveries.append(await self._queue(batch, topic, partition))
         return deliveries
+
+    async def _queue(self, batch: Any, topic: str, partition: int) -> asyncio.Future[Any]:
+        """Hand one record batch to the producer, waiting as long as the broker takes to accept it.
+
+        The producer holds one batch per partition in flight and makes the next wait for room, at
+        most its request timeout; while the broker is down that wait runs out (KafkaTimeoutError)
+        with the batch not queued. Offering it again is safe and is how an outage of any length
+        is waited out with the pipeline intact (``streams.reachability`` says why we wait).
+        """
+        while True:
+            try:
+                delivery: asyncio.Future[Any] = await self.producer.send_batch(
+                    batch, topic, partition=partition)
+            except KafkaTimeoutError:
+                continue
+            return delivery

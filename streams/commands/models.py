@@ -95,15 +95,18 @@ def _reference_sample(path: Path) -> tuple[list[dict[str, Any]], list[Any] | Non
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
-    models = Registry(settings.registry).list_models()
-    if args.json:
-        _print_json(models)
+    def run() -> int:
+        models = Registry(settings.registry).list_models()
+        if args.json:
+            _print_json(models)
+            return 0
+        if not models:
+            print(f"no models in {settings.registry}")
+        for m in models:
+            print(f"{m['name']}: versions {m['versions']}, champion {m.get('champion')}")
         return 0
-    if not models:
-        print(f"no models in {settings.registry}")
-    for m in models:
-        print(f"{m['name']}: versions {m['versions']}, champion {m.get('champion')}")
-    return 0
+
+    return _guarded(run)
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
@@ -162,11 +165,19 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
+#: Exit status of a registry, card or model fault (as for a worker that cannot serve).
+MODEL_FAULT = 3
+
+
 def _guarded(run: Any) -> int:
+    """Run a command; a model-layer fault becomes one line naming the file or field, and exit 3."""
     try:
         result: int = run()
     except ModelError as exc:
         where = f" (field {exc.field})" if exc.field else ""
         print(f"driftline models: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
-        return 1
+        return MODEL_FAULT
+    except OSError as exc:  # an unreadable registry file or folder
+        print(f"driftline models: {exc}", file=sys.stderr)
+        return MODEL_FAULT
     return result

@@ -42,7 +42,7 @@ import ext
 from models.errors import ModelError
 from models.registry import Registry
 from models.validation import Invalid
-from streams.connection import client_options
+from streams.connection import client_options, close_abandoned
 from streams.join.core import JoinCore, JoinTopics, LabelOrigin, held_entry
 from streams.join.labels import Label, decode_label
 from streams.join.pacing import PredictionPacer
@@ -71,6 +71,8 @@ class _CommitBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         self._agent = agent
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        if self._agent.abandoned:  # failed: nothing of the open cycle may be committed now
+            return
         async with self._agent.cycle:
             await self._agent.commit()
             for p in {tp.partition for tp in revoked if tp.topic == self._agent.settings.topic_predictions}:
@@ -102,6 +104,8 @@ class JoinAgent:
         #: Held for one cycle (process, expire, commit) and through rebalance callbacks.
         self.cycle = asyncio.Lock()
         self._stopping = asyncio.Event()
+        #: Set when the agent failed and is being replaced.
+        self.abandoned = False
         self._consumer: AIOKafkaConsumer | None = None
         self._restorer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -154,10 +158,22 @@ class JoinAgent:
                 if self._producer is not None and self._consumer is not None:
                     await self._commit_or_abort()
             finally:
-                for client in (self._consumer, self._restorer, self._producer):
-                    if client is not None:
-                        await client.stop()
-                self.store.close()
+                try:
+                    for client in (self._consumer, self._restorer, self._producer):
+                        if client is not None:
+                            await client.stop()
+                finally:
+                    self.store.close()
+
+    async def abandon(self) -> None:
+        """Drop the open cycle (the broker aborts its transaction; the agent that replaces this one
+        re-joins it from the committed offsets) and close the store, then the clients."""
+        self._stopping.set()
+        self.abandoned = True
+        self.store.discard()
+        self.store.close()  # first: the replacing agent opens the same store
+        await close_abandoned(self._consumer, self._restorer, self._producer,
+                              timeout_s=self.settings.kafka_request_timeout_ms / 1000)
 
     async def run(self) -> None:
         assert self._consumer is not None, "start() the agent first"

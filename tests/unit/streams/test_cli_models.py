@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,21 +65,21 @@ def test_a_tampered_artifact_is_refused_with_the_reason(artifact: Path, tmp_path
     (broken / "model.onnx").write_bytes((artifact / "model.onnx").read_bytes()[:-100])
     (broken / "card.json").write_bytes((artifact / "card.json").read_bytes())
     result = driftline("models", "register", str(broken), "--name", "fraud", registry=tmp_path / "r")
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "driftline models:" in result.stderr and "sha256" in result.stderr
     assert not (tmp_path / "r" / "fraud" / "1").exists()
 
 
 def test_show_of_an_unknown_model_says_so(tmp_path: Path) -> None:
     result = driftline("models", "show", "nope", registry=tmp_path / "empty")
-    assert result.returncode == 1 and "ModelNotFound" in result.stderr and "nope" in result.stderr
+    assert result.returncode == 3 and "ModelNotFound" in result.stderr and "nope" in result.stderr
 
 
 def test_register_without_a_card_explains_what_is_missing(artifact: Path, tmp_path: Path) -> None:
     lone = tmp_path / "model.onnx"
     lone.write_bytes((artifact / "model.onnx").read_bytes())
     result = driftline("models", "register", str(lone), "--name", DEMO_MODEL_NAME, registry=tmp_path / "r")
-    assert result.returncode == 1 and "no model card" in result.stderr and "--card" in result.stderr
+    assert result.returncode == 3 and "no model card" in result.stderr and "--card" in result.stderr
 
 
 def test_promoting_a_tampered_artifact_is_refused(artifact: Path, tmp_path: Path) -> None:
@@ -91,7 +92,40 @@ def test_promoting_a_tampered_artifact_is_refused(artifact: Path, tmp_path: Path
         onnx.write(b"\0")  # one byte appended after registration
 
     refused = driftline("models", "promote", "fraud", "2", "--no-notify", registry=registry)
-    assert refused.returncode != 0 and "sha256" in refused.stderr and "Traceback" not in refused.stderr
+    assert refused.returncode == 3 and "sha256" in refused.stderr and "Traceback" not in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     listed = orjson.loads(driftline("models", "list", "--json", registry=registry).stdout)
     assert listed[0]["champion"] == 1  # the registry did not move either
+
+
+REGISTRY_FAULTS = [("stages.json", b'{"champion": "two"}'), ("stages.json", b"{not json"),
+                   ("stages.json", b"[2]"), ("1/card.json", b"[1]"), ("1/card.json", b'{"name": 3')]
+
+
+@pytest.mark.parametrize(("file", "content"), REGISTRY_FAULTS)
+@pytest.mark.parametrize("command", [("list",), ("show", DEMO_MODEL_NAME),
+                                     ("promote", DEMO_MODEL_NAME, "1", "--no-notify")])
+def test_a_damaged_registry_is_one_line_naming_the_file_and_exit_3(
+        demo_registry: Path, tmp_path: Path, file: str, content: bytes, command: tuple[str, ...]) -> None:
+    registry = tmp_path / "registry"
+    shutil.copytree(demo_registry, registry)
+    path = registry / DEMO_MODEL_NAME / file
+    path.chmod(0o644)
+    path.write_bytes(content)
+    result = driftline("models", *command, registry=registry)
+    if command[0] == "list" and file.startswith("1/"):
+        assert result.returncode == 0  # listing reads no card: nothing damaged was read
+        return
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    problems = [line for line in result.stderr.splitlines() if " INFO " not in line]  # progress may precede
+    assert len(problems) == 1 and str(path) in problems[0], result.stderr
+
+
+@pytest.mark.parametrize("command", [("list",), ("show", DEMO_MODEL_NAME)])
+def test_a_registry_path_that_is_a_file_is_named(tmp_path: Path, command: tuple[str, ...]) -> None:
+    registry = tmp_path / "registry"
+    registry.write_text("not a folder")
+    result = driftline("models", *command, registry=registry)
+    assert result.returncode == 3 and result.stderr.strip() == (
+        f"driftline models: IntegrityError: the registry {registry} is not a folder")
