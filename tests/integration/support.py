@@ -48,11 +48,17 @@ class WorkerProcess:
     settings: Settings
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    #: The worker's working directory (the test's own when None).
+    cwd: Path | None = None
 
     def start(self) -> None:
+        environment = worker_environment(self.settings)
+        if self.cwd is not None:  # ``-m streams.cli`` must still find the project from elsewhere
+            environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path.cwd()),
+                                                                      environment.get("PYTHONPATH")]))
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], stdout=log,
-                                            stderr=subprocess.STDOUT, env=worker_environment(self.settings))
+                                            stderr=subprocess.STDOUT, env=environment, cwd=self.cwd)
 
     def kill(self) -> None:
         assert self.process is not None

@@ -11,12 +11,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import orjson
 import pytest
 
+from models.synthetic import SyntheticStream
 from streams.broker import free_port
 from streams.settings import Settings
 from streams.topics import ensure_topics
-from tests.integration.support import WorkerProcess, isolated_settings, wait_for_group
+from tests.integration.support import TopicReader, WorkerProcess, isolated_settings, send_all, wait_for_group
 
 
 @pytest.fixture
@@ -93,3 +95,30 @@ async def settled_readiness(ports: list[int], timeout: float = 30) -> dict[int, 
         if sorted(codes.values(), key=str) == [200, 503] or time.monotonic() > deadline:
             return codes
         await asyncio.sleep(0.2)  # polling a condition with a deadline
+
+
+async def test_a_worker_writes_nothing_to_its_working_directory(
+        kafka_bootstrap: str, topic_prefix: str, demo_registry: Path, tmp_path: Path) -> None:
+    """A container with a read-only root runs the worker: every file it writes (Faust's data
+    folder, the join store) goes under ``state_dir``, none into the working directory."""
+    settings = isolated_settings(kafka_bootstrap, topic_prefix, demo_registry, metrics_port=free_port(),
+                                 state_dir=tmp_path / "state")  # the label join and monitors on
+    await ensure_topics(settings)
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    worker = WorkerProcess(settings, tmp_path / "worker.log", cwd=workdir)
+    worker.start()
+    try:
+        await send_all(settings.broker, settings.topic_events, demo_events(settings, 500))
+        async with TopicReader(settings.broker, (settings.topic_predictions,)) as reader:
+            await reader.read_until(lambda r: r.count() >= 500, timeout=120, alive=worker.assert_alive)
+        assert worker.stop() == 0
+    finally:
+        worker.stop()
+    assert list(workdir.iterdir()) == []
+    assert (tmp_path / "state").is_dir() and any((tmp_path / "state").rglob("*"))
+
+
+def demo_events(settings: Settings, count: int) -> list[tuple[bytes | None, bytes]]:
+    rows = SyntheticStream(seed=5).rows(count)
+    return [(f"w{n}".encode(), orjson.dumps({"id": f"w{n}", "features": row})) for n, row in enumerate(rows)]
