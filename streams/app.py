@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import faust
 
+from streams.alert_ledger import MonitorLedger
 from streams.drift_outbox import DriftOutbox
 from streams.health import READINESS, serve_http
 from streams.join.agent import JoinAgent
@@ -63,13 +64,15 @@ def create_app(settings: Settings, served: dict[str, ServedModel], slot: Slot) -
     serve_http(settings.metrics_host, settings.metrics_port)
     READINESS.set(READINESS.MODELS)  # create_app is given loaded, verified models
     scorer = build_scorer(settings, served)
-    register_monitor_agent(app, settings,
-                           [(m.name, m.version) for m in served.values()] if settings.monitors else [])
+    ledger = MonitorLedger(settings, source=f"driftline/{settings.app_id}/monitor")
+    monitored = [(m.name, m.version) for m in served.values()] if settings.monitors else []
+    register_monitor_agent(app, settings, monitored, ledger)
     # Factories, not agents: an agent the broker failed is replaced by a fresh one (streams.supervision).
     factories: list[AgentFactory] = [lambda: ScoreAgent(settings, scorer)]
     if settings.label_join:
         factories += [lambda: JoinAgent(settings, slot), lambda: PerformanceAgent(settings)]
-    service = BatchAgentsService(factories, ModelUpdatesReader(settings, scorer), ReachabilityProbe(settings))
+    service = BatchAgentsService(factories, [ModelUpdatesReader(settings, scorer), ledger],
+                                 ReachabilityProbe(settings))
     # Faust types ``service`` for classes but starts instances too; ours needs constructor arguments.
     app.service(cast(Any, service))
     return app

@@ -28,7 +28,8 @@ from detectors.river_adapters import FACTORIES as RIVER_FACTORIES
 from detectors.river_adapters import RiverSpec
 from models.errors import ModelError
 from models.registry import Registry
-from streams.alerts import alert_cloudevent, alert_data
+from streams.alert_ledger import MonitorLedger
+from streams.alerts import alert_data
 from streams.metrics import record_drift
 from streams.settings import Settings, SettingsError
 
@@ -114,7 +115,8 @@ def decode_delta(value: bytes | None) -> dict[str, Any] | None:
     return delta if isinstance(delta, dict) and all(k in delta for k in required) else None
 
 
-def register_monitor_agent(app: faust.App, settings: Settings, served: Iterable[tuple[str, int]]) -> None:
+def register_monitor_agent(app: faust.App, settings: Settings, served: Iterable[tuple[str, int]],
+                           ledger: MonitorLedger) -> None:
     """Add the monitor agent to ``app``; monitors of the served versions are calibrated now.
 
     Calibration takes about half a second per model version; doing it at start-up keeps that
@@ -122,25 +124,27 @@ def register_monitor_agent(app: faust.App, settings: Settings, served: Iterable[
     """
     counts = app.topic(settings.topic_drift_counts, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
-    alerts = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
     metrics = app.topic(settings.topic_metrics, key_serializer="raw", value_serializer="raw")
     book = MonitorBook(settings, Registry(settings.registry))
     for model, version in served:
         book.monitor(model, version)
-    source = f"driftline/{settings.app_id}/monitor"
     snapshot_every = settings.metrics_snapshot_ms / 1000
 
     async def monitor(stream: Any) -> None:
         last_snapshot = time.monotonic()
+        await ledger.started.wait()
         async for value in stream:
             delta = decode_delta(value)
             if delta is None:
                 log.warning("skipping a malformed count delta")
                 continue
+            await ledger.take_over(str(delta["model"]))
             for event in book.feed(delta):
-                key, envelope = alert_cloudevent(event.type, alert_data(event), source=source)
-                log.warning("alert %s: %s", event.type, event.summary)
-                await alerts.send(key=key, value=envelope)
+                status = await ledger.publish(event.type, alert_data(event))
+                if status is not None:
+                    log.warning("alert %s: %s", status, event.summary)
+            await ledger.reconcile(book.monitor(str(delta["model"]), int(delta["version"])),
+                                   settings.drift_window_size)
             if time.monotonic() - last_snapshot >= snapshot_every:
                 last_snapshot = time.monotonic()
                 for snapshot in book.snapshots():

@@ -65,6 +65,8 @@ class Settings:
     topic_labels_by_id: str = "driftline-labels-by-id"
     topic_join_changelog: str = "driftline-join-changelog"
     topic_outcomes: str = "driftline-outcomes"
+    #: Open alerts by dedup key (compacted), so an alert outlives the worker that raised it.
+    topic_alert_state: str = "driftline-alert-state"
     #: Partitions given to topics driftline creates itself (``driftline topics create``).
     topic_partitions: int = 6
 

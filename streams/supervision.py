@@ -26,7 +26,6 @@ import mode
 from aiokafka.errors import KafkaError
 
 from streams.log_noise import limit_client_noise
-from streams.model_updates import ModelUpdatesReader
 from streams.reachability import ReachabilityProbe
 
 log = logging.getLogger(__name__)
@@ -50,16 +49,24 @@ class BatchAgent(Protocol):
 AgentFactory = Callable[[], BatchAgent]
 
 
+class Companion(Protocol):
+    """A client the agents rely on (the model-updates reader, the alert ledger): started before
+    them, stopped after them."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
 class BatchAgentsService(mode.Service):
     """Starts the batch agents with the app, keeps them running, stops them before the app's producer."""
 
-    def __init__(self, factories: list[AgentFactory], updates: ModelUpdatesReader, probe: ReachabilityProbe,
+    def __init__(self, factories: list[AgentFactory], companions: list[Companion], probe: ReachabilityProbe,
                  **kwargs: Any) -> None:
         self.factories = factories
         self.agents = [factory() for factory in factories]
         #: Indices of agents abandoned and not yet replaced (nothing left to stop).
         self._abandoned: set[int] = set()
-        self.updates = updates
+        self.companions = companions
         self.probe = probe
         super().__init__(**kwargs)
 
@@ -67,7 +74,8 @@ class BatchAgentsService(mode.Service):
         # Faust has set up logging by now: limit the Kafka clients' per-retry lines on its handlers.
         limit_client_noise()
         await self.probe.start()
-        await self.updates.start()
+        for companion in self.companions:
+            await companion.start()
         for agent in self.agents:
             await agent.start()
         # Faust and the clients built their long-lived objects after the worker's first freeze;
@@ -81,7 +89,8 @@ class BatchAgentsService(mode.Service):
         for index, agent in reversed(list(enumerate(self.agents))):
             if index not in self._abandoned:
                 await agent.stop()
-        await self.updates.stop()
+        for companion in reversed(self.companions):
+            await companion.stop()
         await self.probe.stop()
 
     async def _supervise(self, index: int) -> None:

@@ -34,6 +34,7 @@ def topic_layout(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
         settings.topic_alerts: (1, {}),
         settings.topic_metrics: (1, {}),
         settings.topic_model_updates: (1, {"cleanup.policy": "compact"}),
+        settings.topic_alert_state: (1, {"cleanup.policy": "compact"}),
         # Keyed by model: partitions spread models (not events) over the monitor agents.
         settings.topic_drift_counts: (keyed, {"retention.ms": str(DAY_MS)}),
         settings.topic_outcomes: (keyed, {"retention.ms": str(DAY_MS)}),

@@ -145,7 +145,27 @@ def _notify_workers(settings: Settings, name: str, version: int, previous: int |
         return 1
     print(f"workers told through {settings.topic_model_updates}: {name} v{version} (was v{previous})",
           file=sys.stderr)
+    try:
+        resolved = asyncio.run(_retire_alerts(settings, name, promoted=version, retired=previous))
+    except KafkaError as exc:
+        print(f"driftline models promote: the open alerts of v{previous} could not be resolved ({exc}); "
+              f"resolve them in your incident tooling", file=sys.stderr)
+        return 1
+    if resolved:
+        print(f"resolved {resolved} open alerts of {name} v{previous} on {settings.topic_alerts}",
+              file=sys.stderr)
     return 0
+
+
+async def _retire_alerts(settings: Settings, name: str, *, promoted: int, retired: int | None) -> int:
+    """Resolve the open alerts of the version that stopped serving; the promoted one may alert again."""
+    from streams.alert_ledger import AlertLedger
+
+    async with AlertLedger(settings, source=f"driftline/{settings.app_id}/models-promote") as ledger:
+        await ledger.reinstate_version(name, promoted)
+        if retired is None or retired == promoted:
+            return 0
+        return await ledger.resolve_version(name, retired, f"v{retired} retired: v{promoted} promoted")
 
 
 def _print_card(card: ModelCard, args: argparse.Namespace) -> int:

@@ -124,6 +124,13 @@ class TopicReader:
     def count(self) -> int:
         return sum(len(v) for v in self.records.values())
 
+    async def poll(self, timeout_ms: int = 500) -> None:
+        """Read what arrives within ``timeout_ms`` (one fetch)."""
+        assert self._consumer is not None
+        for tp, batch in (await self._consumer.getmany(timeout_ms=timeout_ms)).items():
+            self.records[tp.topic].extend((r.key, orjson.loads(r.value)) for r in batch)
+            self.partitions[tp.topic].extend(tp.partition for _ in batch)
+
     async def read_until(self, done: Callable[[TopicReader], bool], *, timeout: float,
                          alive: Callable[[], None] = lambda: None) -> None:
         """Poll until ``done(self)`` holds; fail with what was seen when ``timeout`` passes."""

@@ -50,7 +50,7 @@ class Probe:
 
 
 def service(factory: Any) -> BatchAgentsService:
-    return BatchAgentsService([factory], cast(Any, None), cast(Any, Probe()))
+    return BatchAgentsService([factory], [], cast(Any, Probe()))
 
 
 @pytest.fixture(autouse=True)
