@@ -5,15 +5,15 @@ Layout under the registry root::
     <name>/<version>/model.onnx       the artifact, byte for byte as registered
     <name>/<version>/card.json        its ModelCard, with version, sha256 and created_at filled in
     <name>/<version>/reference.json   optional: the reference profile drift is measured against
-    <name>/stages.json                which versions serve, e.g. {"champion": 2}
+    <name>/stages.json                which versions serve and how (`models.stages`), e.g.
+                                      {"champion": 2, "canary": {"version": 3, "share": 0.05}}
 
 Versions are the integers 1, 2, 3, ... and never change once written. A version is assembled in
 a hidden staging folder beside it and renamed into place, so a reader never sees half of one, and
 two registrations racing for the same number cannot both win it. ``stages.json`` is replaced
-atomically as well. Its schema leaves room for the stages later issues add, for instance
-``{"champion": 2, "canary": {"version": 3, "weight": 0.1}, "shadow": [4], "archived": [1]}``;
-keys this module does not know are kept as they are when it rewrites the file. Stage updates are
-read-modify-write: one writer (the operator or the retrainer) at a time.
+atomically as well; keys `models.stages` does not know are kept as they are when it is
+rewritten. Stage updates are read-modify-write: one writer (the operator or the retrainer) at a
+time.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ import numpy as np
 from models.card import ModelCard
 from models.errors import CardError, IntegrityError, ModelError, ModelNotFound, RegistrationError
 from models.runtime import OnnxModel, Row, columns_from_rows, sha256_file
+from models.stages import StageError, Stages
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ StageRequest = Literal["auto", "champion"]
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _UNSEEN_PROBE = "__driftline_unseen_probe__"
 _COMMIT_ATTEMPTS = 16
+#: The keys of ``stages.json`` that `Stages` owns.
+_STAGE_KEYS = frozenset({"champion", "canary", "shadows", "history"})
 
 
 class Registry:
@@ -155,14 +158,32 @@ class Registry:
         return champion
 
     def _stored_champion(self, name: str) -> int | None:
-        """The champion ``stages.json`` names (None before any promotion); ``IntegrityError`` when it
-        names something that is not a version number."""
-        champion = self.stages(name).get("champion")
-        if champion is not None and (isinstance(champion, bool) or not isinstance(champion, int)):
+        """The champion ``stages.json`` names (None before any promotion)."""
+        return self.stage_record(name).champion
+
+    def stage_record(self, name: str) -> Stages:
+        """The model's serving stages; ``IntegrityError`` naming the file when it is malformed."""
+        try:
+            return Stages.parse(self.stages(name))
+        except StageError as exc:
             path = self._model_dir(name) / STAGES_FILE
-            raise IntegrityError(f"model {name!r}: {path} names champion {champion!r}, not a version number",
-                                 model=name)
-        return champion
+            raise IntegrityError(f"model {name!r}: {path}: {exc}", model=name) from None
+
+    def change_stages(self, name: str, change: Callable[[Stages], Stages]) -> tuple[Stages, Stages]:
+        """Apply ``change`` to the model's stages and store the result; returns (before, after).
+
+        Every version the new stages name must be registered (``ModelNotFound`` otherwise); a change
+        that makes no sense raises `StageError`. Keys of ``stages.json`` this module does not know
+        are kept.
+        """
+        before = self.stage_record(name)
+        after = change(before)
+        for version in after.serving:
+            self._version_dir(name, version)
+        document = {k: v for k, v in self.stages(name).items() if k not in _STAGE_KEYS} | after.to_dict()
+        _write_json_atomically(self._model_dir(name) / STAGES_FILE, document)
+        log.info("model %s: stages %s (were %s)", name, after.to_dict(), before.to_dict())
+        return before, after
 
     def card(self, name: str, version: int | None = None) -> ModelCard:
         """The stored card of ``version`` (the champion when None); ``ModelNotFound`` if absent."""
@@ -193,14 +214,11 @@ class Registry:
         return OnnxModel.load(path, card, expected_sha256=card.sha256)
 
     def promote(self, name: str, version: int) -> int | None:
-        """Make ``version`` the champion; returns the previous champion (None if there was none)."""
+        """Make ``version`` the champion; returns the previous champion (None if there was none).
+        The former champion goes to the history that ``rollback`` restores from."""
         self._version_dir(name, version)  # raises ModelNotFound for an unknown version
-        previous = self._stored_champion(name)
-        stages = self.stages(name)
-        stages["champion"] = version
-        _write_json_atomically(self._model_dir(name) / STAGES_FILE, stages)
-        log.info("model %s: champion is now version %s (was %s)", name, version, previous)
-        return previous
+        before, _ = self.change_stages(name, lambda stages: stages.promoted(version))
+        return before.champion
 
     def _root_exists(self) -> bool:
         """Whether the registry folder exists; ``IntegrityError`` when its path is something else."""

@@ -189,16 +189,17 @@ class MonitorLedger(AlertLedger):
             self._owned.add(model)
             await self.sync()
 
-    async def reconcile(self, monitor: DriftMonitor | None, window_size: int) -> None:
+    async def reconcile(self, monitor: DriftMonitor | None, sub_windows: int) -> None:
         """Once ``monitor`` has judged a full window, resolve the open alerts it did not confirm.
 
-        "Judged a full window" is two windows of events: the first fills the window, the second
-        gives every detector a full window's evaluations to pass its own hysteresis.
+        "Judged a full window": its first full window, then ``sub_windows`` more evaluations, so a
+        whole window of events has passed every detector's own hysteresis. Counted in evaluations,
+        not events, because an evaluation (not an event) is what can raise.
         """
         if monitor is None:
             return
         version = (monitor.profile.model, monitor.profile.version)
-        if version in self._reconciled or monitor.n_seen < 2 * window_size:
+        if version in self._reconciled or monitor.histogram.n_evaluations < 1 + sub_windows:
             return
         self._reconciled.add(version)
         for data in self.unconfirmed(*version, confirmed=set(monitor.open_alerts())):

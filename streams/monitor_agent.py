@@ -144,7 +144,7 @@ def register_monitor_agent(app: faust.App, settings: Settings, served: Iterable[
                 if status is not None:
                     log.warning("alert %s: %s", status, event.summary)
             await ledger.reconcile(book.monitor(str(delta["model"]), int(delta["version"])),
-                                   settings.drift_window_size)
+                                   settings.drift_sub_windows)
             if time.monotonic() - last_snapshot >= snapshot_every:
                 last_snapshot = time.monotonic()
                 for snapshot in book.snapshots():

@@ -104,6 +104,12 @@ async def the_worker_that_logged(text: str, workers: list[WorkerProcess],
     raise AssertionError(f"no worker logged {text!r} within {timeout}s")
 
 
+def raised_keys(reader: TopicReader, settings: Settings) -> set[str]:
+    """Dedup keys of every kind with a ``raised`` record."""
+    return {str(value["data"]["dedup_key"]) for _, value in reader.records[settings.topic_alerts]  # type: ignore[index]
+            if str(value["type"]).endswith(".raised")}
+
+
 def raised(reader: TopicReader, settings: Settings) -> bool:
     return any(a["type"] == "raised" for a in drift_alerts(reader, settings))
 
@@ -163,12 +169,15 @@ async def test_a_promote_resolves_the_open_alerts_of_the_version_it_retires(
                           alive=worker.assert_alive)
         key = next(a["dedup_key"] for a in drift_alerts(reader, settings) if a["type"] == "raised")
         assert key.startswith(f"{DEMO_MODEL_NAME}:{retired}:")
+        # The shifted feature also leaves its reference range: that alert opens with the drift.
+        await reader.read_until(lambda r: len(raised_keys(r, settings)) == 2, timeout=30,
+                                alive=worker.assert_alive)
 
         promote = subprocess.run([sys.executable, "-m", "streams.cli", "models", "promote", DEMO_MODEL_NAME,
                                   str(promoted)], capture_output=True, text=True, timeout=120, check=False,
                                  env=worker_environment(settings))
         assert promote.returncode == 0, promote.stderr
-        assert f"resolved 1 open alerts of {DEMO_MODEL_NAME} v{retired}" in promote.stderr
+        assert f"resolved 2 open alerts of {DEMO_MODEL_NAME} v{retired}" in promote.stderr, promote.stderr
 
         def resolved(r: TopicReader) -> bool:
             return "resolved" in statuses(drift_alerts(r, settings), key)

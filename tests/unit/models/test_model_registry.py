@@ -88,9 +88,9 @@ def test_promote_keeps_stage_keys_it_does_not_know(registry: Registry, tiny_mode
     registry.register(tiny_model(), tiny_card)
     registry.register(tiny_model(), tiny_card)
     stages_file = registry.root / "tiny" / "stages.json"
-    stages_file.write_text(json.dumps({"champion": 1, "canary": {"version": 2, "weight": 0.1}}))
+    stages_file.write_text(json.dumps({"champion": 1, "archived": [7], "owner": "team-risk"}))
     registry.promote("tiny", 2)
-    assert registry.stages("tiny") == {"champion": 2, "canary": {"version": 2, "weight": 0.1}}
+    assert registry.stages("tiny") == {"champion": 2, "history": [1], "archived": [7], "owner": "team-risk"}
     with pytest.raises(ModelNotFound):
         registry.promote("tiny", 7)
 
