@@ -122,7 +122,8 @@ class Registry:
         return registered
 
     def list_models(self) -> list[dict[str, Any]]:
-        """Every model with at least one version: ``name``, ``versions`` and ``champion`` (or None)."""
+        """Every model with at least one version: ``name``, ``versions``, ``champion`` (or None) and
+        ``stages`` (see `models.stages`)."""
         if not self._root_exists():
             return []
         models = []
@@ -130,8 +131,9 @@ class Registry:
             if model_dir.is_dir() and _MODEL_NAME.fullmatch(model_dir.name):
                 versions = self.versions(model_dir.name)
                 if versions:
-                    champion = self._stored_champion(model_dir.name)
-                    models.append({"name": model_dir.name, "versions": versions, "champion": champion})
+                    stages = self.stage_record(model_dir.name)
+                    models.append({"name": model_dir.name, "versions": versions, "champion": stages.champion,
+                                   "stages": stages.to_dict()})
         return models
 
     def versions(self, name: str) -> list[int]:

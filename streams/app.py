@@ -25,7 +25,7 @@ from streams.performance_agent import PerformanceAgent
 from streams.reachability import ReachabilityProbe
 from streams.score_agent import ScoreAgent
 from streams.scoring import BatchScorer, ServedModel
-from streams.serving import CannotServe
+from streams.serving import CannotServe, load_rollouts
 from streams.settings import Settings
 from streams.supervision import AgentFactory, BatchAgentsService
 
@@ -41,7 +41,8 @@ def build_scorer(settings: Settings, served: dict[str, ServedModel]) -> BatchSco
     return BatchScorer(served, default_model=default, predictions_topic=settings.topic_predictions,
                        deadletter_topic=settings.topic_deadletter, max_event_bytes=settings.max_event_bytes,
                        deadletter_payload_max_bytes=settings.deadletter_payload_max_bytes, drift=drift,
-                       echo_features=settings.label_join)
+                       echo_features=settings.label_join, shadow_topic=settings.topic_shadow_predictions,
+                       rollouts=load_rollouts(settings, served))
 
 
 def create_app(settings: Settings, served: dict[str, ServedModel], slot: Slot) -> faust.App:

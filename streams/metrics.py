@@ -18,7 +18,9 @@ from streams.scoring import BatchOutcome
 log = logging.getLogger(__name__)
 
 EVENTS_CONSUMED = Counter("driftline_events_consumed_total", "Events read from the events topic")
-PREDICTIONS = Counter("driftline_predictions_total", "Predictions published", ["model", "version"])
+PREDICTIONS = Counter("driftline_predictions_total", "Predictions published", ["model", "version", "variant"])
+SHADOW_PREDICTIONS = Counter("driftline_shadow_predictions_total",
+                             "Shadow predictions published (never an answer)", ["model", "version"])
 DEAD_LETTERS = Counter("driftline_dead_letters_total", "Events sent to the dead-letter topic", ["code"])
 UNSEEN_CATEGORIES = Counter("driftline_unseen_categories_total",
                             "Categorical values scored in the 'other' bucket")
@@ -49,14 +51,28 @@ PERFORMANCE_FLOOR = Gauge("driftline_performance_floor", "Configured floor (a ce
                           "of a realised metric", ["model", "version", "variant", "metric"])
 MODEL_UPDATE_FAILURES = Counter("driftline_model_update_failures_total",
                                 "model-updates records this worker could not apply (it kept its model)")
-MODEL_INFO = Gauge("driftline_model_served", "1 for each model version this worker serves",
-                   ["model", "version", "sha256"])
+MODEL_INFO = Gauge("driftline_model_served", "1 for each model version this worker serves, by role "
+                   "(champion, canary, shadow)", ["model", "version", "sha256", "role"])
+#: The label sets set per model, so a new plan replaces the old one's series.
+_SERVED: dict[str, list[tuple[str, str, str, str]]] = {}
+
+
+def record_served(name: str, versions: list[tuple[int, str, str]]) -> None:
+    """The versions of ``name`` this worker serves now, as (version, sha256, role)."""
+    for labels in _SERVED.pop(name, []):
+        with contextlib.suppress(KeyError):
+            MODEL_INFO.remove(*labels)
+    _SERVED[name] = [(name, str(version), sha256, role) for version, sha256, role in versions]
+    for labels in _SERVED[name]:
+        MODEL_INFO.labels(*labels).set(1)
 
 
 def record_batch(outcome: BatchOutcome, consumed: int, seconds: float) -> None:
     EVENTS_CONSUMED.inc(consumed)
-    for (model, version), n in outcome.predictions_by_model.items():
-        PREDICTIONS.labels(model, str(version)).inc(n)
+    for (model, version, variant), n in outcome.predictions_by_model.items():
+        PREDICTIONS.labels(model, str(version), variant).inc(n)
+    for (model, version), n in outcome.shadow_predictions.items():
+        SHADOW_PREDICTIONS.labels(model, str(version)).inc(n)
     for code, n in outcome.dead_letters.items():
         DEAD_LETTERS.labels(code).inc(n)
     UNSEEN_CATEGORIES.inc(outcome.unseen_categories)

@@ -26,9 +26,9 @@ from models.errors import ModelError
 from models.registry import Registry
 from streams.alerts import alert_cloudevent
 from streams.connection import client_options
-from streams.metrics import MODEL_INFO, MODEL_UPDATE_FAILURES
-from streams.scoring import BatchScorer
-from streams.serving import load_served_model
+from streams.metrics import MODEL_UPDATE_FAILURES
+from streams.scoring import BatchScorer, Rollout
+from streams.serving import load_rollout, record_rollout
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 KEPT = "kept"
 
 
+#: Actions after which a worker reloads the model's stages (champion, canary, shadows).
+STAGE_ACTIONS = frozenset({"promote", "rollback", "canary", "shadow"})
+
+
 def apply_update(update: Any, scorer: BatchScorer, registry: Registry, *, monitors: bool) -> str:
     """Apply one model-updates record; returns what was done, for the log and tests."""
     if not isinstance(update, dict) or not isinstance(update.get("model"), str):
@@ -45,19 +49,28 @@ def apply_update(update: Any, scorer: BatchScorer, registry: Registry, *, monito
     name, action = update["model"], update.get("action")
     if name not in scorer.models:
         return f"ignored: {name} is not served here"
-    if action not in ("promote", "rollback"):
+    if action not in STAGE_ACTIONS:
         return f"ignored: {action!r} needs no reload"
+    before = scorer.models[name]
+    current = {m.version: m for m in (before, *scorer.rollouts.get(name, Rollout()).models)}
     try:
-        served = load_served_model(registry, name, monitors=monitors)
+        served, rollout = load_rollout(registry, name, monitors=monitors, loaded=current)
     except ModelError as exc:
-        log.error("keeping %s v%d: cannot load the new champion: %s", name, scorer.models[name].version, exc)
+        log.error("keeping %s v%d: cannot load the new champion: %s", name, before.version, exc)
         MODEL_UPDATE_FAILURES.inc()
         return f"{KEPT}: {exc}"
-    retired = scorer.models[name]
-    scorer.models[name] = served
-    if retired.version != served.version:
-        MODEL_INFO.remove(retired.name, str(retired.version), retired.model.card.sha256 or "")
-    return f"now serving {name} v{served.version}"
+    scorer.models[name], scorer.rollouts[name] = served, rollout
+    record_rollout(served, rollout)
+    return f"now serving {name} v{served.version}" + _describe(rollout)
+
+
+def _describe(rollout: Rollout) -> str:
+    parts = []
+    if rollout.canary is not None:
+        parts.append(f"canary v{rollout.canary.version} on {rollout.canary_share:.1%}")
+    if rollout.shadows:
+        parts.append("shadows " + ", ".join(f"v{s.version}" for s in rollout.shadows))
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 class ModelUpdatesReader:

@@ -165,7 +165,7 @@ class ScoreAgent:
                 return None
             started = time.perf_counter()
             outcome = self.scorer.score(records)
-            deliveries = await self.sender.send(outcome.outputs)
+            deliveries = await self.sender.send(outcome.all_outputs)
             if self.scorer.drift is not None and self.scorer.drift.due():
                 deliveries += await self._queue_drift()
             try:

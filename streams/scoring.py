@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
@@ -23,14 +23,15 @@ from detectors.binner import ProfileBinner
 from detectors.reference import ReferenceProfile
 from models.card import ModelCard
 from models.errors import ModelError
-from models.runtime import OnnxModel
+from models.runtime import OnnxModel, Prediction
 from models.validation import FeatureValidator, Invalid
 from streams.decoding import Event, decode_event
 from streams.drift_outbox import DriftOutbox
 from streams.outputs import ConsumedRecord, Output, dead_letter
+from streams.rollout.router import canary_mask
 
 __all__ = ["SCORING_FAILED", "UNKNOWN_MODEL", "BatchOutcome", "BatchScorer", "ConsumedRecord", "Output",
-           "ServedModel"]
+           "Rollout", "ServedModel"]
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +56,40 @@ class ServedModel:
         return cls(card.name, int(card.version or 0), model, FeatureValidator(card), binner)
 
 
+@dataclass(frozen=True)
+class Rollout:
+    """What serves beside a model's champion: a canary answering a share of its events (chosen by
+    `streams.rollout.router`), and shadows scoring every event for the shadow topic only."""
+
+    canary: ServedModel | None = None
+    canary_share: float = 0.0
+    shadows: tuple[ServedModel, ...] = ()
+
+    @property
+    def models(self) -> tuple[ServedModel, ...]:
+        return tuple(m for m in (self.canary, *self.shadows) if m is not None)
+
+
 @dataclass
 class BatchOutcome:
+    #: Exactly one output per consumed record: its prediction or its dead letter.
     outputs: list[Output]
-    predictions_by_model: Counter[tuple[str, int]] = field(default_factory=Counter)
+    #: Predictions by (model, version, variant).
+    predictions_by_model: Counter[tuple[str, int, str]] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     unseen_categories: int = 0
+    #: Shadow predictions (for the shadow topic; never an answer) and their count by (model, version).
+    shadow_outputs: list[Output] = field(default_factory=list)
+    shadow_predictions: Counter[tuple[str, int]] = field(default_factory=Counter)
 
     @property
     def predictions(self) -> int:
         return sum(self.predictions_by_model.values())
+
+    @property
+    def all_outputs(self) -> list[Output]:
+        """What the batch publishes: its outputs, then its shadow predictions."""
+        return self.outputs + self.shadow_outputs if self.shadow_outputs else self.outputs
 
 
 @dataclass(slots=True)  # one per event: a plain slotted init is the cheap one
@@ -92,8 +117,13 @@ class BatchScorer:
     def __init__(self, models: Mapping[str, ServedModel], *, default_model: str | None,
                  predictions_topic: str, deadletter_topic: str, max_event_bytes: int,
                  deadletter_payload_max_bytes: int, drift: DriftOutbox | None = None,
-                 echo_features: bool = False, clock: Callable[[], float] = time.time) -> None:
+                 echo_features: bool = False, clock: Callable[[], float] = time.time,
+                 shadow_topic: str = "shadow-predictions",
+                 rollouts: Mapping[str, Rollout] | None = None) -> None:
+        #: Each served model's champion, and what serves beside it.
         self.models = dict(models)
+        self.rollouts = dict(rollouts or {})
+        self.shadow_topic = shadow_topic
         self.default_model = default_model
         self.predictions_topic = predictions_topic
         self.deadletter_topic = deadletter_topic
@@ -115,7 +145,7 @@ class BatchScorer:
             else:
                 groups.setdefault(accepted.model, []).append(accepted)
         for name, accepted_rows in groups.items():
-            self._score_group(self.models[name], accepted_rows, batch)
+            self._score_model(name, accepted_rows, batch)
         outputs = [slot for slot in batch.slots if slot is not None]
         assert len(outputs) == len(records), "every record must yield exactly one output"
         batch.outcome.outputs = outputs
@@ -132,7 +162,42 @@ class BatchScorer:
                            if name else "the event names no model and no default model is set", "model")
         return _Accepted(index, event, name)
 
-    def _score_group(self, served: ServedModel, rows: list[_Accepted], batch: _Batch) -> None:
+    def _score_model(self, name: str, rows: list[_Accepted], batch: _Batch) -> None:
+        """Route the model's rows between champion and canary, score both, then the shadows."""
+        rollout = self.rollouts.get(name)
+        if rollout is None:
+            self._score_group(self.models[name], rows, batch, "champion")
+            return
+        if rollout.canary is not None:
+            to_canary = canary_mask([row.event.id.encode() for row in rows], rollout.canary_share).tolist()
+            self._score_group(rollout.canary, [r for r, c in zip(rows, to_canary, strict=True) if c], batch,
+                              "canary")
+            self._score_group(self.models[name], [r for r, c in zip(rows, to_canary, strict=True) if not c],
+                              batch, "champion")
+        else:
+            self._score_group(self.models[name], rows, batch, "champion")
+        for shadow in rollout.shadows:
+            self._score_shadow(shadow, rows, batch)
+
+    def _score_shadow(self, served: ServedModel, rows: list[_Accepted], batch: _Batch) -> None:
+        """Score every valid row with a shadow; nothing it does can change an answer or fail one."""
+        checked = served.validator.validate_batch([row.event.features for row in rows])
+        rows = [row for row, ok in zip(rows, checked.valid.tolist(), strict=True) if ok]
+        if not rows:
+            return
+        try:
+            prediction = served.model.predict(checked.columns)
+        except ModelError as exc:
+            log.warning("shadow %s v%s failed on a batch of %d: %s", served.name, served.version, len(rows),
+                        exc)
+            return
+        outputs = self._prediction_records(served, rows, prediction, batch, "shadow")
+        batch.outcome.shadow_outputs += [Output(self.shadow_topic, key, value) for key, value, _ in outputs]
+        batch.outcome.shadow_predictions[served.name, served.version] += len(rows)
+
+    def _score_group(self, served: ServedModel, rows: list[_Accepted], batch: _Batch, variant: str) -> None:
+        if not rows:
+            return
         checked = served.validator.validate_batch([row.event.features for row in rows])
         for position, problem in checked.errors.items():
             index = rows[position].index
@@ -149,26 +214,31 @@ class BatchScorer:
             for row in rows:
                 batch.slots[row.index] = self._dead_letter(batch.records[row.index], failure, batch.outcome)
             return
-        self._predictions(served, rows, prediction.scores.tolist(), prediction.labels.tolist(), batch)
+        for key, value, index in self._prediction_records(served, rows, prediction, batch, variant):
+            batch.slots[index] = Output(self.predictions_topic, key, value)
+        batch.outcome.predictions_by_model[served.name, served.version, variant] += len(rows)
         if self.drift is not None and served.binner is not None:
             counts = served.binner.bin_columns(checked.columns, prediction.scores)
             self.drift.add(served.name, served.version, counts, prediction.scores)
 
-    def _predictions(self, served: ServedModel, rows: list[_Accepted], scores: list[float],
-                     labels: list[Any], batch: _Batch) -> None:
-        now_ms, topic, dumps, echo = batch.now_ms, self.predictions_topic, orjson.dumps, self.echo_features
+    def _prediction_records(self, served: ServedModel, rows: list[_Accepted], prediction: Prediction,
+                            batch: _Batch, variant: str) -> list[tuple[bytes, bytes, int]]:
+        """(key, value, record index) of each row's prediction by ``served`` as ``variant``."""
+        now_ms, dumps, echo = batch.now_ms, orjson.dumps, self.echo_features
+        scores, labels = prediction.scores.tolist(), prediction.labels.tolist()
+        records = []
         for row, score, label in zip(rows, scores, labels, strict=True):
             event = row.event
-            prediction = {
+            record = {
                 "id": event.id, "ts": int(now_ms), "model": served.name, "version": served.version,
-                "score": score, "label": label, "variant": "champion",
+                "score": score, "label": label, "variant": variant,
                 "latency_ms": round(max(0.0, now_ms - batch.records[row.index].timestamp), 3),
                 "event_ts": event.ts, "attributes": event.attributes,
             }
             if echo:
-                prediction["features"] = event.features
-            batch.slots[row.index] = Output(topic, event.id.encode(), dumps(prediction))
-        batch.outcome.predictions_by_model[served.name, served.version] += len(rows)
+                record["features"] = event.features
+            records.append((event.id.encode(), dumps(record), row.index))
+        return records
 
     def _dead_letter(self, record: ConsumedRecord, reason: Invalid, outcome: BatchOutcome) -> Output:
         outcome.dead_letters[reason.code] += 1

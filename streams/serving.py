@@ -8,12 +8,13 @@ same way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 
 from detectors.reference import ReferenceProfile
 from models.errors import ModelError
 from models.registry import REFERENCE_FILE, Registry
-from streams.metrics import MODEL_INFO
-from streams.scoring import ServedModel
+from streams.metrics import record_served
+from streams.scoring import Rollout, ServedModel
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,5 +58,54 @@ def load_served_model(registry: Registry, name: str, *, monitors: bool,
                            f"profile this worker can read: {exc}") from exc
     served = ServedModel.of(model, profile)
     log.info("serving %s v%d (sha256 verified)", served.name, served.version)
-    MODEL_INFO.labels(served.name, str(served.version), model.card.sha256 or "").set(1)
     return served
+
+
+def load_rollout(registry: Registry, name: str, *, monitors: bool,
+                 loaded: Mapping[int, ServedModel] | None = None) -> tuple[ServedModel, Rollout]:
+    """The champion of ``name`` and what serves beside it (canary, shadows), as its stages say.
+
+    Versions in ``loaded`` are reused (no second ONNX Runtime session for a version already
+    served). A canary or shadow that cannot be loaded is left out with an error in the log: the
+    champion keeps serving, and a broken candidate never takes its traffic.
+    """
+    loaded = loaded or {}
+    stages = registry.stage_record(name)
+
+    def load(version: int) -> ServedModel:
+        return loaded.get(version) or load_served_model(registry, name, monitors=monitors, version=version)
+
+    champion = load(registry.champion(name))
+    canary: ServedModel | None = None
+    if stages.canary is not None:
+        canary = _candidate(load, name, stages.canary, "canary")
+    shadows = tuple(s for s in (_candidate(load, name, v, "shadow") for v in stages.shadows) if s is not None)
+    return champion, Rollout(canary, stages.canary_share if canary else 0.0, shadows)
+
+
+def _candidate(load: Callable[[int], ServedModel], name: str, version: int, role: str) -> ServedModel | None:
+    try:
+        return load(version)
+    except ModelError as exc:
+        log.error("not serving %s v%d as %s: %s", name, version, role, exc)
+        return None
+
+
+def load_rollouts(settings: Settings, served: Mapping[str, ServedModel]) -> dict[str, Rollout]:
+    """What serves beside each served champion at start-up (see `load_rollout`)."""
+    registry = Registry(settings.registry)
+    rollouts = {}
+    for name, champion in served.items():
+        _, rollout = load_rollout(registry, name, monitors=settings.monitors,
+                                  loaded={champion.version: champion})
+        record_rollout(champion, rollout)
+        if rollout.models:
+            rollouts[name] = rollout
+    return rollouts
+
+
+def record_rollout(champion: ServedModel, rollout: Rollout) -> None:
+    """Export which versions of the model this worker serves, and in which role."""
+    roles = [(champion, "champion")] + [(m, "canary") for m in (rollout.canary,) if m is not None]
+    roles += [(m, "shadow") for m in rollout.shadows]
+    record_served(champion.name, [(m.version, m.model.card.sha256 or "", role) for m, role in roles])

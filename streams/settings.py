@@ -54,6 +54,8 @@ class Settings:
 
     topic_events: str = "events"
     topic_predictions: str = "predictions"
+    #: Predictions of shadow versions (same key and shape, ``variant: shadow``), never an answer.
+    topic_shadow_predictions: str = "shadow-predictions"
     topic_labels: str = "labels"
     topic_training_examples: str = "training-examples"
     topic_alerts: str = "alerts"

@@ -28,6 +28,7 @@ def topic_layout(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     return {
         settings.topic_events: (keyed, {}),
         settings.topic_predictions: (keyed, {}),
+        settings.topic_shadow_predictions: (keyed, {}),
         settings.topic_labels: (keyed, {}),
         settings.topic_training_examples: (keyed, {}),
         settings.topic_deadletter: (keyed, {}),

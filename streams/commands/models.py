@@ -44,7 +44,10 @@ def register(sub: Any) -> None:
                          "publish to the model-updates topic (running workers keep the old champion)")
     promote.add_argument("--broker", help="Kafka bootstrap host:port (setting broker)")
     promote.set_defaults(handler=_promote)
-    for parser in (demo, reg, listing, show, promote):
+    from streams.commands import rollout
+
+    staging = rollout.register(actions)
+    for parser in (demo, reg, listing, show, promote, *staging):
         parser.add_argument("--registry", type=Path, help="registry folder (setting registry)")
     for parser in (reg, listing, show, promote, demo):
         parser.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -103,15 +106,37 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         if not models:
             print(f"no models in {settings.registry}")
         for m in models:
-            print(f"{m['name']}: versions {m['versions']}, champion {m.get('champion')}")
+            print(f"{m['name']}: versions {m['versions']}, {_stages_line(m['stages'])}")
         return 0
 
     return _guarded(run)
 
 
+def _stages_line(stages: dict[str, Any]) -> str:
+    parts = [f"champion {stages.get('champion')}"]
+    if stages.get("canary"):
+        parts.append(f"canary {stages['canary']['version']} on {stages['canary']['share']:.1%}")
+    if stages.get("shadows"):
+        parts.append("shadows " + ", ".join(str(v) for v in stages["shadows"]))
+    if stages.get("history"):
+        parts.append("former champions " + ", ".join(str(v) for v in stages["history"]))
+    return "; ".join(parts)
+
+
 def _show(args: argparse.Namespace, settings: Settings) -> int:
     registry = Registry(settings.registry)
-    return _guarded(lambda: _print_card(registry.card(args.name, args.model_version), args))
+
+    def run() -> int:
+        card = registry.card(args.name, args.model_version)
+        stages = registry.stage_record(args.name).to_dict()
+        if args.json:
+            _print_json({**card.to_dict(), "stages": stages})
+            return 0
+        _print_card(card, args)
+        print(f"  stages: {_stages_line(stages)}")
+        return 0
+
+    return _guarded(run)
 
 
 def _promote(args: argparse.Namespace, settings: Settings) -> int:

@@ -49,7 +49,8 @@ def test_round_trip(registry: Registry, demo_artifact: DemoArtifact) -> None:
         "card.json", "model.onnx", "reference.json"]
     assert (registry.root / "card-fraud" / "1" / "model.onnx").read_bytes() == artifact.read_bytes()
     assert json.loads((registry.root / "card-fraud" / "stages.json").read_text()) == {"champion": 1}
-    assert registry.list_models() == [{"name": "card-fraud", "versions": [1], "champion": 1}]
+    assert registry.list_models() == [{"name": "card-fraud", "versions": [1], "champion": 1,
+                                       "stages": {"champion": 1}}]
     assert registry.card("card-fraud") == registry.card("card-fraud", 1) == registered
     assert registry.card("card-fraud").metrics == card.metrics
     assert registry.reference("card-fraud") == {"features": {"amount": [1, 2, 3]}}
@@ -71,7 +72,8 @@ def test_versions_increment_and_stages_move(registry: Registry, tiny_model: Tiny
     assert registry.register(artifact, tiny_card, stage="champion").version == 4
     assert registry.champion("tiny") == 4
     assert registry.register(artifact, tiny_card, stage=None).version == 5
-    assert registry.list_models() == [{"name": "tiny", "versions": [1, 2, 3, 4, 5], "champion": 4}]
+    assert registry.list_models() == [{"name": "tiny", "versions": [1, 2, 3, 4, 5], "champion": 4,
+                                       "stages": {"champion": 4, "history": [1, 3]}}]
 
 
 def test_a_model_registered_without_stage_has_no_champion(registry: Registry, tiny_model: TinyModelFactory,
@@ -80,7 +82,8 @@ def test_a_model_registered_without_stage_has_no_champion(registry: Registry, ti
     with pytest.raises(ModelNotFound, match="no champion"):
         registry.card("tiny")
     assert registry.card("tiny", 1).version == 1
-    assert registry.list_models() == [{"name": "tiny", "versions": [1], "champion": None}]
+    assert registry.list_models() == [{"name": "tiny", "versions": [1], "champion": None,
+                                       "stages": {"champion": None}}]
 
 
 def test_promote_keeps_stage_keys_it_does_not_know(registry: Registry, tiny_model: TinyModelFactory,

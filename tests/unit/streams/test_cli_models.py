@@ -42,7 +42,7 @@ def test_register_list_show_and_promote(artifact: Path, tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
 
     listed = orjson.loads(driftline("models", "list", "--json", registry=registry).stdout)
-    assert listed == [{"name": "fraud", "versions": [1, 2], "champion": 1}]
+    assert listed == [{"name": "fraud", "versions": [1, 2], "champion": 1, "stages": {"champion": 1}}]
 
     card = orjson.loads(driftline("models", "show", "fraud", "--json", registry=registry).stdout)
     assert card["version"] == 1 and len(card["sha256"]) == 64
