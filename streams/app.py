@@ -16,6 +16,7 @@ from typing import Any, Protocol, cast
 import faust
 import mode
 
+from streams.connection import faust_credentials
 from streams.drift_outbox import DriftOutbox
 from streams.health import READINESS, serve_http
 from streams.join.agent import JoinAgent
@@ -91,6 +92,7 @@ def create_app(settings: Settings, served: dict[str, ServedModel], slot: Slot) -
         settings.app_id,
         datadir=str(slot.path / "faust"),
         broker=f"kafka://{settings.broker}",
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         autodiscover=False,
         web_enabled=False,
