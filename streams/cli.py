@@ -14,6 +14,7 @@ from pathlib import Path
 
 import orjson
 
+from streams.security import TransportSettingsError
 from streams.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("driftline")
@@ -35,7 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler: Handler = args.handler
-    return handler(args, settings)
+    try:
+        return handler(args, settings)
+    except TransportSettingsError as exc:  # security settings that do not fit, met by a client
+        print(f"driftline: {exc}", file=sys.stderr)
+        return 3
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,9 +10,19 @@ for all of them and a deployment configures its cluster once.
 
 from __future__ import annotations
 
+import ssl
 from typing import TYPE_CHECKING, Any
 
-from streams.security import transport_security
+from aiokafka.conn import create_conn
+from aiokafka.errors import (
+    IllegalSaslStateError,
+    KafkaConnectionError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
+
+from streams.security import SSL_PROTOCOLS, TransportSecurity, transport_security
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,3 +54,49 @@ def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCr
     if security.ssl_context is not None:
         return faust.SSLCredentials(security.ssl_context)
     return None
+
+
+class HandshakeRefused(Exception):  # noqa: N818 - says what happened, like the broker errors
+    """The broker refused our TLS or SASL handshake: a configuration fault, not an outage."""
+
+
+async def check_handshake(settings: Settings) -> None:
+    """Connect once to the first bootstrap broker with the configured security.
+
+    Why: a refused password or an untrusted certificate is something only a person can fix, but
+    aiokafka reports it as "Unable to bootstrap" (the reason only in a log line) and its clients
+    retry it. A refusal raises ``HandshakeRefused`` with the broker's reason and the setting to
+    check; a broker that cannot be reached at all is left to the clients' own errors and retries.
+    """
+    security = transport_security(settings)
+    if security.protocol == "PLAINTEXT":
+        return
+    host, _, port = settings.broker.split(",")[0].strip().rpartition(":")
+    try:
+        connection = await create_conn(host, int(port), request_timeout_ms=settings.kafka_request_timeout_ms,
+                                       **security.client_options())
+    except (SaslAuthenticationFailed, UnsupportedSaslMechanismError, IllegalSaslStateError) as exc:
+        raise HandshakeRefused(f"the broker at {host}:{port} refused {security.describe()}: {_reason(exc)}; "
+                               "check kafka_sasl_username and the password") from None
+    except ssl.SSLError as exc:
+        raise HandshakeRefused(f"TLS handshake with {host}:{port} failed: {_reason(exc)}; check "
+                               "kafka_ssl_cafile and that the broker's certificate names that host") from None
+    except KafkaConnectionError as exc:
+        if security.protocol in SSL_PROTOCOLS:
+            raise HandshakeRefused(_closed_during_handshake(host, port, security, exc)) from None
+        return
+    except (OSError, KafkaError, TimeoutError):
+        return
+    connection.close()
+
+
+def _closed_during_handshake(host: str, port: str, security: TransportSecurity, exc: Exception) -> str:
+    # A broker that requires client certificates closes the connection after TLS, at the first request.
+    return (f"the broker at {host}:{port} closed the connection during the {security.describe()} handshake "
+            f"({_reason(exc)}): does it require a client certificate (kafka_ssl_certfile) signed by a CA it "
+            "trusts, or is the port not a TLS listener?")
+
+
+def _reason(exc: Exception) -> str:
+    reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
+    return str(reason).strip()

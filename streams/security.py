@@ -73,8 +73,6 @@ def transport_security(settings: Settings) -> TransportSecurity:
     if not username:
         raise _error("kafka_sasl_username", f"is needed with kafka_sasl_mechanism {mechanism}")
     password = _secret(settings, "kafka_sasl_password", required=True)
-    if mechanism == "PLAIN" and context is None:
-        log.warning("SASL PLAIN over %s sends the password unencrypted; use SASL_SSL", protocol)
     return TransportSecurity(protocol, context, mechanism, username, password)
 
 
