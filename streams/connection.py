@@ -15,10 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
     IllegalSaslStateError,
     KafkaConnectionError,
     KafkaError,
     SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
     UnsupportedSaslMechanismError,
 )
 
@@ -54,6 +58,18 @@ def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCr
     if security.ssl_context is not None:
         return faust.SSLCredentials(security.ssl_context)
     return None
+
+
+#: The broker knows who we are but an ACL does not allow the operation: also for a person to fix.
+AUTHORIZATION_ERRORS = (TopicAuthorizationFailedError, GroupAuthorizationFailedError,
+                        ClusterAuthorizationFailedError, TransactionalIdAuthorizationFailed)
+
+
+def not_authorized(settings: Settings, exc: Exception) -> str:
+    """One line for an ``AUTHORIZATION_ERRORS`` error: who we were and what was refused."""
+    return (f"the broker refused an operation to {transport_security(settings).describe()}: "
+            f"{str(exc).rstrip('.')}; the "
+            "principal needs the ACLs in README.md, 'Secure a cluster'")
 
 
 class HandshakeRefused(Exception):  # noqa: N818 - says what happened, like the broker errors

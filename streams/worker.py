@@ -10,7 +10,7 @@ import faust
 import uvloop
 
 from streams.app import create_app
-from streams.connection import HandshakeRefused, check_handshake
+from streams.connection import AUTHORIZATION_ERRORS, HandshakeRefused, check_handshake, not_authorized
 from streams.join.slots import NoFreeSlot, claim_slot
 from streams.monitor_agent import monitor_settings
 from streams.security import TransportSettingsError, transport_security
@@ -43,6 +43,9 @@ def run_worker(settings: Settings) -> int:
         asyncio.run(_prepare_kafka(settings))
     except HandshakeRefused as exc:
         log.error("%s", exc)
+        return 3
+    except AUTHORIZATION_ERRORS as exc:
+        log.error("%s", not_authorized(settings, exc))
         return 3
     asyncio.set_event_loop(asyncio.new_event_loop())
     try:
