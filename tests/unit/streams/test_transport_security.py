@@ -3,6 +3,7 @@ and the clients (aiokafka and Faust) get the same TLS and SASL keywords."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import ssl
@@ -16,7 +17,7 @@ import pytest
 
 from streams.broker.security import prepare
 from streams.cli import main
-from streams.connection import client_options, faust_credentials
+from streams.connection import HandshakeRefused, check_handshake, client_options, faust_credentials
 from streams.security import TransportSettingsError, transport_security
 from streams.settings import Secret, Settings, SettingsError, load_settings
 
@@ -172,3 +173,31 @@ def test_a_worker_with_unfit_security_settings_stops_before_kafka_with_one_line(
     lines = [line for line in done.stderr.splitlines() if "ERROR" in line]
     assert len(lines) == 1 and "kafka_sasl_mechanism" in lines[0] and "Traceback" not in done.stderr
     assert PASSWORD not in done.stderr + done.stdout
+
+
+async def test_an_unreachable_broker_is_left_to_the_clients_retries(sasl_ssl: Settings) -> None:
+    # Nothing listens on port 9: an outage, not a refusal, so the handshake check does not decide.
+    assert await check_handshake(dataclasses.replace(sasl_ssl, broker="127.0.0.1:9")) is None
+
+
+async def test_a_certificate_for_another_host_is_refused(tmp_path: Path) -> None:
+    """Hostname verification: a trusted certificate that names another host fails the handshake."""
+    cert, key = tmp_path / "elsewhere.pem", tmp_path / "elsewhere.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=elsewhere.example",
+                    "-addext", "subjectAltName=DNS:elsewhere.example"], check=True, capture_output=True)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    settings = Settings(broker=f"127.0.0.1:{port}", kafka_security_protocol="SSL", kafka_ssl_cafile=str(cert))
+    try:
+        with pytest.raises(HandshakeRefused, match="IP address mismatch"):
+            await check_handshake(settings)
+    finally:
+        server.close()
+        await server.wait_closed()
