@@ -62,7 +62,7 @@ class TransportSecurity:
 def transport_security(settings: Settings) -> TransportSecurity:
     """The checked security of ``settings`` (cached: files are read and the context built once)."""
     protocol = settings.kafka_security_protocol
-    _refuse_settings_protocol_ignores(settings)
+    _refuse_ignored_settings(settings)
     context = _ssl_context(settings) if protocol in SSL_PROTOCOLS else None
     if protocol not in SASL_PROTOCOLS:
         return TransportSecurity(protocol, context)
@@ -76,7 +76,7 @@ def transport_security(settings: Settings) -> TransportSecurity:
     return TransportSecurity(protocol, context, mechanism, username, password)
 
 
-def _refuse_settings_protocol_ignores(settings: Settings) -> None:
+def _refuse_ignored_settings(settings: Settings) -> None:
     """A setting the protocol would silently ignore is a misunderstanding worth stopping for:
     whoever set a password or a CA believes the connection is authenticated or encrypted."""
     protocol = settings.kafka_security_protocol

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.broker.errors import BrokerError
+from streams.broker.errors import BrokerError, OpenSSLMissing
 
 HOST = "127.0.0.1"
 MECHANISM = "SCRAM-SHA-512"
@@ -41,10 +41,6 @@ SUPER_USERS = "User:ANONYMOUS"
 DEFAULT_USERS = ("driftline",)
 _OPENSSL_TIMEOUT_S = 60.0
 _CERT_DAYS = 825
-
-
-class OpenSSLMissing(BrokerError):  # noqa: N818 - named like its siblings
-    """``openssl`` is not on PATH, so no certificates can be made for the SASL_SSL listener."""
 
 
 @dataclass(frozen=True)
