@@ -21,6 +21,17 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   fi
 fi
 
+# The secured local broker (`driftline kafka start --sasl-ssl-port`) and its tests make a CA and
+# certificates with the openssl command-line tool: Debian's package of the same name.
+if ! command -v openssl >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null
+  else  # not fatal: only the TLS tests and the secured broker need it, and they say so
+    echo "warning: the TLS tests and 'kafka start --sasl-ssl-port' need openssl: install the Debian package 'openssl'" >&2
+  fi
+fi
+
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'

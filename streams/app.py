@@ -15,6 +15,7 @@ from typing import Any, cast
 import faust
 
 from streams.alert_ledger import MonitorLedger
+from streams.connection import faust_credentials
 from streams.drift_outbox import DriftOutbox
 from streams.health import READINESS, serve_http
 from streams.join.agent import JoinAgent
@@ -50,6 +51,7 @@ def create_app(settings: Settings, served: dict[str, ServedModel], slot: Slot) -
         settings.app_id,
         datadir=str(slot.path / "faust"),
         broker=f"kafka://{settings.broker}",
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         autodiscover=False,
         web_enabled=False,

@@ -7,6 +7,7 @@ given on the command line comes from ``DRIFTLINE_*`` variables, the config file,
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import orjson
 
+from streams.security import TransportSettingsError
 from streams.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("driftline")
@@ -35,7 +37,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler: Handler = args.handler
+    if getattr(args, "connects", False):
+        return _run_connected(handler, args, settings)
     return handler(args, settings)
+
+
+def _run_connected(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:
+    """A command that talks to Kafka: a refused handshake, security settings that do not fit and
+    a missing ACL are a person's to fix, so they end it with one line and exit code 3."""
+    from streams.connection import AUTHORIZATION_ERRORS, HandshakeRefused, check_handshake, not_authorized
+
+    try:
+        asyncio.run(check_handshake(settings))
+        return handler(args, settings)
+    except (TransportSettingsError, HandshakeRefused) as exc:
+        print(f"driftline: {exc}", file=sys.stderr)
+    except AUTHORIZATION_ERRORS as exc:
+        print(f"driftline: {not_authorized(settings, exc)}", file=sys.stderr)
+    return 3
 
 
 def build_parser() -> argparse.ArgumentParser:

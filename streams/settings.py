@@ -7,7 +7,10 @@ process with a message naming the setting and where it came from; an unknown key
 file does too, since a misspelt setting silently left at its default is a 3 a.m. surprise.
 
 Every field is documented in README.md ("Settings reference"); ``driftline settings`` prints the
-effective values.
+effective values. Secrets (the SASL password, a private key's password) are ``Secret`` values: they
+print as ``***`` everywhere (``public()``, ``repr``, log lines), may come from the environment or
+from a file named by a ``*_file`` setting, and are refused in the config file, which tends to end
+up in a repository or an image.
 """
 
 from __future__ import annotations
@@ -21,6 +24,40 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 ENV_PREFIX = "DRIFTLINE_"
+
+
+class Secret:
+    """A value that must never be printed: ``str`` and ``repr`` show ``***`` (or nothing if unset).
+
+    ``reveal()`` is the one way to the value, called only where a client needs it.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str = "") -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __str__(self) -> str:
+        return "***" if self._value else ""
+
+    def __repr__(self) -> str:
+        return f"Secret({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+
+#: The value of a secret that was not given.
+NO_SECRET = Secret()
 
 
 class SettingsError(Exception):
@@ -44,6 +81,27 @@ class Settings:
     kafka_request_timeout_ms: int = 30_000
     #: Pause between two attempts of a failed Kafka request (aiokafka's own retries).
     kafka_retry_backoff_ms: int = 200
+    #: Transport security of every Kafka client: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
+    #: (``streams.security`` checks that the settings below fit it before anything connects).
+    kafka_security_protocol: str = "PLAINTEXT"
+    #: PEM file of the CA certificates that signed the brokers' certificates; empty means the
+    #: system's trust store.
+    kafka_ssl_cafile: str = ""
+    #: Client certificate (PEM, may hold the key too) and private key, for brokers that require
+    #: TLS client authentication.
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    #: Password of an encrypted private key (``DRIFTLINE_KAFKA_SSL_KEY_PASSWORD``), or a file holding it.
+    kafka_ssl_key_password: Secret = NO_SECRET
+    kafka_ssl_key_password_file: str = ""
+    #: Check that a broker's certificate names the host connected to. Off only for a test cluster.
+    kafka_ssl_check_hostname: bool = True
+    #: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, with a SASL protocol.
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    #: The SASL password (``DRIFTLINE_KAFKA_SASL_PASSWORD``), or a file holding it (a mounted secret).
+    kafka_sasl_password: Secret = NO_SECRET
+    kafka_sasl_password_file: str = ""
     #: Port and data folder of the local broker that ``driftline kafka start`` runs.
     kafka_port: int = 9092
     kafka_data_dir: Path = Path(".driftline/kafka")
@@ -172,10 +230,13 @@ class Settings:
     def to_environ(self) -> dict[str, str]:
         """``DRIFTLINE_*`` variables from which ``load_settings`` rebuilds exactly these settings.
 
-        How a child process (a worker in a test, a benchmark mode) is handed its configuration.
+        How a child process (a worker in a test, a benchmark mode) is handed its configuration;
+        secrets are revealed here, since the child needs them, so never print the result.
         """
         environ = {}
-        for name, value in self.public().items():
+        for f in fields(self):
+            name, value = f.name, getattr(self, f.name)
+            value = value.reveal() if isinstance(value, Secret) else _printable(value)
             rendered = ",".join(value) if isinstance(value, list) else str(value)
             if isinstance(value, bool):
                 rendered = "on" if value else "off"
@@ -183,6 +244,7 @@ class Settings:
         return environ
 
     def public(self) -> dict[str, Any]:
+        """The effective values as JSON-ready data, secrets shown as ``***``."""
         return {f.name: _printable(getattr(self, f.name)) for f in fields(self)}
 
 
@@ -212,6 +274,11 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     if unknown:
         raise SettingsError(f"config file {path}: unknown settings {unknown}", setting=unknown[0],
                             source=str(path))
+    secrets = sorted(name for name in data if _HINTS[name] is Secret)
+    if secrets:
+        raise SettingsError(f"config file {path}: {secrets[0]} may not be written in a config file; give it "
+                            f"as ${ENV_PREFIX}{secrets[0].upper()} or name a file holding it in "
+                            f"{secrets[0]}_file", setting=secrets[0], source=str(path))
     return {k: _parse(k, v, source=str(path)) if isinstance(v, str) else v for k, v in data.items()}
 
 
@@ -220,12 +287,8 @@ def _parse(name: str, raw: str, *, source: str) -> Any:
     try:
         if kind is bool:
             return _parse_bool(raw)
-        if kind is int:
-            return int(raw)
-        if kind is float:
-            return float(raw)
-        if kind is Path:
-            return Path(raw)
+        if kind in (int, float, Path, Secret):
+            return kind(raw)
         if kind == tuple[str, ...]:
             return tuple(part.strip() for part in raw.split(",") if part.strip())
         return raw
@@ -250,6 +313,12 @@ def _coerce_all(settings: Settings, *, source: str) -> Settings:
         value, kind = getattr(settings, f.name), _HINTS[f.name]
         if kind is Path and isinstance(value, str):
             fixed[f.name] = Path(value)
+        elif kind is Secret and not isinstance(value, Secret):
+            fixed[f.name] = Secret(value) if isinstance(value, str) else _not_a_secret(f.name, source)
+        elif f.name in _CHOICES and value not in _CHOICES[f.name]:
+            choices = ", ".join(c or repr(c) for c in _CHOICES[f.name])
+            raise SettingsError(f"setting {f.name} from {source}: {value!r} is not one of {choices}",
+                                setting=f.name, source=source)
         elif kind == tuple[str, ...] and isinstance(value, list | str):
             fixed[f.name] = _parse(f.name, value, source=source) if isinstance(value, str) else tuple(value)
         elif kind is bool and not isinstance(value, bool):
@@ -269,7 +338,13 @@ def _coerce_all(settings: Settings, *, source: str) -> Settings:
     return dataclasses.replace(settings, **fixed) if fixed else settings
 
 
+def _not_a_secret(name: str, source: str) -> Secret:
+    raise SettingsError(f"setting {name} from {source}: not a string", setting=name, source=source)
+
+
 def _printable(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return str(value)
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, tuple):
@@ -280,3 +355,8 @@ def _printable(value: Any) -> Any:
 _HINTS: dict[str, Any] = get_type_hints(Settings)
 #: Integer settings for which 0 means "off" rather than a mistake.
 _ZERO_ALLOWED = frozenset({"metrics_port", "producer_linger_ms", "commit_interval_ms"})
+#: Settings whose value must be one of a few words (Kafka's own spelling).
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "kafka_security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+    "kafka_sasl_mechanism": ("", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+}

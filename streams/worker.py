@@ -10,8 +10,10 @@ import faust
 import uvloop
 
 from streams.app import create_app
+from streams.connection import AUTHORIZATION_ERRORS, HandshakeRefused, check_handshake, not_authorized
 from streams.join.slots import NoFreeSlot, claim_slot
 from streams.monitor_agent import monitor_settings
+from streams.security import TransportSettingsError, transport_security
 from streams.serving import CannotServe, load_served_models
 from streams.settings import Settings, SettingsError
 from streams.topics import ensure_topics
@@ -23,19 +25,28 @@ def run_worker(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM; Faust's worker stops the services (and the scoring agent) cleanly.
 
     Models load before anything touches Kafka: a worker that would refuse its artifact should
-    say so at once, not after joining a consumer group.
+    say so at once, not after joining a consumer group. The same holds for security settings that
+    do not fit together and for credentials the broker refuses: one line, exit code 3.
     """
     try:
+        transport_security(settings)
         served = load_served_models(settings)
         monitor_settings(settings)  # a bad drift setting should stop us before Kafka, too
-    except CannotServe as exc:
+    except (CannotServe, TransportSettingsError) as exc:
         log.error("%s", exc)
         return 3
     except SettingsError as exc:
         log.error("%s", exc)
         return 2
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(ensure_topics(settings))
+    try:
+        asyncio.run(_prepare_kafka(settings))
+    except HandshakeRefused as exc:
+        log.error("%s", exc)
+        return 3
+    except AUTHORIZATION_ERRORS as exc:
+        log.error("%s", not_authorized(settings, exc))
+        return 3
     asyncio.set_event_loop(asyncio.new_event_loop())
     try:
         app = create_app(settings, served, claim_slot(settings.state_dir, settings.app_id))
@@ -53,3 +64,8 @@ def run_worker(settings: Settings) -> int:
     worker.spinner = None
     worker.execute_from_commandline()
     return 0
+
+
+async def _prepare_kafka(settings: Settings) -> None:
+    await check_handshake(settings)
+    await ensure_topics(settings)

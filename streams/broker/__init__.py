@@ -3,7 +3,8 @@
 Why not Docker or a tarball: neither is reachable everywhere this project runs, while Maven
 Central is. ``ensure_jars`` resolves the broker once per version into a cache, ``start`` formats
 storage (first time only), launches the JVM on 127.0.0.1 and waits until it serves metadata,
-``stop`` shuts it down, and ``create_topics`` makes topics (auto-creation is off).
+``stop`` shuts it down, and ``create_topics`` makes topics (auto-creation is off). With
+``sasl_ssl_port`` it also serves a SASL_SSL listener with SCRAM users and ACLs (``SecuredListener``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from streams.broker.errors import (
     JarsUnresolvable,
     JavaMissing,
     MavenMissing,
+    OpenSSLMissing,
     PortInUse,
 )
 from streams.broker.maven import KAFKA_VERSION, ensure_jars
+from streams.broker.security import SecuredListener
 from streams.broker.server import (
     BrokerHandle,
     free_port,
@@ -36,7 +39,9 @@ __all__ = [
     "JarsUnresolvable",
     "JavaMissing",
     "MavenMissing",
+    "OpenSSLMissing",
     "PortInUse",
+    "SecuredListener",
     "create_topics",
     "ensure_jars",
     "free_port",

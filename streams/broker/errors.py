@@ -9,6 +9,7 @@
     ├── MavenMissing            no ``mvn`` on PATH, so the broker's jars cannot be resolved
     ├── JarsUnresolvable        Maven ran but could not resolve the jars (``maven_output``)
     ├── PortInUse               a port the broker needs is taken (``port``)
+    ├── OpenSSLMissing          no ``openssl`` on PATH for the SASL_SSL listener's certificates
     └── BrokerStartTimeout      the broker died or did not answer metadata in time (``log_tail``)
 
 Context travels as attributes, not only in the message, so a fixture or CLI can print the
@@ -53,6 +54,10 @@ class PortInUse(BrokerError):  # noqa: N818 - names fixed by the public API
     def __init__(self, port: int) -> None:
         super().__init__(f"port {port} on 127.0.0.1 is already in use")
         self.port = port
+
+
+class OpenSSLMissing(BrokerError):  # noqa: N818 - named like its siblings
+    """``openssl`` is not on PATH, so no certificates can be made for the SASL_SSL listener."""
 
 
 class BrokerStartTimeout(BrokerError):  # noqa: N818 - names fixed by the public API

@@ -11,6 +11,8 @@ Everything lives in ``data_dir``::
     gc.log              the JVM's collector log: every pause and how long it took
     broker.pid          pid of the running broker, read by ``stop``
     kraft-logs/         ``log.dirs``: metadata log and topic data (formatted once, then reused)
+    security/           with ``sasl_ssl_port``: CA, certificates, SCRAM passwords
+                        (``streams.broker.security``)
 
 A broker is started detached (its own session), so it outlives neither more nor less than
 ``stop`` says: callers own its lifetime.
@@ -39,6 +41,7 @@ from aiokafka.errors import KafkaError
 
 from streams.broker.errors import BrokerError, BrokerStartTimeout, JavaMissing, PortInUse
 from streams.broker.maven import KAFKA_VERSION, ensure_jars
+from streams.broker.security import DEFAULT_USERS, SecuredListener, prepare
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ JVM_GC_FLAGS = ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOc
 LOG_NAME = "broker.log"
 PID_NAME = "broker.pid"
 LOG_DIRS_NAME = "kraft-logs"
+SECURITY_DIR_NAME = "security"
 
 _POLL_INTERVAL_S = 0.2
 _PROBE_TIMEOUT_S = 3.0
@@ -91,15 +95,19 @@ class BrokerHandle:
     data_dir: Path
     log_path: Path
     controller_port: int = 0
+    #: The SASL_SSL listener, when the broker was started with one.
+    secured: SecuredListener | None = None
 
 
-def render_server_properties(port: int, controller_port: int, data_dir: Path) -> str:
+def render_server_properties(port: int, controller_port: int, data_dir: Path,
+                             secured: SecuredListener | None = None) -> str:
     """The broker's config: one node, both KRaft roles, loopback, tuned for fast tests.
 
     Replication factors and ISR are 1 because there is one node; rebalance delay 0 and a single
     offsets partition make the first consumer-group join take milliseconds instead of seconds;
     ``group.min.session.timeout.ms=1000`` lets Faust use short sessions. Topics are created
     explicitly (``auto.create.topics.enable=false``), so a typo fails instead of making a topic.
+    ``secured`` adds a SASL_SSL listener and turns authorisation on.
     """
     settings = {
         "process.roles": "broker,controller",
@@ -122,6 +130,8 @@ def render_server_properties(port: int, controller_port: int, data_dir: Path) ->
         "group.min.session.timeout.ms": "1000",
         "auto.create.topics.enable": "false",
     }
+    if secured is not None:
+        settings = secured.apply(settings)
     header = "# Rendered by streams.broker.server.render_server_properties; rewritten on every start.\n"
     return header + "".join(f"{key}={value}\n" for key, value in settings.items())
 
@@ -135,27 +145,37 @@ def start(
     timeout: float = 90.0,
     version: str = KAFKA_VERSION,
     cache_dir: Path | None = None,
+    sasl_ssl_port: int | None = None,
+    scram_users: tuple[str, ...] = DEFAULT_USERS,
 ) -> BrokerHandle:
     """Start a broker on ``127.0.0.1:port`` and return once it answers a metadata request.
 
     Storage is formatted only on first use of ``data_dir``, so a restart keeps topics, data and
-    committed offsets. ``cache_dir`` is handed to ``ensure_jars``. Raises ``JavaMissing``,
-    ``PortInUse``, ``MavenMissing``/``JarsUnresolvable``, ``BrokerStartTimeout``, or
-    ``BrokerError`` when ``data_dir`` already has a live broker or cannot be formatted.
+    committed offsets. ``cache_dir`` is handed to ``ensure_jars``. With ``sasl_ssl_port``, a
+    SASL_SSL listener on that port with ``scram_users`` and ACL authorisation comes too
+    (``streams.broker.security``; ``handle.secured`` names its files). Raises ``JavaMissing``,
+    ``PortInUse``, ``MavenMissing``/``JarsUnresolvable``, ``BrokerStartTimeout``, ``OpenSSLMissing``,
+    or ``BrokerError`` when ``data_dir`` already has a live broker or cannot be formatted.
     """
     java, controller_port = _preflight(port, controller_port)
+    if sasl_ssl_port is not None:
+        ensure_port_free(sasl_ssl_port)
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     _refuse_live_broker(data_dir)
     classpath = str(ensure_jars(version, cache_dir)[0].parent / "*")
-    properties = _write_config(port, controller_port, data_dir)
+    formatted = is_formatted(data_dir)
+    secured = None if sasl_ssl_port is None else prepare(data_dir / SECURITY_DIR_NAME, sasl_ssl_port,
+                                                         scram_users, formatted=formatted)
+    properties = _write_config(port, controller_port, data_dir, secured)
     logging_props = [f"-Dlog4j2.configurationFile={data_dir / LOG4J_NAME}", f"-Dkafka.logs.dir={data_dir}"]
-    if not is_formatted(data_dir):
-        _format_storage([java, *logging_props, "-cp", classpath], properties)
+    if not formatted:
+        _format_storage([java, *logging_props, "-cp", classpath], properties,
+                        secured.scram_arguments() if secured else [])
     command = [java, f"-Xms{heap}", f"-Xmx{heap}", *JVM_GC_FLAGS, f"-Xlog:gc:file={data_dir / GC_LOG_NAME}",
                "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true", *logging_props, "-cp", classpath,
                "kafka.Kafka", str(properties)]
-    handle = _launch(command, port, controller_port, data_dir)
+    handle = _launch(command, port, controller_port, data_dir, secured)
     began = time.monotonic()
     _await_ready(handle, port, timeout)
     log.info("kafka %s ready at %s after %.1f s (pid %d)", version, handle.bootstrap,
@@ -205,12 +225,15 @@ def is_formatted(data_dir: Path) -> bool:
     return (Path(data_dir) / LOG_DIRS_NAME / "meta.properties").is_file()
 
 
-def start_on_free_port(data_dir: Path, *, attempts: int = 3) -> BrokerHandle:
+def start_on_free_port(data_dir: Path, *, attempts: int = 3, sasl_ssl: bool = False,
+                       scram_users: tuple[str, ...] = DEFAULT_USERS) -> BrokerHandle:
     """Start a broker on a port the OS says is free, trying again if another process takes the
-    port between the check and the bind (tests and benchmarks run beside other work)."""
+    port between the check and the bind (tests and benchmarks run beside other work). With
+    ``sasl_ssl``, a SASL_SSL listener on another free port comes too (see ``start``)."""
     for attempt in range(1, attempts + 1):
         try:
-            return start(free_port(), data_dir)
+            return start(free_port(), data_dir, sasl_ssl_port=free_port() if sasl_ssl else None,
+                         scram_users=scram_users)
         except PortInUse:
             if attempt == attempts:
                 raise
@@ -252,19 +275,26 @@ def _refuse_live_broker(data_dir: Path) -> None:
         raise BrokerError(f"a broker (pid {pid}) is already running on {data_dir}; stop() it first")
 
 
-def _write_config(port: int, controller_port: int, data_dir: Path) -> Path:
-    """Write server.properties and the packaged log4j2 config into ``data_dir``."""
+def _write_config(port: int, controller_port: int, data_dir: Path, secured: SecuredListener | None) -> Path:
+    """Write server.properties (owner-only: it may hold the keystore password) and the packaged
+    log4j2 config into ``data_dir``."""
     properties = data_dir / PROPERTIES_NAME
-    properties.write_text(render_server_properties(port, controller_port, data_dir), encoding="utf-8")
+    properties.touch(mode=0o600)
+    properties.chmod(0o600)
+    text = render_server_properties(port, controller_port, data_dir, secured)
+    properties.write_text(text, encoding="utf-8")
     log4j = resources.files("streams.broker").joinpath(LOG4J_NAME).read_text(encoding="utf-8")
     (data_dir / LOG4J_NAME).write_text(log4j, encoding="utf-8")
     return properties
 
 
-def _format_storage(java_cp: list[str], properties: Path) -> None:
-    """Format KRaft storage with a fresh cluster id (``StorageTool random-uuid`` then ``format``)."""
+def _format_storage(java_cp: list[str], properties: Path, scram: list[str]) -> None:
+    """Format KRaft storage with a fresh cluster id (``StorageTool random-uuid`` then ``format``),
+    creating the SCRAM users of ``scram`` (placed before the last four arguments, the only ones an
+    error message quotes, since they hold passwords)."""
     cluster_id = _run_tool([*java_cp, "kafka.tools.StorageTool", "random-uuid"]).strip().splitlines()[-1]
-    _run_tool([*java_cp, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)])
+    _run_tool([*java_cp, "kafka.tools.StorageTool", "format", *scram, "-t", cluster_id,
+               "-c", str(properties)])
     log.info("formatted kafka storage for %s (cluster id %s)", properties.parent, cluster_id)
 
 
@@ -280,7 +310,8 @@ def _run_tool(command: list[str]) -> str:
     return done.stdout
 
 
-def _launch(command: list[str], port: int, controller_port: int, data_dir: Path) -> BrokerHandle:
+def _launch(command: list[str], port: int, controller_port: int, data_dir: Path,
+            secured: SecuredListener | None) -> BrokerHandle:
     """Spawn the broker in its own session with output to broker.log, and write the pid file."""
     log_path = data_dir / LOG_NAME
     with log_path.open("ab") as log_file:
@@ -290,7 +321,7 @@ def _launch(command: list[str], port: int, controller_port: int, data_dir: Path)
     (data_dir / PID_NAME).write_text(f"{proc.pid}\n", encoding="utf-8")
     log.debug("launched kafka pid %d: %s", proc.pid, " ".join(command))
     return BrokerHandle(bootstrap=f"{HOST}:{port}", pid=proc.pid, data_dir=data_dir,
-                        log_path=log_path, controller_port=controller_port)
+                        log_path=log_path, controller_port=controller_port, secured=secured)
 
 
 def _await_ready(handle: BrokerHandle, port: int, timeout: float) -> None:

@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
     promote.add_argument("--no-notify", action="store_true", help="only change the registry; do not "
                          "publish to the model-updates topic (running workers keep the old champion)")
     promote.add_argument("--broker", help="Kafka bootstrap host:port (setting broker)")
-    promote.set_defaults(handler=_promote)
+    promote.set_defaults(handler=_promote, connects=True)
     from streams.commands import rollout
 
     staging = rollout.register(actions)

@@ -39,6 +39,7 @@ def register(actions: Any) -> list[argparse.ArgumentParser]:
         parser.add_argument("--no-notify", action="store_true",
                             help="only change the registry; do not tell running workers")
         parser.add_argument("--broker", help="Kafka bootstrap host:port (setting broker)")
+        parser.set_defaults(connects=True)
     return parsers
 
 

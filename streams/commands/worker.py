@@ -36,6 +36,8 @@ def register(sub: Any) -> None:
     tail.set_defaults(handler=_tail)
     for parser in (worker, produce, topics, tail):
         parser.add_argument("--broker", help="Kafka bootstrap host:port (setting broker)")
+    for parser in (produce, topics, tail):  # the worker checks its connection itself, after its models
+        parser.set_defaults(connects=True)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

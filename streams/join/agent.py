@@ -181,6 +181,8 @@ class JoinAgent:
             batches = await self._consumer.getmany(timeout_ms=self.settings.poll_timeout_ms,
                                                     max_records=self.settings.batch_max_records)
             async with self.cycle:
+                if self._stopping.is_set():
+                    return  # stop() ran its final cycle and closed the store while we polled
                 if batches:
                     await self.process(batches)
                 await self._expire_if_caught_up()

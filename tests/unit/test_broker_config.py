@@ -25,6 +25,7 @@ from streams.broker import (
     start,
     stop,
 )
+from streams.broker.security import SecuredListener, prepare
 
 
 def _parse(text: str) -> dict[str, str]:
@@ -82,6 +83,31 @@ def test_properties_are_plain_key_value_lines(tmp_path: Path) -> None:
     body = [line for line in text.splitlines() if not line.startswith("#")]
     assert all(line.count("=") >= 1 and line == line.strip() for line in body)
     assert len(body) == len(_parse(text)), "no key twice"
+
+
+def test_a_secured_listener_adds_sasl_ssl_and_authorisation(tmp_path: Path) -> None:
+    (tmp_path / "keystore.password").write_text("ks-password\n")
+    secured = SecuredListener(19094, tmp_path, ("driftline",))
+    props = _parse(render_server_properties(19092, 19093, tmp_path, secured))
+    assert props["listeners"].endswith(",SASL_SSL://127.0.0.1:19094")
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19092,SASL_SSL://127.0.0.1:19094"
+    assert props["listener.security.protocol.map"].endswith(",SASL_SSL:SASL_SSL")
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["listener.name.sasl_ssl.ssl.client.auth"] == "required"
+    assert props["listener.name.sasl_ssl.ssl.keystore.password"] == "ks-password"
+    assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert props["super.users"] == "User:ANONYMOUS" and props["allow.everyone.if.no.acl.found"] == "false"
+    # The plaintext path is exactly what it was.
+    plain = _parse(render_server_properties(19092, 19093, tmp_path))
+    assert {k: v for k, v in props.items() if k in plain and k not in (
+        "listeners", "advertised.listeners", "listener.security.protocol.map")} == {
+        k: v for k, v in plain.items() if k not in ("listeners", "advertised.listeners",
+                                                     "listener.security.protocol.map")}
+
+
+def test_a_formatted_broker_is_not_given_users_it_never_had(tmp_path: Path) -> None:
+    with pytest.raises(BrokerError, match="new data folder"):
+        prepare(tmp_path / "security", 19094, ("driftline",), formatted=True)
 
 
 # --- ports and java -------------------------------------------------------------------------------

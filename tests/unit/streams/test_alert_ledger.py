@@ -1,6 +1,6 @@
 """The alert ledger's rules: continue what another owner raised, drop what a retired version says,
 resolve what a new owner did not confirm. A stand-in producer records what would be written; the
-real topics are exercised by ``tests/integration/test_alert_state.py``."""
+real topics are exercised by ``tests/integration/test_open_alerts.py``."""
 
 from __future__ import annotations
 
