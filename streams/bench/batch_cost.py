@@ -1,16 +1,18 @@
 """What one call of ``BatchScorer.score`` costs per batch size: the worker's CPU without Kafka.
 
-``python -m streams.bench.batch_cost [--sizes 1,2,5,20,50,200,1000] [--monitors on|off]``
+``python -m streams.bench.batch_cost [--sizes 1,2,5,20,50,200,1000] [--monitors on|off] [--shadows N]``
 
 Why: at low event rates a worker scores many tiny batches, so the fixed cost of a batch (numpy
 calls per feature column, one ONNX call, output building) decides its CPU, not the cost per
 event. The demo model is trained and registered into a temporary registry, events come from the
 bench's synthetic payloads, and each size is timed over enough calls for about 20,000 events.
+``--shadows N`` adds N shadow versions (copies of the champion) beside it: what each shadow costs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +24,7 @@ from models.registry import Registry
 from streams.app import build_scorer
 from streams.bench.payload import encode_event, feature_pool, now_ms
 from streams.registration import register_demo_with_reference
-from streams.scoring import BatchScorer
+from streams.scoring import BatchScorer, Rollout
 from streams.serving import load_served_models
 from streams.settings import Settings
 
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m streams.bench.batch_cost")
     parser.add_argument("--sizes", default="1,2,5,20,50,200,1000")
     parser.add_argument("--monitors", choices=("on", "off"), default="on")
+    parser.add_argument("--shadows", type=int, default=0, help="shadow versions beside the champion")
     args = parser.parse_args(argv)
     sizes = [int(part) for part in args.sizes.split(",") if part.strip()]
     with tempfile.TemporaryDirectory(prefix="driftline-batch-cost-") as tmp:
@@ -66,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         register_demo_with_reference(Registry(registry))
         settings = Settings(registry=registry, models=(DEMO_MODEL_NAME,), monitors=args.monitors == "on")
         scorer = build_scorer(settings, load_served_models(settings))
-        print(f"{'batch':>6}{'µs/batch':>11}{'µs/event':>10}   (monitors {args.monitors})")
+        champion = scorer.models[DEMO_MODEL_NAME]
+        copies = range(champion.version + 1, champion.version + 1 + args.shadows)
+        shadows = tuple(dataclasses.replace(champion, version=v) for v in copies)
+        scorer.rollouts[DEMO_MODEL_NAME] = Rollout(shadows=shadows)
+        print(f"{'batch':>6}{'µs/batch':>11}{'µs/event':>10}   "
+              f"(monitors {args.monitors}, {args.shadows} shadows)")
         for size in sizes:
             cost = microseconds_per_batch(scorer, size)
             print(f"{size:>6}{cost:>11.0f}{cost / size:>10.1f}", flush=True)
