@@ -23,7 +23,7 @@ from streams.settings import Settings
 from streams.topics import ensure_topics
 from tests.integration.support import TopicReader, WorkerProcess, isolated_settings, send_all
 
-BACKLOG = 300_000
+BACKLOG = 120_000
 OUTAGE_S = 90.0
 
 
