@@ -93,6 +93,31 @@ class ModelOutput:
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """What answers while the model cannot (it raises, times out, or its breaker is open).
+
+    ``score``: a constant probability of the positive class, typically the training prior; its
+    label is the positive class at 0.5 or above. (Another registered model as fallback is not
+    supported yet.)
+    """
+
+    score: float
+
+    def __post_init__(self) -> None:
+        score = self.score
+        if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
+            raise CardError(f"fallback score must be a number in [0, 1], not {score!r}",
+                            field="fallback.score")
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Fallback:
+        if not isinstance(raw, dict) or set(raw) != {"score"}:
+            raise CardError(f"fallback must be an object like {{\"score\": 0.03}}, not {raw!r}",
+                            field="fallback")
+        return cls(raw["score"])
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """Everything a reader or the worker needs to know about one model version."""
 
@@ -106,6 +131,7 @@ class ModelCard:
     training_data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     created_at: str | None = None
+    fallback: Fallback | None = None
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.features]
@@ -134,6 +160,7 @@ class ModelCard:
             training_data=dict(raw.get("training_data", {})),
             metrics=dict(raw.get("metrics", {})),
             created_at=raw.get("created_at"),
+            fallback=Fallback.from_dict(raw["fallback"]) if raw.get("fallback") is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:

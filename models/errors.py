@@ -9,6 +9,7 @@
     ├── ModelLoadError          ONNX Runtime cannot read or load an artifact
     ├── ModelNotFound           no such model or version in the registry
     └── ScoringError            ONNX Runtime failed on a batch
+        └── ScoringTimeout      ... or did not finish within the batch's time limit
 
 Context travels as attributes (``field``, ``model``, ``version``), not only in the message.
 """
@@ -54,3 +55,7 @@ class ScoringError(ModelError):
     """ONNX Runtime raised while scoring a batch."""
 
     retriable = True
+
+
+class ScoringTimeout(ScoringError):  # noqa: N818 - a kind of ScoringError, named for when
+    """ONNX Runtime did not finish a batch within its time limit (the run was told to stop)."""

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from models.card import MISSING_CATEGORY, OTHER_CATEGORY, FeatureSpec, ModelCard
-from models.errors import CardError, IntegrityError, ModelLoadError, ScoringError
+from models.errors import CardError, IntegrityError, ModelLoadError, ScoringError, ScoringTimeout
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,10 @@ _ELEMENT_TYPES = {"numeric": "tensor(float)", "categorical": "tensor(string)"}
 _SCORE_TYPES = ("tensor(float)", "tensor(double)")
 
 Row = Mapping[str, float | str | None]
+
+#: Runs batches that have a time limit: two threads, so one run that ignores its terminate flag
+#: for a while does not hold up the next model's batch.
+_RUNNER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="driftline-onnx")
 
 
 def sha256_file(path: Path) -> str:
@@ -181,14 +187,19 @@ class OnnxModel:
                                    f"without ZipMap), the graph declares {scores.type} {scores.shape}",
                                    "output.score_output")
 
-    def predict(self, columns: Mapping[str, npt.NDArray[Any]]) -> Prediction:
+    def predict(self, columns: Mapping[str, npt.NDArray[Any]], *,
+                timeout_s: float | None = None) -> Prediction:
         """Score one batch given its feeding columns (see :func:`columns_from_rows`).
 
         Columns may be ``[N]`` or ``[N, 1]``; numeric ones are cast to ``float32``. A missing
-        column or ragged lengths are caller bugs and raise ``ValueError``.
+        column or ragged lengths are caller bugs and raise ``ValueError``. With ``timeout_s`` the
+        run happens on a helper thread and is told to stop (ONNX Runtime's terminate flag) when
+        it takes longer.
 
         Raises
         ------
+        ScoringTimeout
+            The run did not finish within ``timeout_s``.
         ScoringError
             ONNX Runtime failed, or returned probabilities without the positive class column.
         """
@@ -198,12 +209,28 @@ class OnnxModel:
             return Prediction(scores=np.empty(0, dtype=np.float64), labels=np.empty(0, dtype=np.int64))
         output = self.card.output
         try:
-            labels, probabilities = self.session.run([output.label_output, output.score_output], feed)
+            labels, probabilities = self._run([output.label_output, output.score_output], feed, timeout_s)
+        except ScoringTimeout:
+            raise
         except Exception as exc:  # every ORT failure type, see load()
             raise ScoringError(f"{_describe(self.card)}: ONNX Runtime failed "
                                f"on a batch of {rows}: {exc}", model=self.card.name,
                                version=self.card.version) from exc
         return self._prediction(np.asarray(labels), np.asarray(probabilities), rows)
+
+    def _run(self, names: list[str], feed: dict[str, npt.NDArray[Any]], timeout_s: float | None) -> list[Any]:
+        if timeout_s is None:
+            return list(self.session.run(names, feed))
+        options = ort.RunOptions()
+        running = _RUNNER.submit(self.session.run, names, feed, options)
+        try:
+            return list(running.result(timeout=timeout_s))
+        except FutureTimeout:
+            options.terminate = True  # ORT checks it between kernels and ends the run with an error
+            running.add_done_callback(lambda done: done.exception())
+            raise ScoringTimeout(f"{_describe(self.card)}: ONNX Runtime did not finish a batch of "
+                                 f"{len(next(iter(feed.values())))} within {timeout_s * 1000:.0f} ms",
+                                 model=self.card.name, version=self.card.version) from None
 
     def _feed(self, columns: Mapping[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
         feed: dict[str, npt.NDArray[Any]] = {}

@@ -24,6 +24,7 @@ from streams.model_updates import ModelUpdatesReader
 from streams.monitor_agent import register_monitor_agent
 from streams.performance_agent import PerformanceAgent
 from streams.reachability import ReachabilityProbe
+from streams.rollout.guard import ServingGuard
 from streams.score_agent import ScoreAgent
 from streams.scoring import BatchScorer, ServedModel
 from streams.serving import CannotServe, load_rollouts
@@ -43,7 +44,16 @@ def build_scorer(settings: Settings, served: dict[str, ServedModel]) -> BatchSco
                        deadletter_topic=settings.topic_deadletter, max_event_bytes=settings.max_event_bytes,
                        deadletter_payload_max_bytes=settings.deadletter_payload_max_bytes, drift=drift,
                        echo_features=settings.label_join, shadow_topic=settings.topic_shadow_predictions,
-                       rollouts=load_rollouts(settings, served))
+                       rollouts=load_rollouts(settings, served), guard=serving_guard(settings))
+
+
+def serving_guard(settings: Settings) -> ServingGuard:
+    """The inference time limit and circuit breakers, from settings."""
+    timeout_ms = settings.inference_timeout_ms
+    return ServingGuard(timeout_s=timeout_ms / 1000 if timeout_ms else None,
+                        failures_to_open=settings.breaker_failures,
+                        cooldown_s=settings.breaker_cooldown_ms / 1000, alerts_topic=settings.topic_alerts,
+                        source=f"driftline/{settings.app_id}/scoring")
 
 
 def create_app(settings: Settings, served: dict[str, ServedModel], slot: Slot) -> faust.App:

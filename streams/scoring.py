@@ -28,6 +28,7 @@ from models.validation import FeatureValidator, Invalid
 from streams.decoding import Event, decode_event
 from streams.drift_outbox import DriftOutbox
 from streams.outputs import ConsumedRecord, Output, dead_letter
+from streams.rollout.guard import ServingGuard
 from streams.rollout.router import canary_mask
 
 __all__ = ["SCORING_FAILED", "UNKNOWN_MODEL", "BatchOutcome", "BatchScorer", "ConsumedRecord", "Output",
@@ -81,6 +82,8 @@ class BatchOutcome:
     #: Shadow predictions (for the shadow topic; never an answer) and their count by (model, version).
     shadow_outputs: list[Output] = field(default_factory=list)
     shadow_predictions: Counter[tuple[str, int]] = field(default_factory=Counter)
+    #: Alerts the batch caused (a circuit breaker opening or closing).
+    alert_outputs: list[Output] = field(default_factory=list)
 
     @property
     def predictions(self) -> int:
@@ -88,8 +91,10 @@ class BatchOutcome:
 
     @property
     def all_outputs(self) -> list[Output]:
-        """What the batch publishes: its outputs, then its shadow predictions."""
-        return self.outputs + self.shadow_outputs if self.shadow_outputs else self.outputs
+        """What the batch publishes: its outputs, then its shadow predictions and alerts."""
+        if not (self.shadow_outputs or self.alert_outputs):
+            return self.outputs
+        return self.outputs + self.shadow_outputs + self.alert_outputs
 
 
 @dataclass(slots=True)  # one per event: a plain slotted init is the cheap one
@@ -119,10 +124,14 @@ class BatchScorer:
                  deadletter_payload_max_bytes: int, drift: DriftOutbox | None = None,
                  echo_features: bool = False, clock: Callable[[], float] = time.time,
                  shadow_topic: str = "shadow-predictions",
-                 rollouts: Mapping[str, Rollout] | None = None) -> None:
+                 rollouts: Mapping[str, Rollout] | None = None, guard: ServingGuard | None = None) -> None:
         #: Each served model's champion, and what serves beside it.
         self.models = dict(models)
         self.rollouts = dict(rollouts or {})
+        #: Time limit, breakers and fallbacks (by default: no limit, a breaker that never matters
+        #: without a fallback, alerts to the default alerts topic).
+        self.guard = guard or ServingGuard(timeout_s=None, failures_to_open=3, cooldown_s=30.0,
+                                           alerts_topic="alerts", source="driftline/scoring")
         self.shadow_topic = shadow_topic
         self.default_model = default_model
         self.predictions_topic = predictions_topic
@@ -186,7 +195,7 @@ class BatchScorer:
         if not rows:
             return
         try:
-            prediction = served.model.predict(checked.columns)
+            prediction = served.model.predict(checked.columns, timeout_s=self.guard.timeout_s)
         except ModelError as exc:
             log.warning("shadow %s v%s failed on a batch of %d: %s", served.name, served.version, len(rows),
                         exc)
@@ -206,20 +215,43 @@ class BatchScorer:
         batch.outcome.unseen_categories += checked.unseen_categories
         if not rows:
             return
+        guard = self.guard if variant == "champion" else None
+        if guard is not None and not guard.allows(served):
+            self._fall_back(served, rows, batch, "its circuit breaker is open")
+            return
         try:
-            prediction = served.model.predict(checked.columns)
+            prediction = served.model.predict(checked.columns, timeout_s=self.guard.timeout_s)
         except ModelError as exc:
             log.error("model %s v%s failed on a batch of %d: %s", served.name, served.version, len(rows), exc)
-            failure = Invalid(SCORING_FAILED, f"model {served.name} v{served.version} failed: {exc}", None)
-            for row in rows:
-                batch.slots[row.index] = self._dead_letter(batch.records[row.index], failure, batch.outcome)
+            if variant == "canary":  # the champion answers for a failing canary
+                self._score_group(self.models[served.name], rows, batch, "champion")
+                return
+            if guard is not None:
+                batch.outcome.alert_outputs += guard.failed(served, str(exc))
+            self._fall_back(served, rows, batch, f"failed: {exc}")
             return
-        for key, value, index in self._prediction_records(served, rows, prediction, batch, variant):
-            batch.slots[index] = Output(self.predictions_topic, key, value)
-        batch.outcome.predictions_by_model[served.name, served.version, variant] += len(rows)
+        if guard is not None:
+            batch.outcome.alert_outputs += guard.succeeded(served)
+        self._answer(served, rows, prediction, batch, variant)
         if self.drift is not None and served.binner is not None:
             counts = served.binner.bin_columns(checked.columns, prediction.scores)
             self.drift.add(served.name, served.version, counts, prediction.scores)
+
+    def _fall_back(self, served: ServedModel, rows: list[_Accepted], batch: _Batch, why: str) -> None:
+        """Answer ``rows`` with ``served``'s fallback; dead letters when its card declares none."""
+        prediction = self.guard.fallback_prediction(served, len(rows))
+        if prediction is not None:
+            self._answer(served, rows, prediction, batch, "fallback")
+            return
+        failure = Invalid(SCORING_FAILED, f"model {served.name} v{served.version} {why}", None)
+        for row in rows:
+            batch.slots[row.index] = self._dead_letter(batch.records[row.index], failure, batch.outcome)
+
+    def _answer(self, served: ServedModel, rows: list[_Accepted], prediction: Prediction, batch: _Batch,
+                variant: str) -> None:
+        for key, value, index in self._prediction_records(served, rows, prediction, batch, variant):
+            batch.slots[index] = Output(self.predictions_topic, key, value)
+        batch.outcome.predictions_by_model[served.name, served.version, variant] += len(rows)
 
     def _prediction_records(self, served: ServedModel, rows: list[_Accepted], prediction: Prediction,
                             batch: _Batch, variant: str) -> list[tuple[bytes, bytes, int]]:

@@ -147,6 +147,13 @@ class Settings:
     #: stop). One commit per micro-batch made the broker and the worker spend more on commits
     #: than on scoring at low rates; a crash re-scores at most this much traffic.
     commit_interval_ms: int = 100
+    #: Longest an ONNX Runtime call may take on one batch before it is stopped and the batch is
+    #: answered by the model's fallback (0: no limit). Batches take milliseconds; a second means stuck.
+    inference_timeout_ms: int = 1000
+    #: Failing batches in a row that open a champion's circuit breaker, and how long it stays open
+    #: before a probe batch is let through (the fallback answers meanwhile).
+    breaker_failures: int = 3
+    breaker_cooldown_ms: int = 30_000
     #: Events larger than this go to the dead-letter topic unparsed.
     max_event_bytes: int = 100_000
     #: Raw payloads in dead-letter records are cut to this size (and marked truncated).
@@ -354,7 +361,8 @@ def _printable(value: Any) -> Any:
 
 _HINTS: dict[str, Any] = get_type_hints(Settings)
 #: Integer settings for which 0 means "off" rather than a mistake.
-_ZERO_ALLOWED = frozenset({"metrics_port", "producer_linger_ms", "commit_interval_ms"})
+_ZERO_ALLOWED = frozenset({"metrics_port", "producer_linger_ms", "commit_interval_ms",
+                           "inference_timeout_ms"})
 #: Settings whose value must be one of a few words (Kafka's own spelling).
 _CHOICES: dict[str, tuple[str, ...]] = {
     "kafka_security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),

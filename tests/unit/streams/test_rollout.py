@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any, cast
 
 import orjson
 import pytest
 
+from models.card import Fallback
 from models.demo import DEMO_MODEL_NAME
+from models.errors import ScoringError, ScoringTimeout
 from models.registry import Registry
 from models.synthetic import SyntheticStream
+from streams.rollout.guard import ServingGuard
 from streams.rollout.router import canary_mask
 from streams.scoring import BatchScorer, Rollout, ServedModel
 from tests.unit.streams.test_scoring import Record
@@ -73,3 +77,62 @@ def test_shadows_score_every_event_on_their_own_topic_only(champion: ServedModel
     assert {(s["variant"], s["version"]) for s in shadowed} == {("shadow", 3)}
     assert outcome.all_outputs == outcome.outputs + outcome.shadow_outputs
     assert outcome.shadow_predictions == {(DEMO_MODEL_NAME, 3): 300}
+
+
+class FlakyModel:
+    """Wraps a real model; raises (a failure or a timeout) while ``broken``."""
+
+    def __init__(self, model: Any, *, timeout: bool = False) -> None:
+        self._model, self.card, self.broken, self.calls, self.timeout = model, model.card, True, 0, timeout
+
+    def predict(self, columns: Any, *, timeout_s: float | None = None) -> Any:
+        self.calls += 1
+        if self.broken:
+            raise (ScoringTimeout if self.timeout else ScoringError)("injected fault")
+        return self._model.predict(columns, timeout_s=timeout_s)
+
+
+def guarded(champion: ServedModel, now: list[float]) -> BatchScorer:
+    guard = ServingGuard(timeout_s=1.0, failures_to_open=2, cooldown_s=10.0, alerts_topic="alerts",
+                         source="test", clock=lambda: now[0])
+    return BatchScorer({DEMO_MODEL_NAME: champion}, default_model=DEMO_MODEL_NAME,
+                       predictions_topic="predictions", deadletter_topic="deadletter",
+                       max_event_bytes=10_000, deadletter_payload_max_bytes=64, guard=guard)
+
+
+@pytest.mark.parametrize("timeout", [False, True])
+def test_a_failing_champion_is_answered_by_its_fallback_behind_a_breaker(champion: ServedModel,
+                                                                         timeout: bool) -> None:
+    card = dataclasses.replace(champion.model.card, fallback=Fallback(0.03))
+    flaky = FlakyModel(dataclasses.replace(champion, model=champion.model).model, timeout=timeout)
+    flaky.card = card
+    served = dataclasses.replace(champion, model=cast(Any, flaky))
+    now = [0.0]
+    scorer_ = guarded(served, now)
+    alerts: list[str] = []
+    for _ in range(4):
+        outcome = scorer_.score(events(50))
+        answers = [orjson.loads(o.value) for o in outcome.outputs]
+        assert not outcome.dead_letters and {(a["variant"], a["score"], a["label"]) for a in answers} == {
+            ("fallback", 0.03, 0)}
+        alerts += [orjson.loads(o.value)["type"].rsplit(".", 1)[-1] for o in outcome.alert_outputs]
+    assert alerts == ["raised"] and flaky.calls == 2  # open after two failures: no more calls
+
+    flaky.broken = False
+    now[0] = 11.0  # the cooldown passed: the next batch is the probe
+    outcome = scorer_.score(events(50))
+    assert {orjson.loads(o.value)["variant"] for o in outcome.outputs} == {"champion"}
+    assert [orjson.loads(o.value)["data"]["status"] for o in outcome.alert_outputs] == ["resolved"]
+
+
+def test_without_a_fallback_a_failing_batch_is_dead_lettered(champion: ServedModel) -> None:
+    served = dataclasses.replace(champion, model=cast(Any, FlakyModel(champion.model)))
+    outcome = guarded(served, [0.0]).score(events(10))
+    assert outcome.dead_letters == {"scoring_failed": 10}
+
+
+def test_a_failing_canary_is_answered_by_the_champion(champion: ServedModel) -> None:
+    canary = dataclasses.replace(champion, version=2, model=cast(Any, FlakyModel(champion.model)))
+    outcome = scorer(champion, Rollout(canary=canary, canary_share=0.5)).score(events(200))
+    assert not outcome.dead_letters
+    assert {orjson.loads(o.value)["variant"] for o in outcome.outputs} == {"champion"}

@@ -94,7 +94,7 @@ def test_a_failing_model_dead_letters_its_batch_and_carries_on(served: ServedMod
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from models.errors import ScoringError
 
-    def broken(columns: object) -> None:
+    def broken(columns: object, *, timeout_s: float | None = None) -> None:
         raise ScoringError("onnxruntime exploded")
 
     monkeypatch.setattr(served.model, "predict", broken)
