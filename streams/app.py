@@ -85,7 +85,7 @@ def create_app(settings: Settings, served: dict[str, ServedModel], slot: Slot) -
     if settings.label_join:
         factories += [lambda: JoinAgent(settings, slot), lambda: PerformanceAgent(settings)]
     service = BatchAgentsService(factories, [ModelUpdatesReader(settings, scorer), ledger],
-                                 ReachabilityProbe(settings))
+                                 ReachabilityProbe(settings), debug_clients=settings.log_level == "debug")
     # Faust types ``service`` for classes but starts instances too; ours needs constructor arguments.
     app.service(cast(Any, service))
     return app

@@ -52,12 +52,19 @@ class RepeatLimiter(logging.Filter):
         return True
 
 
-def limit_client_noise(logger: logging.Logger | None = None, window_s: float = WINDOW_S) -> RepeatLimiter:
-    """Install one `RepeatLimiter` on every handler of ``logger`` (the root logger by default).
+def limit_client_noise(logger: logging.Logger | None = None, window_s: float = WINDOW_S, *,
+                       debug: bool = False) -> RepeatLimiter:
+    """Install one `RepeatLimiter` on every handler of ``logger`` (the root logger by default), and
+    keep aiokafka's INFO lines out unless ``debug``.
 
     On the handlers, not the loggers: a logger's filter sees only the records logged on that very
     logger, and aiokafka logs on a dozen children (``aiokafka.conn``, ``aiokafka.cluster``, ...).
+    aiokafka's INFO lines (coordinators discovered, generations joined, multi-line tables of
+    subscriptions) repeat what driftline's own assignment lines say; after an outage they were
+    most of the log.
     """
+    if not debug:
+        logging.getLogger("aiokafka").setLevel(logging.WARNING)
     limiter = RepeatLimiter(window_s)
     for handler in (logger or logging.getLogger()).handlers:
         if not any(isinstance(f, RepeatLimiter) for f in handler.filters):

@@ -61,18 +61,19 @@ class BatchAgentsService(mode.Service):
     """Starts the batch agents with the app, keeps them running, stops them before the app's producer."""
 
     def __init__(self, factories: list[AgentFactory], companions: list[Companion], probe: ReachabilityProbe,
-                 **kwargs: Any) -> None:
+                 *, debug_clients: bool = False, **kwargs: Any) -> None:
         self.factories = factories
         self.agents = [factory() for factory in factories]
         #: Indices of agents abandoned and not yet replaced (nothing left to stop).
         self._abandoned: set[int] = set()
         self.companions = companions
         self.probe = probe
+        self.debug_clients = debug_clients
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
         # Faust has set up logging by now: limit the Kafka clients' per-retry lines on its handlers.
-        limit_client_noise()
+        limit_client_noise(debug=self.debug_clients)
         await self.probe.start()
         for companion in self.companions:
             await companion.start()

@@ -56,3 +56,15 @@ def test_installs_once_on_every_handler_of_the_logger() -> None:
     finally:
         for handler in handlers:
             logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize(("debug", "level"), [(False, logging.WARNING), (True, logging.NOTSET)])
+def test_aiokafka_info_lines_stay_out_unless_debugging(debug: bool, level: int) -> None:
+    client = logging.getLogger("aiokafka")
+    before = client.level
+    client.setLevel(logging.NOTSET)
+    try:
+        limit_client_noise(logging.getLogger("test_log_noise_levels"), debug=debug)
+        assert client.level == level
+    finally:
+        client.setLevel(before)
