@@ -24,6 +24,7 @@ from streams.model_updates import ModelUpdatesReader
 from streams.monitor_agent import register_monitor_agent
 from streams.performance_agent import PerformanceAgent
 from streams.reachability import ReachabilityProbe
+from streams.rollout.auto import RolloutWatch
 from streams.rollout.guard import ServingGuard
 from streams.score_agent import ScoreAgent
 from streams.scoring import BatchScorer, ServedModel
@@ -81,7 +82,8 @@ def create_app(settings: Settings, served: dict[str, ServedModel], slot: Slot) -
     monitored = [(m.name, m.version) for m in served.values()] if settings.monitors else []
     register_monitor_agent(app, settings, monitored, ledger)
     # Factories, not agents: an agent the broker failed is replaced by a fresh one (streams.supervision).
-    factories: list[AgentFactory] = [lambda: ScoreAgent(settings, scorer)]
+    watch = RolloutWatch(settings, scorer)
+    factories: list[AgentFactory] = [lambda: ScoreAgent(settings, scorer, watch)]
     if settings.label_join:
         factories += [lambda: JoinAgent(settings, slot), lambda: PerformanceAgent(settings)]
     service = BatchAgentsService(factories, [ModelUpdatesReader(settings, scorer), ledger],

@@ -34,6 +34,7 @@ from streams.connection import client_options, close_abandoned
 from streams.health import READINESS
 from streams.metrics import forget_lag, record_batch, record_lag
 from streams.offsets import next_offsets
+from streams.rollout.auto import RolloutWatch
 from streams.scoring import BatchOutcome, BatchScorer, ConsumedRecord
 from streams.sending import BatchSender
 from streams.settings import Settings
@@ -64,9 +65,11 @@ class _SettleBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 class ScoreAgent:
     """Runs ``BatchScorer`` over the events topic until stopped."""
 
-    def __init__(self, settings: Settings, scorer: BatchScorer) -> None:
+    def __init__(self, settings: Settings, scorer: BatchScorer, watch: RolloutWatch | None = None) -> None:
         self.settings = settings
         self.scorer = scorer
+        #: Judges canaries on the batches scored here (outlives a replaced agent: it is passed in).
+        self.watch = watch
         self.consumed = 0
         #: Held from scoring a batch to queuing its outputs, and while settling.
         self.in_flight = asyncio.Lock()
@@ -177,6 +180,10 @@ class ScoreAgent:
             self._unsettled = _Unsettled(deliveries, positions)
             self.consumed += len(records)
             record_batch(outcome, len(records), time.perf_counter() - started)
+            if self.watch is not None:
+                self.watch.observe(outcome.health)
+                if self.watch.due():
+                    await self.watch.act(self.producer)
             record_lag(self.lag(positions))
             return outcome
 

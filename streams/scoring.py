@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -29,6 +29,7 @@ from streams.decoding import Event, decode_event
 from streams.drift_outbox import DriftOutbox
 from streams.outputs import ConsumedRecord, Output, dead_letter
 from streams.rollout.guard import ServingGuard
+from streams.rollout.health import VariantBatch
 from streams.rollout.router import canary_mask
 
 __all__ = ["SCORING_FAILED", "UNKNOWN_MODEL", "BatchOutcome", "BatchScorer", "ConsumedRecord", "Output",
@@ -84,6 +85,9 @@ class BatchOutcome:
     shadow_predictions: Counter[tuple[str, int]] = field(default_factory=Counter)
     #: Alerts the batch caused (a circuit breaker opening or closing).
     alert_outputs: list[Output] = field(default_factory=list)
+    #: How each (model, version, variant) fared in the batch, for the canary's health check.
+    health: defaultdict[tuple[str, int, str], VariantBatch] = field(
+        default_factory=lambda: defaultdict(VariantBatch))
 
     @property
     def predictions(self) -> int:
@@ -207,10 +211,13 @@ class BatchScorer:
     def _score_group(self, served: ServedModel, rows: list[_Accepted], batch: _Batch, variant: str) -> None:
         if not rows:
             return
+        health = batch.outcome.health[served.name, served.version, variant]
+        health.events += len(rows)
         checked = served.validator.validate_batch([row.event.features for row in rows])
         for position, problem in checked.errors.items():
             index = rows[position].index
             batch.slots[index] = self._dead_letter(batch.records[index], problem, batch.outcome)
+        health.dead_letters += len(checked.errors)
         rows = [row for row, ok in zip(rows, checked.valid.tolist(), strict=True) if ok]
         batch.outcome.unseen_categories += checked.unseen_categories
         if not rows:
@@ -219,9 +226,11 @@ class BatchScorer:
         if guard is not None and not guard.allows(served):
             self._fall_back(served, rows, batch, "its circuit breaker is open")
             return
+        started = time.perf_counter()
         try:
             prediction = served.model.predict(checked.columns, timeout_s=self.guard.timeout_s)
         except ModelError as exc:
+            health.failed += len(rows)
             log.error("model %s v%s failed on a batch of %d: %s", served.name, served.version, len(rows), exc)
             if variant == "canary":  # the champion answers for a failing canary
                 self._score_group(self.models[served.name], rows, batch, "champion")
@@ -230,6 +239,7 @@ class BatchScorer:
                 batch.outcome.alert_outputs += guard.failed(served, str(exc))
             self._fall_back(served, rows, batch, f"failed: {exc}")
             return
+        health.inference_ms.append((time.perf_counter() - started) * 1000)
         if guard is not None:
             batch.outcome.alert_outputs += guard.succeeded(served)
         self._answer(served, rows, prediction, batch, variant)

@@ -154,6 +154,15 @@ class Settings:
     #: before a probe batch is let through (the fallback answers meanwhile).
     breaker_failures: int = 3
     breaker_cooldown_ms: int = 30_000
+    #: Automatic rollback of a canary whose error share (or dead-letter share) exceeds its
+    #: champion's by ``rollout_error_margin``, or whose per-batch inference p99 is more than
+    #: ``rollout_latency_ratio`` times the champion's, once it has ``rollout_min_events`` events;
+    #: judged every ``rollout_evaluate_ms`` by each worker on the traffic it scored.
+    rollout_auto: bool = True
+    rollout_min_events: int = 200
+    rollout_error_margin: float = 0.05
+    rollout_latency_ratio: float = 3.0
+    rollout_evaluate_ms: int = 10_000
     #: Events larger than this go to the dead-letter topic unparsed.
     max_event_bytes: int = 100_000
     #: Raw payloads in dead-letter records are cut to this size (and marked truncated).
