@@ -219,6 +219,7 @@ class HistogramDriftDetector:
         self._drift_detected = False
         self._warning_detected = False
         self._evaluated = False
+        self._sub_closed = False
 
     def _nominal_present(self) -> FloatArray:
         shares = np.array([_present_share(row.kind, row.counts) for row in self.profile.rows])
@@ -229,7 +230,7 @@ class HistogramDriftDetector:
         delta = np.asarray(counts, dtype=np.int64)
         if delta.shape != self._open.shape or n < 0:
             raise ValueError(f"counts must have shape {self._open.shape} and n be non-negative")
-        self._drift_detected = self._warning_detected = self._evaluated = False
+        self._drift_detected = self._warning_detected = self._evaluated = self._sub_closed = False
         self._open += delta
         self._open_events += n
         self._n_seen += n
@@ -237,6 +238,7 @@ class HistogramDriftDetector:
             self._close()
 
     def _close(self) -> None:
+        self._sub_closed = True
         slot = self._slot
         self._window -= self._ring[slot]
         self._window_events -= int(self._ring_events[slot])
@@ -284,6 +286,16 @@ class HistogramDriftDetector:
     def evaluated(self) -> bool:
         """This update closed a sub-window and the window statistics were recomputed."""
         return self._evaluated
+
+    @property
+    def sub_window_closed(self) -> bool:
+        """This update closed a sub-window (evaluated too once the ring is full)."""
+        return self._sub_closed
+
+    @property
+    def room(self) -> int:
+        """Events that close the open sub-window: feed at most this many to keep windows exact."""
+        return self._sub_size - self._open_events if self._open_events < self._sub_size else 1
 
     @property
     def n_seen(self) -> int:

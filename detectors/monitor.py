@@ -16,8 +16,9 @@ kind                      detector                             watches
                                                                unlisted categories
 ========================  ===================================  =====================================
 
-All histogram and quality tests share one false-alarm budget, ``target_arl`` events between false
-alarms (see `detectors.calibration`); River detectors keep their own parameters.
+All histogram, quality and CUSUM tests share one false-alarm budget, ``target_arl`` events between
+false alarms (see `detectors.calibration` and `detectors.normal_score_cusum`); River detectors
+keep their own parameters.
 
 Examples
 --------
@@ -58,14 +59,18 @@ from detectors.alerting import (
     dedup_key,
 )
 from detectors.calibration import Statistic, per_test_alpha
+from detectors.binner import counts_from_codes
 from detectors.histogram import HistogramDriftDetector
+from detectors.normal_score_cusum import NormalScoreCUSUM
 from detectors.quality import DataQualityCheck, QualityResult
 from detectors.reference import SCORE, ReferenceProfile
-from detectors.river_adapters import RiverAdapter, RiverSpec
+from detectors.river_adapters import BINARY, RiverAdapter, RiverSpec
 
 FloatArray = npt.NDArray[np.float64]
 #: A River detection is reported as value = detections in the batch against this threshold.
 _RIVER_THRESHOLD = 0.6
+#: Detector name of the location CUSUMs in alerts and dedup keys.
+LOCATION = "cusum.location"
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,10 @@ class MonitorSettings:
     """Window, statistic, false-alarm budget, alert policy and River detectors of a monitor.
 
     See `detectors.histogram.HistogramDriftDetector` and `detectors.alerting.AlertPolicy` for
-    the meaning of each; ``runbook`` is the document alerts point to (``#<kind>`` is appended).
+    the meaning of each; ``location_shifts`` are the shifts (in sigmas) the CUSUMs of
+    `detectors.normal_score_cusum` are tuned to (empty: none) and ``location_share`` the share of
+    the false-alarm budget they get (the histogram and quality tests share the rest); ``runbook`` is the document alerts
+    point to (``#<kind>`` is appended).
     """
 
     window_size: int = 500
@@ -90,6 +98,8 @@ class MonitorSettings:
     update_every: int = 50
     critical_ratio: float = 2.0
     river: tuple[RiverSpec, ...] = ()
+    location_shifts: tuple[float, ...] = (0.25, 0.5)
+    location_share: float = 0.1
     runbook: str = "docs/RUNBOOK.md"
     seed: int = 0
 
@@ -126,24 +136,39 @@ class DriftMonitor:
         self.profile = profile
         self.settings = settings or MonitorSettings()
         s = self.settings
+        binary = sorted(spec.name for spec in s.river if spec.name in BINARY)
+        if binary:
+            raise ValueError(f"River detectors {binary} watch 0/1 error streams and never fire on "
+                             f"score means; use them on errors (perf settings), not on scores")
         n_rows = len(profile.rows)
-        n_tests = 3 * n_rows  # shape, missing rate and out-of-range, per row
+        n_histogram = 3 * n_rows  # shape, missing rate and out-of-range, per row
+        share = s.location_share if s.location_shifts else 0.0
+        # The budget is split by family: the CUSUMs get `share` of the false alarms, the histogram
+        # and quality tests the rest (a weighted Bonferroni split of one rate).
+        self._location = NormalScoreCUSUM(profile, target_arl=s.target_arl / share,
+                                          shifts=s.location_shifts) if share else None
+        family_arl = s.target_arl / (1.0 - share)
+        n_tests = n_histogram
         self._histogram = HistogramDriftDetector(
             profile, window_size=s.window_size, n_sub_windows=s.n_sub_windows, statistic=s.statistic,
-            threshold=s.threshold, target_arl=s.target_arl, n_tests=n_tests, min_expected=s.min_expected,
+            threshold=s.threshold, target_arl=family_arl, n_tests=n_tests, min_expected=s.min_expected,
             seed=s.seed)
         events_per_evaluation = s.window_size / s.n_sub_windows
-        alpha = self._histogram.alpha or per_test_alpha(s.target_arl, events_per_evaluation, n_tests)
+        alpha = self._histogram.alpha or per_test_alpha(family_arl, events_per_evaluation, n_tests)
         self._quality = DataQualityCheck(profile, alpha=alpha)
         self._streams = self._build_streams()
+        self._location_streams = self._build_location_streams()
         self._river = [(spec.build(), AlertState(1, s.policy())) for spec in s.river]
         self._reset()
 
     def _reset(self) -> None:
         """Forget every window, streak and open alert; keep the (costly) calibration."""
         self._histogram._reset()
-        for stream in self._streams:
+        if self._location is not None:
+            self._location._reset()
+        for stream in (*self._streams, *self._location_streams):
             stream.state._reset()
+        self._location_step_at = 0
         for adapter, state in self._river:
             adapter._reset()
             state._reset()
@@ -167,9 +192,26 @@ class DriftMonitor:
             streams.append(_Stream("data_quality", check, check, every, AlertState(len(every), policy)))
         return streams
 
+    def _build_location_streams(self) -> list[_Stream]:
+        if self._location is None:
+            return []
+        policy = self.settings.policy()
+        score = len(self.profile.features)
+        streams = []
+        for kind, rows in (("data_drift", tuple(r for r in self._location.rows if r != score)),
+                           ("prediction_drift", tuple(r for r in self._location.rows if r == score))):
+            if rows:
+                streams.append(_Stream(kind, LOCATION, "cusum", rows, AlertState(len(rows), policy)))
+        return streams
+
     @property
     def histogram(self) -> HistogramDriftDetector:
         return self._histogram
+
+    @property
+    def location(self) -> NormalScoreCUSUM | None:
+        """The CUSUMs of location shifts (None when ``location_shifts`` is empty)."""
+        return self._location
 
     @property
     def river(self) -> tuple[RiverAdapter, ...]:
@@ -190,6 +232,67 @@ class DriftMonitor:
                 events.extend(self._step(stream, self._last_quality))
         if score_values is not None:
             events.extend(self._step_river(np.asarray(score_values, dtype=np.float64).reshape(-1)))
+        return events
+
+    def update_codes(self, codes: npt.NDArray[np.unsignedinteger],
+                     score_values: npt.ArrayLike | None = None) -> list[AlertEvent]:
+        """Feed the bin codes of events in order (``[N, rows]``, `ProfileBinner.bin_codes`).
+
+        Unlike a count delta, codes keep the events' order, so the window is exactly
+        ``window_size`` events judged every ``window_size / n_sub_windows`` events whatever the
+        size of the batch, and the CUSUMs run event by event: a batch of 5,000 events gives the
+        same alerts, at the same event indices, as fifty batches of 100.
+        """
+        events: list[AlertEvent] = []
+        position = 0
+        while position < codes.shape[0]:
+            block = codes[position : position + self._histogram.room]
+            first = self._histogram.n_seen
+            events.extend(self._run_location(block, first))
+            self._histogram.update(counts_from_codes(block, self.profile.width), block.shape[0])
+            if self._histogram.sub_window_closed:
+                events.extend(self._step_location(self._histogram.n_seen))
+            if self._histogram.evaluated:
+                self._last_quality = self._quality.evaluate(self._histogram.window_counts)
+                for stream in self._streams:
+                    events.extend(self._step(stream, self._last_quality))
+            position += block.shape[0]
+        if score_values is not None:
+            events.extend(self._step_river(np.asarray(score_values, dtype=np.float64).reshape(-1)))
+        return events
+
+    # --- location CUSUMs -----------------------------------------------------------------------
+
+    def _run_location(self, block: npt.NDArray[np.unsignedinteger], first: int) -> list[AlertEvent]:
+        if self._location is None:
+            return []
+        events: list[AlertEvent] = []
+        used = 0
+        while used < block.shape[0]:
+            used += self._location.advance(block[used:])
+            if self._location.crossed:
+                events.extend(self._step_location(first + used))
+        return events
+
+    def _step_location(self, end: int) -> list[AlertEvent]:
+        """One evaluation of the CUSUM streams: at a crossing, and at every sub-window's end."""
+        if self._location is None:
+            return []
+        start, self._location_step_at = self._location_step_at, end
+        peaks = {peak.row: peak for peak in self._location.take_peaks()}
+        events: list[AlertEvent] = []
+        for stream in self._location_streams:
+            mine = [peaks[r] for r in stream.rows]
+            values = np.array([p.value for p in mine])
+            thresholds = np.array([p.threshold for p in mine])
+            transition = stream.state.step(values, thresholds, samples=self._location.n_seen, events=end)
+            if transition is None:
+                continue
+            findings = tuple(Finding(feature=self.profile.row_names[mine[i].row],
+                                     statistic=f"cusum {mine[i].label} sigma", value=float(values[i]),
+                                     threshold=float(thresholds[i])) for i in transition.active)
+            window = AlertWindow(events=end - start, start=start, end=end)
+            events.append(self._event(stream.kind, stream.detector, transition, findings, window))
         return events
 
     # --- histogram and quality streams ---------------------------------------------------------
@@ -276,7 +379,8 @@ class DriftMonitor:
     def open_alerts(self) -> list[str]:
         """Dedup keys of the alert streams currently open."""
         model, version = self.profile.model, self.profile.version
-        keys = [dedup_key(model, version, s.kind, s.detector) for s in self._streams if s.state.is_open]
+        keys = [dedup_key(model, version, s.kind, s.detector)
+                for s in (*self._streams, *self._location_streams) if s.state.is_open]
         keys += [dedup_key(model, version, "prediction_drift", f"river.{a.name}")
                  for a, state in self._river if state.is_open]
         return keys

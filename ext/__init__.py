@@ -7,9 +7,9 @@ the score agent build on it.
 
 Two implementations share each interface:
 
-* ``ext._histogram`` and ``ext._kafka`` -- Cython, built by ``pip install`` (or
+* ``ext._histogram``, ``ext._cusum`` and ``ext._kafka`` -- Cython, built by ``pip install`` (or
   ``python setup.py build_ext --inplace``);
-* ``ext.histogram_py`` and ``ext.kafka_py`` -- pure Python and numpy; the specification (bin
+* ``ext.histogram_py``, ``ext.cusum_py`` and ``ext.kafka_py`` -- pure Python and numpy; the specification (bin
   layout, smoothing, references) and the fallback. Both give identical bins and partitions and
   divergences equal to 1e-12.
 
@@ -42,10 +42,12 @@ __all__ = [
     "DEFAULT_EPS",
     "IMPLEMENTATION",
     "bin_categorical",
+    "bin_codes",
     "bin_numeric",
     "categorical_bins",
     "chi2_sf",
     "chi_square",
+    "cusum_codes",
     "encode_categories",
     "jensen_shannon",
     "js_rows",
@@ -64,6 +66,7 @@ def _choose() -> Literal["cython", "python"]:
         return "python"
     try:
         # Imported for the check only: both kernels must be built to use either.
+        import ext._cusum
         import ext._histogram
         import ext._kafka  # noqa: F401
     except ImportError as exc:
@@ -79,6 +82,7 @@ if IMPLEMENTATION == "cython":
     from ext._histogram import (
         DEFAULT_EPS,
         bin_categorical,
+        bin_codes,
         bin_numeric,
         categorical_bins,
         chi2_sf,
@@ -92,11 +96,13 @@ if IMPLEMENTATION == "cython":
         psi_rows,
         wasserstein_hist,
     )
+    from ext._cusum import cusum_codes
     from ext._kafka import key_partitions, murmur2
 else:
     from ext.histogram_py import (
         DEFAULT_EPS,
         bin_categorical,
+        bin_codes,
         bin_numeric,
         categorical_bins,
         chi2_sf,
@@ -110,4 +116,5 @@ else:
         psi_rows,
         wasserstein_hist,
     )
+    from ext.cusum_py import cusum_codes
     from ext.kafka_py import key_partitions, murmur2
