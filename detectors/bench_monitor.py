@@ -22,7 +22,7 @@ import argparse
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.alerting import AlertEvent
-from detectors.binner import ProfileBinner
+from detectors.binner import ProfileBinner, counts_from_codes
 from detectors.monitor import DriftMonitor, MonitorSettings
 from detectors.reference import ReferenceProfile, feeding_columns
 from detectors.river_adapters import RiverSpec
@@ -111,6 +111,8 @@ class DemoHarness:
     profile: ReferenceProfile
     binner: ProfileBinner
     monitor: DriftMonitor
+    #: Feed count deltas (``DriftMonitor.update``) as the landed monitor did, not bin codes.
+    legacy: bool = False
 
     def score(self, columns: Columns) -> npt.NDArray[np.float64]:
         return np.asarray(self.model.predict(feeding_columns(self.card, columns)).scores, dtype=np.float64)
@@ -134,14 +136,18 @@ class DemoHarness:
             scores = self.score(columns)
             codes = self.binner.bin_codes(columns, scores)
             for i in range(0, codes.shape[0], batch):
-                new = self.monitor.update_codes(codes[i : i + batch], scores[i : i + batch])
+                if self.legacy:
+                    delta = counts_from_codes(codes[i : i + batch], self.profile.width)
+                    new = self.monitor.update(delta, delta[0].sum(), scores[i : i + batch])
+                else:
+                    new = self.monitor.update_codes(codes[i : i + batch], scores[i : i + batch])
                 alerts.extend(new)
                 if stop is not None and any(stop(event) for event in new):
                     return alerts
         return alerts
 
 
-def demo_harness(settings: MonitorSettings = ACCEPTANCE) -> DemoHarness:
+def demo_harness(settings: MonitorSettings = ACCEPTANCE, *, legacy: bool = False) -> DemoHarness:
     """Train the demo model (seed 7, 3,000 rows) and profile 50,000 reference events (seed 10,000)."""
     from models.demo import train_demo_model
     from models.runtime import OnnxModel
@@ -152,7 +158,7 @@ def demo_harness(settings: MonitorSettings = ACCEPTANCE) -> DemoHarness:
     columns = SyntheticStream(seed=10_000).columns(50_000)
     scores = model.predict(feeding_columns(card, columns)).scores
     profile = ReferenceProfile.build(card, columns, scores)
-    return DemoHarness(card, model, profile, ProfileBinner(profile), DriftMonitor(profile, settings))
+    return DemoHarness(card, model, profile, ProfileBinner(profile), DriftMonitor(profile, settings), legacy)
 
 
 def inject_missing(rate: float, feature: str, start: int) -> Injector:
@@ -163,9 +169,12 @@ def inject_missing(rate: float, feature: str, start: int) -> Injector:
     """
     def inject(columns: Columns, position: int, seed: int) -> None:
         index = position + np.arange(columns[feature].size)
-        blocks = range(index[0] // BLOCK_SIZE, index[-1] // BLOCK_SIZE + 1) if index.size else range(0)
-        draws = np.concatenate([np.random.default_rng([seed, b, 5]).random(BLOCK_SIZE) for b in blocks] or [[]])
-        u = draws[index - (index[0] // BLOCK_SIZE) * BLOCK_SIZE] if index.size else draws
+        if not index.size:
+            return
+        first = index[0] // BLOCK_SIZE
+        blocks = range(first, index[-1] // BLOCK_SIZE + 1)
+        draws = np.concatenate([np.random.default_rng([seed, b, 5]).random(BLOCK_SIZE) for b in blocks])
+        u = draws[index - first * BLOCK_SIZE]
         null = (index >= start) & (u < rate)
         columns[feature] = np.where(null, np.nan, columns[feature])
     return inject
@@ -187,10 +196,10 @@ def scenarios(start: int = START) -> list[Scenario]:
     return [
         Scenario("mean +0.5 sd", Drift(start=start, mean_shift=MeanShift("customer_age_years", 0.5)), age),
         Scenario("mean +0.25 sd", Drift(start=start, mean_shift=MeanShift("customer_age_years", 0.25)), age),
-        Scenario("variance 1 -> 1.5 sd", Drift(start=start, variance_scale=VarianceScale("customer_age_years", 1.5)),
-                 age),
-        Scenario("category 10% -> 30%", Drift(start=start, category_share=CategoryShare("merchant_category", "fuel",
-                                                                                       0.30)),
+        Scenario("variance 1 -> 1.5 sd",
+                 Drift(start=start, variance_scale=VarianceScale("customer_age_years", 1.5)), age),
+        Scenario("category 10% -> 30%",
+                 Drift(start=start, category_share=CategoryShare("merchant_category", "fuel", 0.30)),
                  frozenset({("data_drift", "merchant_category")}) | score),
         Scenario("missing 0% -> 5%", Drift(), frozenset({("data_quality", "hour_of_day")}),
                  inject_missing(0.05, "hour_of_day", start)),
@@ -211,7 +220,7 @@ def first_detection(alerts: list[AlertEvent], scenario: Scenario, start: int) ->
     return found, false_alarms
 
 
-def run_scenario(harness: DemoHarness, scenario: Scenario, seeds: range, batch: int,
+def run_scenario(harness: DemoHarness, scenario: Scenario, seeds: range, batch: int, *,
                  start: int = START, horizon: int = 5000) -> tuple[list[int | None], int]:
     """First detection per seed (None: missed within ``horizon`` events) and the false alarms."""
     delays: list[int | None] = []
@@ -222,8 +231,8 @@ def run_scenario(harness: DemoHarness, scenario: Scenario, seeds: range, batch: 
         return event.type == "raised" and event.window.end >= start and bool(names & scenario.expected)
 
     for seed in seeds:
-        alerts = harness.run(seed, scenario.drift, events=start + horizon, batch=batch, inject=scenario.inject,
-                             stop=stop)
+        alerts = harness.run(seed, scenario.drift, events=start + horizon, batch=batch,
+                             inject=scenario.inject, stop=stop)
         found, wrong = first_detection(alerts, scenario, start)
         delays.append(None if found is None else found - start)
         false_alarms += wrong
@@ -240,22 +249,26 @@ def stationary(harness: DemoHarness, events: int, batch: int, seeds: int = 10) -
     return raised
 
 
-def detection(seeds: int, batches: list[int], stationary_events: int) -> None:
+def detection(seeds: int, batches: list[int], stationary_events: int, legacy: bool) -> None:
     began = time.perf_counter()
-    harness = demo_harness()
-    print(f"20 features + score, window 500/5, target_arl 1e7, change at event {START}, {seeds} seeds")
+    harness = demo_harness(replace(ACCEPTANCE, location_shifts=()) if legacy else ACCEPTANCE, legacy=legacy)
+    what = "the landed monitor (count deltas, no CUSUMs)" if legacy else "bin codes, location CUSUMs"
+    print(f"{what}: 20 features + score, window 500/5, target_arl 1e7, change at event {START}, "
+          f"{seeds} seeds")
     for batch in batches:
         print(f"--- batches of {batch} events")
         for scenario in scenarios():
             delays, false_alarms = run_scenario(harness, scenario, range(seeds), batch)
             found = [d for d in delays if d is not None]
             mean = f"{np.mean(found):.0f}" if found else "-"
-            print(f"{scenario.name:22s} mean delay {mean:>5s} events, missed {delays.count(None)} of {seeds}, "
+            missed = delays.count(None)
+            print(f"{scenario.name:22s} mean delay {mean:>5s} events, missed {missed} of {seeds}, "
                   f"false alarms {false_alarms}   ({time.perf_counter() - began:.0f} s)", flush=True)
         if stationary_events:
             raised = stationary(harness, stationary_events, batch)
             print(f"stationary: {len(raised)} raised alerts in {stationary_events:,} events "
-                  f"({len(raised) / stationary_events * 1e6:.3f} per 1M)   ({time.perf_counter() - began:.0f} s)")
+                  f"({len(raised) / stationary_events * 1e6:.3f} per 1M)   "
+                  f"({time.perf_counter() - began:.0f} s)")
             for summary in raised:
                 print(f"  {summary}")
 
@@ -267,11 +280,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=30, help="detection: seeds per scenario")
     parser.add_argument("--batch", default="100", help="detection: comma-separated batch sizes")
     parser.add_argument("--stationary", type=int, default=0, help="detection: undrifted events to stream")
+    parser.add_argument("--legacy", action="store_true",
+                        help="detection: the landed monitor (count deltas, no CUSUMs), for a before/after")
     args = parser.parse_args()
     if args.mode == "cost":
         cost(args.events)
     else:
-        detection(args.seeds, [int(b) for b in args.batch.split(",")], args.stationary)
+        detection(args.seeds, [int(b) for b in args.batch.split(",")], args.stationary, args.legacy)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,8 @@ class ProfileBinner:
         self._bin_categorical(columns, out)
         return out
 
-    def bin_codes(self, columns: Columns, scores: npt.ArrayLike | None = None) -> npt.NDArray[np.unsignedinteger]:
+    def bin_codes(self, columns: Columns,
+                  scores: npt.ArrayLike | None = None) -> npt.NDArray[np.unsignedinteger]:
         """Bin code of every event and row, ``[N, rows]`` in `code_dtype`: the events keep their order.
 
         `counts_from_codes` of the result equals `bin_columns`; the order lets a monitor close

@@ -187,6 +187,25 @@ class HistogramDriftDetector:
                          alpha=alpha, statistic=self.statistic, seed=self.seed)
 
     @property
+    def silent(self) -> dict[str, str]:
+        """Rows whose statistic can never exceed a threshold at this window, and why (empty: none).
+
+        A statistic needs two compared bins, each expecting ``min_expected`` events in a window:
+        at a 30-event window every row has one bin (PSI is 0 against an infinite threshold), at
+        40-50 events the rarer categorical features do. The monitor logs these and puts them in
+        its snapshot; a monitor whose every row is silent is refused at start.
+        """
+        out = {}
+        for r, row in enumerate(self.profile.rows):
+            present = self.window_size * _present_share(row.kind, row.counts)
+            if not self._comparable[r]:
+                out[row.name] = "no reference values to compare with"
+            elif self._nbins[r] < 2:
+                out[row.name] = (f"a window of {self.window_size} events holds about {present:.0f} of its "
+                                 f"values: too few for two bins expecting {self.min_expected:g} each")
+        return out
+
+    @property
     def alpha(self) -> float | None:
         """Per-test false-alarm level of one evaluation (None for a fixed threshold)."""
         return None if self._calibration is None else self._calibration.alpha

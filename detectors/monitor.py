@@ -58,8 +58,8 @@ from detectors.alerting import (
     Transition,
     dedup_key,
 )
-from detectors.calibration import Statistic, per_test_alpha
 from detectors.binner import counts_from_codes
+from detectors.calibration import Statistic, per_test_alpha
 from detectors.histogram import HistogramDriftDetector
 from detectors.normal_score_cusum import NormalScoreCUSUM
 from detectors.quality import DataQualityCheck, QualityResult
@@ -80,8 +80,8 @@ class MonitorSettings:
     See `detectors.histogram.HistogramDriftDetector` and `detectors.alerting.AlertPolicy` for
     the meaning of each; ``location_shifts`` are the shifts (in sigmas) the CUSUMs of
     `detectors.normal_score_cusum` are tuned to (empty: none) and ``location_share`` the share of
-    the false-alarm budget they get (the histogram and quality tests share the rest); ``runbook`` is the document alerts
-    point to (``#<kind>`` is appended).
+    the false-alarm budget they get (the histogram and quality tests share the rest);
+    ``runbook`` is the document alerts point to (``#<kind>`` is appended).
     """
 
     window_size: int = 500
@@ -99,7 +99,7 @@ class MonitorSettings:
     critical_ratio: float = 2.0
     river: tuple[RiverSpec, ...] = ()
     location_shifts: tuple[float, ...] = (0.25, 0.5)
-    location_share: float = 0.1
+    location_share: float = 0.02
     runbook: str = "docs/RUNBOOK.md"
     seed: int = 0
 
@@ -353,6 +353,11 @@ class DriftMonitor:
                                            window),
                           runbook=f"{self.settings.runbook}#{kind.replace('_', '-')}")
 
+    def off(self) -> dict[str, dict[str, str]]:
+        """Detectors that cannot fire on some rows, by detector name: ``{row: reason}``."""
+        silent = self._histogram.silent
+        return {f"histogram.{self.settings.statistic}": silent} if silent else {}
+
     def snapshot(self) -> dict[str, Any]:
         """Per-feature statistics for the metrics topic (JSON-safe: inf thresholds become None)."""
         h = self._histogram
@@ -373,6 +378,8 @@ class DriftMonitor:
             "evaluations": h.n_evaluations, "window": {"events": end - start, "start": start, "end": end},
             "quality_threshold": self._quality.threshold, "features": features,
             "river": {a.name: {"values": a.n_seen, "detections": len(a.detections)} for a, _ in self._river},
+            "location": None if self._location is None else self._location.snapshot(),
+            "off": self.off(),
             "open_alerts": self.open_alerts(),
         }
 

@@ -150,13 +150,14 @@ class NormalScoreCUSUM:
         self.rows = tuple(sorted(set(columns)))
         self._columns = np.array(columns, dtype=np.int64)
         self._table = np.ascontiguousarray(tables, dtype=np.float64).reshape(len(columns), width)
-        self._thresholds = np.array([cusum_threshold(t[: q.size], q, arl) for t, q in zip(tables, shares, strict=True)])
+        self._thresholds = np.array([cusum_threshold(t[: q.size], q, arl)
+                                     for t, q in zip(tables, shares, strict=True)])
         self._labels = tuple(labels)
 
     def _reset(self) -> None:
-        self._statistic = np.zeros(self._columns.size)
-        self._peak = np.zeros(self._columns.size)
-        self._just_crossed = np.zeros(self._columns.size, dtype=np.uint8)
+        # S, the largest S / h since take_peaks, and "crossed at the last event", per CUSUM.
+        self._state = np.zeros((3, self._columns.size))
+        self._statistic, self._peak, self._just_crossed = self._state
         self._n_seen = 0
         self._crossed = False
         self._drift_detected = False
@@ -199,14 +200,22 @@ class NormalScoreCUSUM:
 
         The monitor's hook: it acts on each crossing at its exact event, then feeds the rest.
         """
-        used = ext.cusum_codes(codes, self._columns, self._table, self._thresholds, self._statistic,
-                               self._peak, self._just_crossed, self.headstart)
+        used = ext.cusum_codes(codes, self._columns, self._table, self._thresholds, self._state,
+                               headstart=self.headstart)
         self._n_seen += used
         self._crossed = bool(self._just_crossed.any())
         for k in np.flatnonzero(self._just_crossed).tolist():
             self._detections.append((self._n_seen - 1, self.profile.row_names[int(self._columns[k])],
                                      self._labels[k]))
         return int(used)
+
+    def snapshot(self) -> dict[str, object]:
+        """JSON-safe state for the metrics topic: each watched row's largest ``S / h`` now."""
+        ratio = self._statistic / self._thresholds
+        rows = {self.profile.row_names[r]: round(float(ratio[self._columns == r].max()), 4)
+                for r in self.rows}
+        return {"events": self._n_seen, "shifts": list(self.shifts), "ratio": rows,
+                "detections": len(self._detections)}
 
     def take_peaks(self) -> list[Peak]:
         """Each watched row's strongest CUSUM (largest ``S / h``) since the last call; resets them."""
@@ -260,10 +269,7 @@ def normal_scores(row: FeatureReference) -> tuple[FloatArray, FloatArray]:
 def _phi(a: FloatArray, cumulative: FloatArray, *, first: bool) -> FloatArray:
     """The normal density at the bin bounds, exactly 0 at the ends of the reference's range."""
     density = np.exp(-0.5 * a * a) / math.sqrt(2.0 * math.pi)
-    if first:
-        at_end = np.concatenate([[True], cumulative[:-1] <= 0.0])
-    else:
-        at_end = cumulative >= 1.0
+    at_end = np.concatenate([[True], cumulative[:-1] <= 0.0]) if first else cumulative >= 1.0
     return np.asarray(np.where(at_end, 0.0, density), dtype=np.float64)
 
 

@@ -79,6 +79,7 @@ IMPLEMENTATION: Literal["cython", "python"] = _choose()
 
 # Two import lists, so that mypy checks that both twins have the same signatures.
 if IMPLEMENTATION == "cython":
+    from ext._cusum import cusum_codes
     from ext._histogram import (
         DEFAULT_EPS,
         bin_categorical,
@@ -96,9 +97,9 @@ if IMPLEMENTATION == "cython":
         psi_rows,
         wasserstein_hist,
     )
-    from ext._cusum import cusum_codes
     from ext._kafka import key_partitions, murmur2
 else:
+    from ext.cusum_py import cusum_codes
     from ext.histogram_py import (
         DEFAULT_EPS,
         bin_categorical,
@@ -116,5 +117,4 @@ else:
         psi_rows,
         wasserstein_hist,
     )
-    from ext.cusum_py import cusum_codes
     from ext.kafka_py import key_partitions, murmur2

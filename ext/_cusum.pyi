@@ -3,6 +3,6 @@
 import numpy as np
 import numpy.typing as npt
 
-def cusum_codes(codes: npt.NDArray[np.unsignedinteger], columns: npt.ArrayLike, increments: npt.NDArray[np.float64],
-                thresholds: npt.NDArray[np.float64], statistic: npt.NDArray[np.float64],
-                peak: npt.NDArray[np.float64], crossed: npt.NDArray[np.uint8], headstart: float) -> int: ...
+def cusum_codes(codes: npt.NDArray[np.unsignedinteger], columns: npt.ArrayLike,
+                increments: npt.NDArray[np.float64], thresholds: npt.NDArray[np.float64],
+                state: npt.NDArray[np.float64], *, headstart: float) -> int: ...

@@ -24,13 +24,13 @@ ctypedef fused code_t:
 
 cdef Py_ssize_t _run(const code_t* codes, Py_ssize_t n, Py_ssize_t width, const Py_ssize_t* columns,
                      Py_ssize_t k, const double* table, Py_ssize_t bins, const double* h,
-                     double* s, double* peak, uint8_t* crossed, double headstart) noexcept nogil:
+                     double* s, double* peak, double* crossed, double headstart) noexcept nogil:
     cdef Py_ssize_t i, j
     cdef const code_t* row
     cdef double v, r
     cdef bint any_crossed
     for j in range(k):
-        crossed[j] = 0
+        crossed[j] = 0.0
     for i in range(n):
         row = codes + i * width
         any_crossed = False
@@ -43,7 +43,7 @@ cdef Py_ssize_t _run(const code_t* codes, Py_ssize_t n, Py_ssize_t width, const 
                 peak[j] = r
             if v > h[j]:
                 any_crossed = True
-                crossed[j] = 1
+                crossed[j] = 1.0
                 v = headstart * h[j]
             s[j] = v
         if any_crossed:
@@ -51,19 +51,18 @@ cdef Py_ssize_t _run(const code_t* codes, Py_ssize_t n, Py_ssize_t width, const 
     return n
 
 
-def cusum_codes(codes, columns, increments, thresholds, statistic, peak, crossed, headstart):
+def cusum_codes(codes, columns, increments, thresholds, state, *, headstart):
     """Run CUSUMs over coded events until one crosses (see ``ext.cusum_py.cusum_codes``)."""
-    matrix, where, table, h = _checked(codes, columns, increments, thresholds, statistic, peak, crossed,
-                                       headstart)
-    cdef cnp.ndarray m = matrix, w = where, t = table, hh = h, s = statistic, p = peak, c = crossed
+    matrix, where, table, h = _checked(codes, columns, increments, thresholds, state, headstart=headstart)
+    cdef cnp.ndarray m = matrix, w = where, t = table, hh = h, st = state
     cdef Py_ssize_t n = cnp.PyArray_DIM(m, 0), width = cnp.PyArray_DIM(m, 1)
     cdef Py_ssize_t k = cnp.PyArray_DIM(w, 0), bins = cnp.PyArray_DIM(t, 1)
     cdef const Py_ssize_t* cols = <const Py_ssize_t*> cnp.PyArray_DATA(w)
     cdef const double* tv = <const double*> cnp.PyArray_DATA(t)
     cdef const double* hv = <const double*> cnp.PyArray_DATA(hh)
-    cdef double* sv = <double*> cnp.PyArray_DATA(s)
-    cdef double* pv = <double*> cnp.PyArray_DATA(p)
-    cdef uint8_t* cv = <uint8_t*> cnp.PyArray_DATA(c)
+    cdef double* sv = <double*> cnp.PyArray_DATA(st)
+    cdef double* pv = sv + k
+    cdef double* cv = sv + 2 * k
     cdef double start = headstart
     cdef Py_ssize_t used
     if m.dtype == np.uint8:

@@ -35,7 +35,7 @@ __all__ = ["cusum_codes"]
 
 
 def cusum_codes(codes: CodeArray, columns: npt.ArrayLike, increments: FloatArray, thresholds: FloatArray,
-                statistic: FloatArray, peak: FloatArray, crossed: npt.NDArray[np.uint8], headstart: float) -> int:
+                state: FloatArray, *, headstart: float) -> int:
     """Run ``K`` CUSUMs over the events of ``codes`` in order, until one crosses its threshold.
 
     Parameters
@@ -49,14 +49,10 @@ def cusum_codes(codes: CodeArray, columns: npt.ArrayLike, increments: FloatArray
         must be below ``B``).
     thresholds
         ``float64[K]``, positive and finite: the ``h`` of each CUSUM.
-    statistic
-        ``float64[K]``, C-contiguous and writable: each ``S``, updated in place.
-    peak
-        ``float64[K]``, C-contiguous and writable: raised in place to the largest ``S / h`` seen
-        (before a restart); the caller resets it.
-    crossed
-        ``uint8[K]``, C-contiguous and writable: set to 1 for the CUSUMs that crossed at the last
-        event consumed, 0 for the others.
+    state
+        ``float64[3, K]``, C-contiguous and writable, updated in place: row 0 holds each ``S``;
+        row 1 is raised to the largest ``S / h`` seen (before a restart; the caller resets it);
+        row 2 is set to 1 for the CUSUMs that crossed at the last event consumed, 0 for the others.
     headstart
         ``S`` restarts at ``headstart * h`` after a crossing, ``0 <= headstart < 1``.
 
@@ -69,16 +65,16 @@ def cusum_codes(codes: CodeArray, columns: npt.ArrayLike, increments: FloatArray
     Examples
     --------
     >>> codes = np.array([[0], [1], [1], [1], [0]], dtype=np.uint8)
-    >>> s, peak, crossed = np.zeros(1), np.zeros(1), np.zeros(1, dtype=np.uint8)
-    >>> cusum_codes(codes, [0], np.array([[-1.0, 1.0]]), np.array([1.5]), s, peak, crossed, 0.5)
+    >>> state = np.zeros((3, 1))
+    >>> cusum_codes(codes, [0], np.array([[-1.0, 1.0]]), np.array([1.5]), state, headstart=0.5)
     3
-    >>> s.tolist(), peak.tolist(), crossed.tolist()
-    ([0.75], [1.3333333333333333], [1])
+    >>> state.tolist()
+    [[0.75], [1.3333333333333333], [1.0]]
     """
-    matrix, where, table, h = _checked(codes, columns, increments, thresholds, statistic, peak, crossed,
-                                       headstart)
+    matrix, where, table, h = _checked(codes, columns, increments, thresholds, state, headstart=headstart)
+    statistic, peak, crossed = state[0], state[1], state[2]
     k = np.arange(where.size)
-    crossed[:] = 0
+    crossed[:] = 0.0
     for i in range(matrix.shape[0]):
         v = statistic + table[k, matrix[i, where]]
         v = np.where(v < 0.0, 0.0, v)
@@ -92,7 +88,7 @@ def cusum_codes(codes: CodeArray, columns: npt.ArrayLike, increments: FloatArray
 
 
 def _checked(codes: object, columns: npt.ArrayLike, increments: object, thresholds: npt.ArrayLike,
-             statistic: object, peak: object, crossed: object,
+             state: object, *,
              headstart: float) -> tuple[CodeArray, npt.NDArray[np.intp], FloatArray, FloatArray]:
     """Every argument check of both twins, so they raise the same errors; bad input changes nothing."""
     if not (isinstance(codes, np.ndarray) and codes.dtype in (np.uint8, np.uint16) and codes.ndim == 2
@@ -110,13 +106,9 @@ def _checked(codes: object, columns: npt.ArrayLike, increments: object, threshol
     h = np.ascontiguousarray(thresholds, dtype=np.float64)
     if h.shape != (n,) or not (np.all(h > 0.0) and np.all(h < math.inf)):
         raise ValueError(f"thresholds must be {n} positive finite numbers")
-    for name, state in (("statistic", statistic), ("peak", peak)):
-        if not (isinstance(state, np.ndarray) and state.dtype == np.float64 and state.shape == (n,)
-                and state.flags.c_contiguous and state.flags.writeable):
-            raise TypeError(f"{name} must be a writable C-contiguous float64 array of shape ({n},)")
-    if not (isinstance(crossed, np.ndarray) and crossed.dtype == np.uint8 and crossed.shape == (n,)
-            and crossed.flags.c_contiguous and crossed.flags.writeable):
-        raise TypeError(f"crossed must be a writable C-contiguous uint8 array of shape ({n},)")
+    if not (isinstance(state, np.ndarray) and state.dtype == np.float64 and state.shape == (3, n)
+            and state.flags.c_contiguous and state.flags.writeable):
+        raise TypeError(f"state must be a writable C-contiguous float64 array of shape (3, {n})")
     if not 0.0 <= headstart < 1.0:
         raise ValueError(f"headstart must be in [0, 1), got {headstart}")
     if codes.shape[0] and n and int(codes[:, where].max()) >= increments.shape[1]:

@@ -141,7 +141,8 @@ def bin_codes(values: npt.ArrayLike, edges: Sequence[npt.ArrayLike], codes: npt.
     matrix = _as_matrix(values)
     checked = [_checked_edges(e, f) for f, e in enumerate(edges)]
     _check_feature_count(len(checked), matrix.shape[1])
-    where = _check_codes(codes, matrix.shape[0], columns, len(checked), max((e.size + 2 for e in checked), default=0))
+    needed = max((e.size + 2 for e in checked), default=0)
+    where = _check_codes(codes, matrix.shape[0], columns, len(checked), needed)
     for f, feature_edges in enumerate(checked):
         column = matrix[:, f]
         bins = np.searchsorted(feature_edges, column, side="right")

@@ -151,8 +151,8 @@ class BatchScorer:
             return
         self._predictions(served, rows, prediction.scores.tolist(), prediction.labels.tolist(), batch)
         if self.drift is not None and served.binner is not None:
-            counts = served.binner.bin_columns(checked.columns, prediction.scores)
-            self.drift.add(served.name, served.version, counts, prediction.scores)
+            codes = served.binner.bin_codes(checked.columns, prediction.scores)
+            self.drift.add(served.name, served.version, codes, prediction.scores)
 
     def _predictions(self, served: ServedModel, rows: list[_Accepted], scores: list[float],
                      labels: list[Any], batch: _Batch) -> None:

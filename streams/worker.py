@@ -11,7 +11,7 @@ import uvloop
 
 from streams.app import create_app
 from streams.join.slots import NoFreeSlot, claim_slot
-from streams.monitor_agent import monitor_settings
+from streams.monitor_agent import SilentDetectorError, check_window, monitor_settings
 from streams.serving import CannotServe, load_served_models
 from streams.settings import Settings, SettingsError
 from streams.topics import ensure_topics
@@ -28,7 +28,9 @@ def run_worker(settings: Settings) -> int:
     try:
         served = load_served_models(settings)
         monitor_settings(settings)  # a bad drift setting should stop us before Kafka, too
-    except CannotServe as exc:
+        if settings.monitors:
+            check_window(settings, [m.binner.profile for m in served.values() if m.binner is not None])
+    except (CannotServe, SilentDetectorError) as exc:
         log.error("%s", exc)
         return 3
     except SettingsError as exc:
