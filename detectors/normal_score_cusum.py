@@ -60,7 +60,7 @@ Examples
 >>> for start in range(0, 4000, 250):
 ...     detector.update_many(binner.bin_codes({"x": x[start : start + 250]}))
 >>> detector.detections[:2]
-((3135, 'x', '+0.5'), (3156, 'x', '+0.5'))
+((3198, 'x', '+0.5'), (3199, 'x', '+0.25'))
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ def normal_scores(row: FeatureReference) -> tuple[FloatArray, FloatArray]:
     >>> row = FeatureReference("x", "numeric", (0, 25, 25, 25, 25, 0, 0), edges=(0.0, 1.0, 2.0, 3.0, 4.0))
     >>> scores, shares = normal_scores(row)
     >>> [round(s, 3) for s in scores.tolist()]
-    [-1.3, -1.3, -0.404, 0.404, 1.3, 1.3, 0.0]
+    [-1.37, -1.37, -0.35, 0.35, 1.37, 1.37, 0.0]
     """
     counts = np.asarray(row.counts, dtype=np.float64)
     present = counts[:-1]
@@ -283,7 +283,7 @@ def cusum_threshold(increments: npt.ArrayLike, probabilities: npt.ArrayLike, arl
     >>> x = np.linspace(-6, 6, 2001)
     >>> w = stats.norm.pdf(x)
     >>> round(cusum_threshold(0.5 * x - 0.125, w / w.sum(), 1e6), 2)
-    11.8
+    11.74
     """
     x = np.asarray(increments, dtype=np.float64)
     q = np.asarray(probabilities, dtype=np.float64)
