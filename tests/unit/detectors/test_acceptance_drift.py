@@ -78,9 +78,11 @@ def test_mean_shift_is_detected_within_the_cusum_delay_on_average(harness: objec
     assert describe(false_alarms) == []
 
 
-@pytest.mark.parametrize("drift", [Drift(start=START, mean_shift=MeanShift("customer_age_years", 0.5)),
-                                   Drift(start=START, variance_scale=VarianceScale("customer_age_years", 1.5))],
-                         ids=["mean", "variance"])
+SHIFT = Drift(start=START, mean_shift=MeanShift("customer_age_years", 0.5))
+SPREAD = Drift(start=START, variance_scale=VarianceScale("customer_age_years", 1.5))
+
+
+@pytest.mark.parametrize("drift", [SHIFT, SPREAD], ids=["mean", "variance"])
 def test_detection_does_not_depend_on_the_delta_size(harness: object, drift: Drift) -> None:
     """Deltas of 50, 100, 1,000 and 5,000 events: the same alerts, at the same event indices."""
     outcomes = {}

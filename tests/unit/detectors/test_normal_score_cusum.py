@@ -38,7 +38,7 @@ def test_normal_scores_have_mean_0_and_variance_1_under_the_reference(profile: R
     assert scores[-1] == 0.0  # missing values are no evidence
 
 
-def test_false_alarms_stay_under_the_target_on_heavy_tailed_and_count_features(profile: ReferenceProfile) -> None:
+def test_false_alarms_stay_under_the_target_on_heavy_tailed_and_counts(profile: ReferenceProfile) -> None:
     """2,000,000 stationary events at a 2,000-event target: Siegmund's threshold errs on the quiet side.
 
     With ``headstart=0`` every crossing is a renewal, so crossings over events is the false-alarm

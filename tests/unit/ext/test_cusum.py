@@ -59,7 +59,8 @@ def reference(codes: np.ndarray, columns: np.ndarray, table: np.ndarray, h: np.n
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_runs_until_each_crossing_and_matches_the_recursion(kernels: ModuleType, dtype: Any, seed: int) -> None:
+def test_runs_until_each_crossing_and_matches_the_recursion(kernels: ModuleType, dtype: Any,
+                                                            seed: int) -> None:
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 12, (3000, 21)).astype(dtype)
     columns = rng.integers(0, 21, 30)
