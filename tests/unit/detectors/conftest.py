@@ -61,7 +61,7 @@ class Harness:
         stream = SyntheticStream(seed=seed, drift=drift)
         alerts: list[AlertEvent] = []
         for position in range(0, events, batch):
-            columns = stream.columns(batch)
+            columns = stream.columns(min(batch, events - position))
             if inject is not None:
                 inject(columns, position)
             scores = self.score(columns)
