@@ -158,6 +158,11 @@ class DriftMonitor:
         self._quality = DataQualityCheck(profile, alpha=alpha)
         self._streams = self._build_streams()
         self._location_streams = self._build_location_streams()
+        self._width = profile.width
+        watched = self._location.rows if self._location is not None else ()
+        # Where each location stream's rows sit among the CUSUMs' watched rows.
+        self._location_at = [np.array([watched.index(r) for r in stream.rows], dtype=np.intp)
+                             for stream in self._location_streams]
         self._river = [(spec.build(), AlertState(1, s.policy())) for spec in s.river]
         self._reset()
 
@@ -249,7 +254,7 @@ class DriftMonitor:
             block = codes[position : position + self._histogram.room]
             first = self._histogram.n_seen
             events.extend(self._run_location(block, first))
-            self._histogram.update(counts_from_codes(block, self.profile.width), block.shape[0])
+            self._histogram.update(counts_from_codes(block, self._width), block.shape[0])
             if self._histogram.sub_window_closed:
                 events.extend(self._step_location(self._histogram.n_seen))
             if self._histogram.evaluated:
@@ -279,17 +284,15 @@ class DriftMonitor:
         if self._location is None:
             return []
         start, self._location_step_at = self._location_step_at, end
-        peaks = {peak.row: peak for peak in self._location.take_peaks()}
+        peaks = self._location.take_peaks()
         events: list[AlertEvent] = []
-        for stream in self._location_streams:
-            mine = [peaks[r] for r in stream.rows]
-            values = np.array([p.value for p in mine])
-            thresholds = np.array([p.threshold for p in mine])
+        for stream, at in zip(self._location_streams, self._location_at, strict=True):
+            values, thresholds = peaks.values[at], peaks.thresholds[at]
             transition = stream.state.step(values, thresholds, samples=self._location.n_seen, events=end)
             if transition is None:
                 continue
-            findings = tuple(Finding(feature=self.profile.row_names[mine[i].row],
-                                     statistic=f"cusum {mine[i].label} sigma", value=float(values[i]),
+            findings = tuple(Finding(feature=self.profile.row_names[stream.rows[i]],
+                                     statistic=f"cusum {peaks.labels[at[i]]} sigma", value=float(values[i]),
                                      threshold=float(thresholds[i])) for i in transition.active)
             window = AlertWindow(events=end - start, start=start, end=end)
             events.append(self._event(stream.kind, stream.detector, transition, findings, window))

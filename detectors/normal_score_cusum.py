@@ -80,17 +80,17 @@ CodeArray = npt.NDArray[np.unsignedinteger]
 
 
 @dataclass(frozen=True)
-class Peak:
-    """One row's strongest CUSUM since the last `NormalScoreCUSUM.take_peaks`."""
+class Peaks:
+    """Each watched row's strongest CUSUM since the last `NormalScoreCUSUM.take_peaks`.
 
-    row: int
-    value: float
-    threshold: float
-    label: str
+    ``values[i]`` is the largest ``S`` (before a restart) of row ``rows[i]``'s strongest CUSUM,
+    whose threshold is ``thresholds[i]`` and shift ``labels[i]`` (``"+0.5"``: up, 0.5 sigma).
+    """
 
-    @property
-    def ratio(self) -> float:
-        return self.value / self.threshold
+    rows: tuple[int, ...]
+    values: FloatArray
+    thresholds: FloatArray
+    labels: tuple[str, ...]
 
 
 class NormalScoreCUSUM:
@@ -153,9 +153,15 @@ class NormalScoreCUSUM:
         self._thresholds = np.array([cusum_threshold(t[: q.size], q, arl)
                                      for t, q in zip(tables, shares, strict=True)])
         self._labels = tuple(labels)
+        # The CUSUMs of each watched row, padded with an index past the end (a peak of -1).
+        per_row = [np.flatnonzero(self._columns == r) for r in self.rows]
+        widest = max((k.size for k in per_row), default=0)
+        self._grid = np.full((len(per_row), widest), len(columns), dtype=np.intp)
+        for i, k in enumerate(per_row):
+            self._grid[i, : k.size] = k
 
     def _reset(self) -> None:
-        # S, the largest S / h since take_peaks, and "crossed at the last event", per CUSUM.
+        # S, the largest S since take_peaks, and "crossed at the last event", per CUSUM.
         self._state = np.zeros((3, self._columns.size))
         self._statistic, self._peak, self._just_crossed = self._state
         self._n_seen = 0
@@ -217,14 +223,12 @@ class NormalScoreCUSUM:
         return {"events": self._n_seen, "shifts": list(self.shifts), "ratio": rows,
                 "detections": len(self._detections)}
 
-    def take_peaks(self) -> list[Peak]:
+    def take_peaks(self) -> Peaks:
         """Each watched row's strongest CUSUM (largest ``S / h``) since the last call; resets them."""
-        peaks = []
-        for r in self.rows:
-            mine = np.flatnonzero(self._columns == r)
-            k = int(mine[np.argmax(self._peak[mine])])
-            h = float(self._thresholds[k])
-            peaks.append(Peak(r, float(self._peak[k]) * h, h, self._labels[k]))
+        padded = np.append(self._peak / self._thresholds, -1.0)[self._grid]
+        k = self._grid[np.arange(len(self.rows)), np.argmax(padded, axis=1)]
+        labels = tuple(self._labels[i] for i in k.tolist())
+        peaks = Peaks(self.rows, self._peak[k], self._thresholds[k], labels)
         self._peak[:] = 0.0
         return peaks
 

@@ -27,7 +27,7 @@ cdef Py_ssize_t _run(const code_t* codes, Py_ssize_t n, Py_ssize_t width, const 
                      double* s, double* peak, double* crossed, double headstart) noexcept nogil:
     cdef Py_ssize_t i, j
     cdef const code_t* row
-    cdef double v, r
+    cdef double v
     cdef bint any_crossed
     for j in range(k):
         crossed[j] = 0.0
@@ -38,9 +38,8 @@ cdef Py_ssize_t _run(const code_t* codes, Py_ssize_t n, Py_ssize_t width, const 
             v = s[j] + table[j * bins + row[columns[j]]]
             if v < 0.0:
                 v = 0.0
-            r = v / h[j]
-            if r > peak[j]:
-                peak[j] = r
+            if v > peak[j]:
+                peak[j] = v
             if v > h[j]:
                 any_crossed = True
                 crossed[j] = 1.0

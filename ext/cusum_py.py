@@ -51,7 +51,7 @@ def cusum_codes(codes: CodeArray, columns: npt.ArrayLike, increments: FloatArray
         ``float64[K]``, positive and finite: the ``h`` of each CUSUM.
     state
         ``float64[3, K]``, C-contiguous and writable, updated in place: row 0 holds each ``S``;
-        row 1 is raised to the largest ``S / h`` seen (before a restart; the caller resets it);
+        row 1 is raised to the largest ``S`` seen (before a restart; the caller resets it);
         row 2 is set to 1 for the CUSUMs that crossed at the last event consumed, 0 for the others.
     headstart
         ``S`` restarts at ``headstart * h`` after a crossing, ``0 <= headstart < 1``.
@@ -69,7 +69,7 @@ def cusum_codes(codes: CodeArray, columns: npt.ArrayLike, increments: FloatArray
     >>> cusum_codes(codes, [0], np.array([[-1.0, 1.0]]), np.array([1.5]), state, headstart=0.5)
     3
     >>> state.tolist()
-    [[0.75], [1.3333333333333333], [1.0]]
+    [[0.75], [2.0], [1.0]]
     """
     matrix, where, table, h = _checked(codes, columns, increments, thresholds, state, headstart=headstart)
     statistic, peak, crossed = state[0], state[1], state[2]
@@ -78,7 +78,7 @@ def cusum_codes(codes: CodeArray, columns: npt.ArrayLike, increments: FloatArray
     for i in range(matrix.shape[0]):
         v = statistic + table[k, matrix[i, where]]
         v = np.where(v < 0.0, 0.0, v)
-        np.maximum(peak, v / h, out=peak)
+        np.maximum(peak, v, out=peak)
         over = v > h
         statistic[:] = np.where(over, headstart * h, v)
         if over.any():
@@ -111,6 +111,6 @@ def _checked(codes: object, columns: npt.ArrayLike, increments: object, threshol
         raise TypeError(f"state must be a writable C-contiguous float64 array of shape (3, {n})")
     if not 0.0 <= headstart < 1.0:
         raise ValueError(f"headstart must be in [0, 1), got {headstart}")
-    if codes.shape[0] and n and int(codes[:, where].max()) >= increments.shape[1]:
+    if codes.shape[0] and n and int(codes.max(axis=0)[where].max()) >= increments.shape[1]:
         raise ValueError(f"a code is outside the increments table's {increments.shape[1]} columns")
     return codes, where.astype(np.intp), increments, h

@@ -76,17 +76,17 @@ def test_runs_until_each_crossing_and_matches_the_recursion(kernels: ModuleType,
     expected, s = reference(codes, columns, table, h, 0.5)
     assert crossings == expected and len(expected) > 10
     np.testing.assert_array_equal(state[0], s)  # the same operations in the same order: bit for bit
-    assert state[1].max() > 1.0
+    assert (state[1] > h).any()
 
 
-def test_peak_is_the_largest_ratio_before_a_restart(kernels: ModuleType) -> None:
+def test_peak_is_the_largest_statistic_before_a_restart(kernels: ModuleType) -> None:
     codes = np.array([[1], [1], [1], [0]], dtype=np.uint8)
     state = np.zeros((3, 1))
     used = kernels.cusum_codes(codes, [0], np.array([[-0.5, 1.0]]), np.array([2.5]), state, headstart=0.0)
-    assert used == 3 and state.tolist() == [[0.0], [1.2], [1.0]]
+    assert used == 3 and state.tolist() == [[0.0], [3.0], [1.0]]
     assert kernels.cusum_codes(codes[used:], [0], np.array([[-0.5, 1.0]]), np.array([2.5]), state,
                                headstart=0.0) == 1
-    assert state.tolist() == [[0.0], [1.2], [0.0]]
+    assert state.tolist() == [[0.0], [3.0], [0.0]]
 
 
 BAD: list[tuple[str, dict[str, Any]]] = [
