@@ -14,11 +14,12 @@ Window
 ------
 The window is a ring of ``n_sub_windows`` sub-windows of ``window_size / n_sub_windows`` events.
 Deltas add to the open sub-window; it closes once it holds at least its share of events, and the
-statistic is evaluated whenever one closes and the ring is full. A delta is never split (counts
-cannot be apportioned to events), so a sub-window may overshoot by up to one delta less one
-event, and a window may hold more than ``window_size`` events: thresholds are computed for the
-events actually present, so the false-alarm rate holds. Keep deltas well below a sub-window
-(the monitor's deltas are merged micro-batches) for an on-time, on-size window.
+statistic is evaluated whenever one closes and the ring is full. A count delta cannot be split
+(counts cannot be apportioned to events), so a sub-window may overshoot by up to one delta less
+one event, and a window may hold more than ``window_size`` events: thresholds are computed for
+the events actually present, so the false-alarm rate holds. `detectors.monitor.DriftMonitor`
+avoids that: it feeds blocks of ordered bin codes cut at `room`, so every window is exactly
+``window_size`` events, judged every sub-window.
 
 Merging: counts add, so feeding the sum of two deltas equals feeding them one after the other
 whenever the first does not close a sub-window -- deltas from several workers or partitions may

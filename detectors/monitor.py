@@ -1,15 +1,18 @@
 """The drift monitor of one model version: count deltas in, alert events out.
 
 `DriftMonitor` is pure and synchronous. The streams layer bins each micro-batch with
-`detectors.binner.ProfileBinner` (inputs and scores), sums the deltas of all workers and
-partitions, and calls `DriftMonitor.update` with the merged delta, its event count and,
-optionally, score values for River detectors. Every call returns the alert events it caused:
+`detectors.binner.ProfileBinner` into bin codes (inputs and scores, events in order) and calls
+`DriftMonitor.update_codes` with the codes of every worker and partition in arrival order and,
+optionally, score values for River detectors; `DriftMonitor.update` takes an unordered count
+delta instead (coarser: see `detectors.histogram`). Every call returns the alert events it caused:
 
 ========================  ===================================  =====================================
 kind                      detector                             watches
 ========================  ===================================  =====================================
 ``data_drift``            ``histogram.psi`` (or ``.js``)       shape of every input feature
 ``prediction_drift``      ``histogram.psi`` (or ``.js``)       shape of the score (``__score__``)
+``data_drift``            ``cusum.location``                   level of every numeric feature
+``prediction_drift``      ``cusum.location``                   level of the score
 ``prediction_drift``      ``river.<name>``                     River detectors on score values
 ``data_quality``          ``missing_rate``                     jumps in a feature's missing share
 ``data_quality``          ``out_of_range``                     values outside the reference range,

@@ -1,8 +1,9 @@
 """Compiled kernels for drift monitoring, each with a pure-Python twin.
 
-``ext`` turns batches of feature values into per-feature histograms and compares histograms with
-the usual drift statistics (PSI, KL, Jensen-Shannon, χ², Wasserstein), and computes Kafka's key
-partitions for a batch of keys. It imports nothing from the rest of driftline; ``detectors`` and
+``ext`` turns batches of feature values into per-feature histograms (or the bin code of every
+value, events kept in order), compares histograms with the usual drift statistics (PSI, KL,
+Jensen-Shannon, χ², Wasserstein), runs table-driven CUSUMs over coded events, and computes
+Kafka's key partitions for a batch of keys. It imports nothing from the rest of driftline; ``detectors`` and
 the score agent build on it.
 
 Two implementations share each interface:
