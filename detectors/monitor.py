@@ -1,4 +1,4 @@
-"""The drift monitor of one model version: count deltas in, alert events out.
+"""The drift monitor of one model version: bin codes (or count deltas) in, alert events out.
 
 `DriftMonitor` is pure and synchronous. The streams layer bins each micro-batch with
 `detectors.binner.ProfileBinner` into bin codes (inputs and scores, events in order) and calls
@@ -143,13 +143,16 @@ class DriftMonitor:
         if binary:
             raise ValueError(f"River detectors {binary} watch 0/1 error streams and never fire on "
                              f"score means; use them on errors (perf settings), not on scores")
+        if not 0.0 < s.location_share < 1.0:
+            raise ValueError(f"location_share must be in (0, 1), got {s.location_share}")
         n_rows = len(profile.rows)
         n_histogram = 3 * n_rows  # shape, missing rate and out-of-range, per row
-        share = s.location_share if s.location_shifts else 0.0
-        # The budget is split by family: the CUSUMs get `share` of the false alarms, the histogram
-        # and quality tests the rest (a weighted Bonferroni split of one rate).
-        self._location = NormalScoreCUSUM(profile, target_arl=s.target_arl / share,
-                                          shifts=s.location_shifts) if share else None
+        # The budget is split by family: the CUSUMs get `location_share` of the false alarms, the
+        # histogram and quality tests the rest (a weighted Bonferroni split of one rate).
+        location = NormalScoreCUSUM(profile, target_arl=s.target_arl / s.location_share,
+                                    shifts=s.location_shifts) if s.location_shifts else None
+        self._location = location if location is not None and location.n_cusums else None
+        share = s.location_share if self._location is not None else 0.0
         family_arl = s.target_arl / (1.0 - share)
         n_tests = n_histogram
         self._histogram = HistogramDriftDetector(

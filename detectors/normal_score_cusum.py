@@ -225,6 +225,8 @@ class NormalScoreCUSUM:
 
     def take_peaks(self) -> Peaks:
         """Each watched row's strongest CUSUM (largest ``S / h``) since the last call; resets them."""
+        if not self.rows:
+            return Peaks((), np.zeros(0), np.zeros(0), ())
         padded = np.append(self._peak / self._thresholds, -1.0)[self._grid]
         k = self._grid[np.arange(len(self.rows)), np.argmax(padded, axis=1)]
         labels = tuple(self._labels[i] for i in k.tolist())

@@ -9,6 +9,7 @@ import numpy.typing as npt
 import pytest
 
 from detectors.binner import ProfileBinner
+from detectors.monitor import DriftMonitor
 from detectors.normal_score_cusum import NormalScoreCUSUM, normal_scores
 from detectors.reference import ReferenceProfile
 from models.card import FeatureSpec, ModelCard
@@ -110,3 +111,18 @@ def test_a_side_no_bin_can_move_is_left_out_of_the_budget() -> None:
     detector = NormalScoreCUSUM(ReferenceProfile.build(card, {"rare": rare}), target_arl=1e7)
     assert detector.n_cusums == 3  # +0.25, +0.5 and -0.5: -0.25 is dropped
     assert np.isfinite(detector.thresholds).all()
+
+
+def test_a_monitor_without_numeric_rows_runs_without_cusums_and_keeps_the_whole_budget() -> None:
+    spec = FeatureSpec(name="c", type="categorical", categories=("a", "b"))
+    card = ModelCard(name="categories", features=(spec,))
+    values = {"c": np.array(["a", "b", "a", None] * 500, dtype=object)}
+    profile = ReferenceProfile.build(card, values)
+    monitor = DriftMonitor(profile)
+    assert monitor.location is None and NormalScoreCUSUM(profile).n_cusums == 0
+    assert monitor.update_codes(ProfileBinner(profile).bin_codes(values)) == []
+    assert monitor.snapshot()["window"]["events"] == 500
+    with_numbers = DriftMonitor(ReferenceProfile.build(CARD, columns(np.random.default_rng(7), 5000)))
+    assert with_numbers.location is not None and with_numbers.location.n_cusums > 0
+    assert monitor.histogram.target_arl == 1e7
+    assert with_numbers.histogram.target_arl == pytest.approx(1e7 / 0.98)
