@@ -126,3 +126,13 @@ def test_a_monitor_without_numeric_rows_runs_without_cusums_and_keeps_the_whole_
     assert with_numbers.location is not None and with_numbers.location.n_cusums > 0
     assert monitor.histogram.target_arl == 1e7
     assert with_numbers.histogram.target_arl == pytest.approx(1e7 / 0.98)
+
+
+@pytest.mark.parametrize("name", ["DDM", "EDDM", "HDDMA", "HDDMW", "FHDDM"])
+def test_a_monitor_refuses_binary_river_detectors_on_its_score_means(name: str) -> None:
+    from detectors.monitor import MonitorSettings
+    from detectors.river_adapters import RiverSpec
+
+    profile = ReferenceProfile.build(CARD, columns(np.random.default_rng(8), 2000))
+    with pytest.raises(ValueError, match="never fire on score means"):
+        DriftMonitor(profile, MonitorSettings(river=(RiverSpec("ADWIN"), RiverSpec(name))))
