@@ -1,4 +1,4 @@
-"""Benchmarks of the monitoring path: ``python -m detectors.bench_monitor {cost,detection}``.
+"""Benchmarks of the monitoring path: ``python -m detectors.bench_monitor {cost,detection,granularity}``.
 
 Not tests. ``cost`` prints the CPU cost per event of everything monitoring adds to the hot path
 -- binning the demo model's 20 features and score into bin codes (the worker's part, with the
@@ -14,6 +14,10 @@ injected at event 5,000 of the 20-feature synthetic stream, ``--seeds`` seeds pe
 events fed in batches of ``--batch``. The delay is the first raised alert naming the drifted
 feature, in events after the change; a raised alert about anything else is a false alarm.
 ``--stationary N`` also streams N undrifted events (several seeds) and counts every raised alert.
+
+``granularity`` simulates what it would cost to run the CUSUMs on sums of ``g`` events (say
+per-sub-window sums of normal scores shipped by the workers) instead of event by event: Gaussian
+scores, one one-sided CUSUM tuned to the shift, 300 runs per point.
 """
 
 from __future__ import annotations
@@ -273,9 +277,38 @@ def detection(seeds: int, batches: list[int], stationary_events: int, legacy: bo
                 print(f"  {summary}")
 
 
+# --- granularity -------------------------------------------------------------------------------
+
+
+def block_cusum_delay(shift: float, h: float, block: int, rng: np.random.Generator, *, runs: int = 300,
+                      before: int = 3000) -> float:
+    """Mean delay of a CUSUM tuned to ``shift`` that sees only sums of ``block`` increments."""
+    delays: list[int] = []
+    while len(delays) < runs:
+        z = np.concatenate([rng.normal(size=before), rng.normal(shift, size=4000)])
+        sums = (shift * z - shift**2 / 2.0).reshape(-1, block).sum(axis=1)
+        s = 0.0
+        for i, x in enumerate(sums.tolist()):
+            s = max(0.0, s + x)
+            if s > h:
+                if (i + 1) * block > before:
+                    delays.append((i + 1) * block - before)
+                    break
+                s = 0.0
+    return float(np.mean(delays))
+
+
+def granularity() -> None:
+    rng = np.random.default_rng(0)
+    print("mean delay (events) of a one-sided CUSUM fed sums of g events, 300 runs, Gaussian scores")
+    for shift, h in ((0.5, 19.4), (0.25, 18.2)):
+        delays = [block_cusum_delay(shift, h, g, rng) for g in (1, 20, 100)]
+        print(f"+{shift} sigma, h = {h}: g=1 {delays[0]:.0f}, g=20 {delays[1]:.0f}, g=100 {delays[2]:.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", nargs="?", choices=("cost", "detection"), default="cost")
+    parser.add_argument("mode", nargs="?", choices=("cost", "detection", "granularity"), default="cost")
     parser.add_argument("--events", type=int, default=200_000, help="cost: events per batch size")
     parser.add_argument("--seeds", type=int, default=30, help="detection: seeds per scenario")
     parser.add_argument("--batch", default="100", help="detection: comma-separated batch sizes")
@@ -285,6 +318,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.mode == "cost":
         cost(args.events)
+    elif args.mode == "granularity":
+        granularity()
     else:
         detection(args.seeds, [int(b) for b in args.batch.split(",")], args.stationary, args.legacy)
 
