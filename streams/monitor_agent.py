@@ -117,32 +117,29 @@ class MonitorBook:
         if monitor is None:
             return []
         self.last_fed = time.monotonic()
-        means = np.asarray(delta.get("score_means") or [], dtype=np.float64)
-        scores = means if len(means) else None
         kind = delta.get("format", 1)
-        if kind == DELTA_FORMAT:
-            return self._feed_codes(monitor, delta, scores)
         worker = str(delta.get("worker"))
-        if kind == 1:
-            self._warn_once(worker, 1, "worker %s sends count deltas of format 1: its events are judged "
-                            "in windows that follow its delta size and the location CUSUMs skip them; "
-                            "upgrade it", worker)
-            counts = np.asarray(delta["counts"], dtype=np.int64)
-            return monitor.update(counts, int(delta["events"]), scores)
-        self._warn_once(worker, kind, "skipping drift records of unknown format %r from worker %s",
-                        kind, worker)
-        return []
-
-    def _feed_codes(self, monitor: DriftMonitor, delta: dict[str, Any],
-                    scores: np.ndarray[Any, np.dtype[np.float64]] | None) -> list[AlertEvent]:
+        if kind not in (1, DELTA_FORMAT):
+            self._warn_once(worker, kind, "skipping drift records of unknown format %r from worker %s",
+                            kind, worker)
+            return []
         try:
-            codes = decode_codes(delta)
-            if codes.shape[1] != len(monitor.profile.rows):
-                raise ValueError(f"{codes.shape[1]} rows, the profile has {len(monitor.profile.rows)}")
+            means = np.asarray(delta.get("score_means") or [], dtype=np.float64).reshape(-1)
+            scores = means if len(means) else None
+            if kind == DELTA_FORMAT:
+                codes = decode_codes(delta)
+                if codes.shape[1] != len(monitor.profile.rows):
+                    raise ValueError(f"{codes.shape[1]} rows, the profile has {len(monitor.profile.rows)}")
+                return monitor.update_codes(codes, scores)
+            counts = np.asarray(delta["counts"], dtype=np.int64)
+            events = monitor.update(counts, int(delta["events"]), scores)
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("skipping a drift record of %s v%s: %s", delta["model"], delta["version"], exc)
             return []
-        return monitor.update_codes(codes, scores)
+        self._warn_once(worker, 1, "worker %s sends count deltas of format 1: its events are judged "
+                        "in windows that follow its delta size and the location CUSUMs skip them; "
+                        "upgrade it", worker)
+        return events
 
     def _warn_once(self, worker: str, kind: object, message: str, *args: object) -> None:
         if (worker, kind) not in self._warned:

@@ -168,3 +168,18 @@ async def test_a_new_version_is_calibrated_off_the_event_loop(book: MonitorBook)
     await asyncio.gather(book.ensure(DEMO_MODEL_NAME, version), on_the_loop())
     assert built_on and built_on[0] is not threading.main_thread()
     assert book.monitor(DEMO_MODEL_NAME, version) is not None
+
+
+@pytest.mark.parametrize("damage", [{"format": 2, "codes": "AAAA"}, {"format": 2, "rows": 3},
+                                    {"format": 1, "counts": [[1, 2]]}, {"format": 1},
+                                    {"format": 2, "score_means": ["x"]}])
+def test_a_damaged_record_is_skipped_with_a_log_line(book: MonitorBook, damage: dict[str, Any],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    version, _ = demo_profile(book.settings.registry)
+    record = records(book, version, 100, 100)[0]
+    if damage.get("format") == 1:
+        record.pop("codes")
+    with caplog.at_level(logging.WARNING, logger="streams.monitor_agent"):
+        assert book.feed({**record, **damage}) == []
+    assert book.snapshots()[0]["events"] == 0
+    assert any("skipping a drift record" in r.getMessage() for r in caplog.records)
