@@ -290,6 +290,9 @@ class DriftMonitor:
         if self._location is None:
             return []
         start, self._location_step_at = self._location_step_at, end
+        if self._location.peaks_within_thresholds() and all(s.state.quiet for s in self._location_streams):
+            self._location.clear_peaks()  # nothing to raise, track or resolve: the common case, cheaply
+            return []
         peaks = self._location.take_peaks()
         events: list[AlertEvent] = []
         for stream, at in zip(self._location_streams, self._location_at, strict=True):

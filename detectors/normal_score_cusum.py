@@ -210,9 +210,10 @@ class NormalScoreCUSUM:
                                headstart=self.headstart)
         self._n_seen += used
         self._crossed = bool(self._just_crossed.any())
-        for k in np.flatnonzero(self._just_crossed).tolist():
-            self._detections.append((self._n_seen - 1, self.profile.row_names[int(self._columns[k])],
-                                     self._labels[k]))
+        if self._crossed:
+            for k in np.flatnonzero(self._just_crossed).tolist():
+                self._detections.append((self._n_seen - 1, self.profile.row_names[int(self._columns[k])],
+                                         self._labels[k]))
         return int(used)
 
     def snapshot(self) -> dict[str, object]:
@@ -222,6 +223,14 @@ class NormalScoreCUSUM:
                 for r in self.rows}
         return {"events": self._n_seen, "shifts": list(self.shifts), "ratio": rows,
                 "detections": len(self._detections)}
+
+    def peaks_within_thresholds(self) -> bool:
+        """No CUSUM has reached its threshold since the last `take_peaks` (or `clear_peaks`)."""
+        return bool((self._peak <= self._thresholds).all())
+
+    def clear_peaks(self) -> None:
+        """Forget the peaks, as `take_peaks` does, without reading them."""
+        self._peak[:] = 0.0
 
     def take_peaks(self) -> Peaks:
         """Each watched row's strongest CUSUM (largest ``S / h``) since the last call; resets them."""
