@@ -1,12 +1,14 @@
-"""Drift detection for driftline: pure, synchronous detectors fed with batches of bin counts.
+"""Drift detection for driftline: pure, synchronous detectors fed with batches of bin codes.
 
 A `ReferenceProfile` records what a model version's inputs and scores looked like when it was
-approved; a `ProfileBinner` turns each live micro-batch into a count delta in the same bins
-(deltas from many workers merge by addition); a `DriftMonitor` feeds merged deltas to a sliding-
-window `HistogramDriftDetector` (PSI or Jensen-Shannon per feature, thresholds calibrated to a
-target number of events between false alarms), to `DataQualityCheck` (missing-rate and
-out-of-range jumps) and to River's own detectors through `RiverAdapter`, and turns what they
-find into `AlertEvent` objects via an `AlertState` machine (hysteresis, cooldown, updates).
+approved; a `ProfileBinner` turns each live micro-batch into the bin codes of its events in the
+same bins (or a count delta); a `DriftMonitor` feeds the codes of all workers, in order, to a
+sliding-window `HistogramDriftDetector` (PSI or Jensen-Shannon per feature over windows of exact
+event counts, thresholds calibrated to a target number of events between false alarms), to
+`NormalScoreCUSUM` (location shifts of every numeric feature and the score, event by event), to
+`DataQualityCheck` (missing-rate and out-of-range jumps) and to River's own detectors through
+`RiverAdapter`, and turns what they find into `AlertEvent` objects via an `AlertState` machine
+(hysteresis, cooldown, updates).
 
 Once labels arrive, a `PerformanceMonitor` per model version and served variant keeps the last
 outcomes in an `OutcomeWindow` (River's metrics, vectorised), watches the error stream for
@@ -35,6 +37,7 @@ from detectors.cusum import BernoulliCUSUM, GaussianCUSUM
 from detectors.histogram import FeatureStatistic, HistogramDriftDetector
 from detectors.label_shift import LabelShiftTest
 from detectors.monitor import DriftMonitor, MonitorSettings
+from detectors.normal_score_cusum import NormalScoreCUSUM
 from detectors.outcomes import METRICS, OutcomeWindow
 from detectors.performance import PerformanceMonitor, PerformanceSettings
 from detectors.quality import DataQualityCheck, QualityResult
@@ -60,6 +63,7 @@ __all__ = [
     "HistogramDriftDetector",
     "LabelShiftTest",
     "MonitorSettings",
+    "NormalScoreCUSUM",
     "OutcomeWindow",
     "PerformanceMonitor",
     "PerformanceSettings",

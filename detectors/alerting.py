@@ -100,6 +100,12 @@ class AlertState:
         return self._open
 
     @property
+    def quiet(self) -> bool:
+        """Closed, nothing above its threshold lately, nothing active: a `step` whose values are
+        all at most their thresholds changes nothing and returns None (callers may skip it)."""
+        return not self._open and not self._above.any() and not self._active.any()
+
+    @property
     def active(self) -> npt.NDArray[np.bool_]:
         """Features currently past their hysteresis (a copy)."""
         return self._active.copy()

@@ -32,7 +32,23 @@ import numpy.typing as npt
 import ext
 from detectors.reference import Columns, ReferenceProfile, as_labels, category_index
 
-__all__ = ["ProfileBinner", "ReferenceProfile"]
+__all__ = ["ProfileBinner", "ReferenceProfile", "code_dtype", "counts_from_codes"]
+
+
+def code_dtype(profile: ReferenceProfile) -> np.dtype[np.unsignedinteger]:
+    """``uint8`` when every row's bins fit in a byte (any profile without a 254-category feature)."""
+    return np.dtype(np.uint8) if profile.width <= 256 else np.dtype(np.uint16)
+
+
+def counts_from_codes(codes: npt.NDArray[np.unsignedinteger], width: int) -> npt.NDArray[np.int64]:
+    """The count delta ``int64[rows, width]`` of a block of bin codes ``[N, rows]``.
+
+    >>> counts_from_codes(np.array([[0, 2], [1, 2]], dtype=np.uint8), 3).tolist()
+    [[1, 1, 0], [0, 0, 2]]
+    """
+    rows = codes.shape[1]
+    flat = codes.astype(np.intp) + np.arange(rows, dtype=np.intp) * width
+    return np.bincount(flat.ravel(), minlength=rows * width).reshape(rows, width).astype(np.int64)
 
 
 class ProfileBinner:
@@ -57,6 +73,7 @@ class ProfileBinner:
         self._names = [row.name for row in rows]
         self._width = profile.width
         self._n_rows = len(profile.rows)
+        self._code_dtype = code_dtype(profile)
 
     def bin_columns(self, columns: Columns, scores: npt.ArrayLike | None = None) -> npt.NDArray[np.int64]:
         """Count delta of one batch: ``int64[rows, width]``.
@@ -71,6 +88,36 @@ class ProfileBinner:
         out = np.zeros((self._n_rows, self._width), dtype=np.int64)
         self._bin_numeric(columns, scores, out)
         self._bin_categorical(columns, out)
+        return out
+
+    def bin_codes(self, columns: Columns,
+                  scores: npt.ArrayLike | None = None) -> npt.NDArray[np.unsignedinteger]:
+        """Bin code of every event and row, ``[N, rows]`` in `code_dtype`: the events keep their order.
+
+        `counts_from_codes` of the result equals `bin_columns`; the order lets a monitor close
+        windows at exact event counts and run CUSUMs event by event. ``scores`` are required when
+        the profile has a score row.
+        """
+        first = np.asarray(columns[self._names[0]]).reshape(-1) if self._names else np.empty(0)
+        out = np.zeros((first.size, self._n_rows), dtype=self._code_dtype)
+        rows = list(self._numeric)
+        edges = list(self._edges)
+        arrays: list[npt.NDArray[Any]] = [np.asarray(columns[self._names[r]]).reshape(-1) for r in rows]
+        if self.profile.score is not None:
+            if scores is None:
+                raise ValueError("this profile has a score row: bin_codes needs the scores")
+            rows.append(self._n_rows - 1)
+            edges.append(self._score_edges)
+            arrays.append(np.asarray(scores).reshape(-1))
+        if rows:
+            matrix = np.empty((first.size, len(rows)), dtype=np.float64)
+            for j, array in enumerate(arrays):
+                matrix[:, j] = array
+            ext.bin_codes(matrix, edges, out, rows)
+        for r, index, n in zip(self._categorical, self._indexes, self._n_categories.tolist(), strict=True):
+            codes = ext.encode_categories(as_labels(columns[self._names[r]]), index)
+            # -1 (other) and -2 (missing) are bins n and n + 1, as in ext.bin_categorical.
+            out[:, r] = np.where(codes >= 0, codes, n - 1 - codes)
         return out
 
     def _bin_numeric(self, columns: Columns, scores: npt.ArrayLike | None,

@@ -14,11 +14,12 @@ Window
 ------
 The window is a ring of ``n_sub_windows`` sub-windows of ``window_size / n_sub_windows`` events.
 Deltas add to the open sub-window; it closes once it holds at least its share of events, and the
-statistic is evaluated whenever one closes and the ring is full. A delta is never split (counts
-cannot be apportioned to events), so a sub-window may overshoot by up to one delta less one
-event, and a window may hold more than ``window_size`` events: thresholds are computed for the
-events actually present, so the false-alarm rate holds. Keep deltas well below a sub-window
-(the monitor's deltas are merged micro-batches) for an on-time, on-size window.
+statistic is evaluated whenever one closes and the ring is full. A count delta cannot be split
+(counts cannot be apportioned to events), so a sub-window may overshoot by up to one delta less
+one event, and a window may hold more than ``window_size`` events: thresholds are computed for
+the events actually present, so the false-alarm rate holds. `detectors.monitor.DriftMonitor`
+avoids that: it feeds blocks of ordered bin codes cut at `room`, so every window is exactly
+``window_size`` events, judged every sub-window.
 
 Merging: counts add, so feeding the sum of two deltas equals feeding them one after the other
 whenever the first does not close a sub-window -- deltas from several workers or partitions may
@@ -187,6 +188,25 @@ class HistogramDriftDetector:
                          alpha=alpha, statistic=self.statistic, seed=self.seed)
 
     @property
+    def silent(self) -> dict[str, str]:
+        """Rows whose statistic can never exceed a threshold at this window, and why (empty: none).
+
+        A statistic needs two compared bins, each expecting ``min_expected`` events in a window:
+        at a 30-event window every row has one bin (PSI is 0 against an infinite threshold), at
+        40-50 events the rarer categorical features do. The monitor logs these and puts them in
+        its snapshot; a monitor whose every row is silent is refused at start.
+        """
+        out = {}
+        for r, row in enumerate(self.profile.rows):
+            present = self.window_size * _present_share(row.kind, row.counts)
+            if not self._comparable[r]:
+                out[row.name] = "no reference values to compare with"
+            elif self._nbins[r] < 2:
+                out[row.name] = (f"a window of {self.window_size} events holds about {present:.0f} of its "
+                                 f"values: too few for two bins expecting {self.min_expected:g} each")
+        return out
+
+    @property
     def alpha(self) -> float | None:
         """Per-test false-alarm level of one evaluation (None for a fixed threshold)."""
         return None if self._calibration is None else self._calibration.alpha
@@ -219,6 +239,7 @@ class HistogramDriftDetector:
         self._drift_detected = False
         self._warning_detected = False
         self._evaluated = False
+        self._sub_closed = False
 
     def _nominal_present(self) -> FloatArray:
         shares = np.array([_present_share(row.kind, row.counts) for row in self.profile.rows])
@@ -229,7 +250,7 @@ class HistogramDriftDetector:
         delta = np.asarray(counts, dtype=np.int64)
         if delta.shape != self._open.shape or n < 0:
             raise ValueError(f"counts must have shape {self._open.shape} and n be non-negative")
-        self._drift_detected = self._warning_detected = self._evaluated = False
+        self._drift_detected = self._warning_detected = self._evaluated = self._sub_closed = False
         self._open += delta
         self._open_events += n
         self._n_seen += n
@@ -237,6 +258,7 @@ class HistogramDriftDetector:
             self._close()
 
     def _close(self) -> None:
+        self._sub_closed = True
         slot = self._slot
         self._window -= self._ring[slot]
         self._window_events -= int(self._ring_events[slot])
@@ -284,6 +306,16 @@ class HistogramDriftDetector:
     def evaluated(self) -> bool:
         """This update closed a sub-window and the window statistics were recomputed."""
         return self._evaluated
+
+    @property
+    def sub_window_closed(self) -> bool:
+        """This update closed a sub-window (evaluated too once the ring is full)."""
+        return self._sub_closed
+
+    @property
+    def room(self) -> int:
+        """Events that close the open sub-window: feed at most this many to keep windows exact."""
+        return self._sub_size - self._open_events if self._open_events < self._sub_size else 1
 
     @property
     def n_seen(self) -> int:

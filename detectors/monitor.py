@@ -1,23 +1,27 @@
-"""The drift monitor of one model version: count deltas in, alert events out.
+"""The drift monitor of one model version: bin codes (or count deltas) in, alert events out.
 
 `DriftMonitor` is pure and synchronous. The streams layer bins each micro-batch with
-`detectors.binner.ProfileBinner` (inputs and scores), sums the deltas of all workers and
-partitions, and calls `DriftMonitor.update` with the merged delta, its event count and,
-optionally, score values for River detectors. Every call returns the alert events it caused:
+`detectors.binner.ProfileBinner` into bin codes (inputs and scores, events in order) and calls
+`DriftMonitor.update_codes` with the codes of every worker and partition in arrival order and,
+optionally, score values for River detectors; `DriftMonitor.update` takes an unordered count
+delta instead (coarser: see `detectors.histogram`). Every call returns the alert events it caused:
 
 ========================  ===================================  =====================================
 kind                      detector                             watches
 ========================  ===================================  =====================================
 ``data_drift``            ``histogram.psi`` (or ``.js``)       shape of every input feature
 ``prediction_drift``      ``histogram.psi`` (or ``.js``)       shape of the score (``__score__``)
+``data_drift``            ``cusum.location``                   level of every numeric feature
+``prediction_drift``      ``cusum.location``                   level of the score
 ``prediction_drift``      ``river.<name>``                     River detectors on score values
 ``data_quality``          ``missing_rate``                     jumps in a feature's missing share
 ``data_quality``          ``out_of_range``                     values outside the reference range,
                                                                unlisted categories
 ========================  ===================================  =====================================
 
-All histogram and quality tests share one false-alarm budget, ``target_arl`` events between false
-alarms (see `detectors.calibration`); River detectors keep their own parameters.
+All histogram, quality and CUSUM tests share one false-alarm budget, ``target_arl`` events between
+false alarms (see `detectors.calibration` and `detectors.normal_score_cusum`); River detectors
+keep their own parameters.
 
 Examples
 --------
@@ -57,15 +61,19 @@ from detectors.alerting import (
     Transition,
     dedup_key,
 )
+from detectors.binner import counts_from_codes
 from detectors.calibration import Statistic, per_test_alpha
 from detectors.histogram import HistogramDriftDetector
+from detectors.normal_score_cusum import NormalScoreCUSUM
 from detectors.quality import DataQualityCheck, QualityResult
 from detectors.reference import SCORE, ReferenceProfile
-from detectors.river_adapters import RiverAdapter, RiverSpec
+from detectors.river_adapters import BINARY, RiverAdapter, RiverSpec
 
 FloatArray = npt.NDArray[np.float64]
 #: A River detection is reported as value = detections in the batch against this threshold.
 _RIVER_THRESHOLD = 0.6
+#: Detector name of the location CUSUMs in alerts and dedup keys.
+LOCATION = "cusum.location"
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,10 @@ class MonitorSettings:
     """Window, statistic, false-alarm budget, alert policy and River detectors of a monitor.
 
     See `detectors.histogram.HistogramDriftDetector` and `detectors.alerting.AlertPolicy` for
-    the meaning of each; ``runbook`` is the document alerts point to (``#<kind>`` is appended).
+    the meaning of each; ``location_shifts`` are the shifts (in sigmas) the CUSUMs of
+    `detectors.normal_score_cusum` are tuned to (empty: none) and ``location_share`` the share of
+    the false-alarm budget they get (the histogram and quality tests share the rest);
+    ``runbook`` is the document alerts point to (``#<kind>`` is appended).
     """
 
     window_size: int = 500
@@ -90,6 +101,8 @@ class MonitorSettings:
     update_every: int = 50
     critical_ratio: float = 2.0
     river: tuple[RiverSpec, ...] = ()
+    location_shifts: tuple[float, ...] = (0.25, 0.5)
+    location_share: float = 0.02
     runbook: str = "docs/RUNBOOK.md"
     seed: int = 0
 
@@ -126,24 +139,47 @@ class DriftMonitor:
         self.profile = profile
         self.settings = settings or MonitorSettings()
         s = self.settings
+        binary = sorted(spec.name for spec in s.river if spec.name in BINARY)
+        if binary:
+            raise ValueError(f"River detectors {binary} watch 0/1 error streams and never fire on "
+                             f"score means; use them on errors (perf settings), not on scores")
+        if not 0.0 < s.location_share < 1.0:
+            raise ValueError(f"location_share must be in (0, 1), got {s.location_share}")
         n_rows = len(profile.rows)
-        n_tests = 3 * n_rows  # shape, missing rate and out-of-range, per row
+        n_histogram = 3 * n_rows  # shape, missing rate and out-of-range, per row
+        # The budget is split by family: the CUSUMs get `location_share` of the false alarms, the
+        # histogram and quality tests the rest (a weighted Bonferroni split of one rate).
+        location = NormalScoreCUSUM(profile, target_arl=s.target_arl / s.location_share,
+                                    shifts=s.location_shifts) if s.location_shifts else None
+        self._location = location if location is not None and location.n_cusums else None
+        share = s.location_share if self._location is not None else 0.0
+        family_arl = s.target_arl / (1.0 - share)
+        n_tests = n_histogram
         self._histogram = HistogramDriftDetector(
             profile, window_size=s.window_size, n_sub_windows=s.n_sub_windows, statistic=s.statistic,
-            threshold=s.threshold, target_arl=s.target_arl, n_tests=n_tests, min_expected=s.min_expected,
+            threshold=s.threshold, target_arl=family_arl, n_tests=n_tests, min_expected=s.min_expected,
             seed=s.seed)
         events_per_evaluation = s.window_size / s.n_sub_windows
-        alpha = self._histogram.alpha or per_test_alpha(s.target_arl, events_per_evaluation, n_tests)
+        alpha = self._histogram.alpha or per_test_alpha(family_arl, events_per_evaluation, n_tests)
         self._quality = DataQualityCheck(profile, alpha=alpha)
         self._streams = self._build_streams()
+        self._location_streams = self._build_location_streams()
+        self._width = profile.width
+        watched = self._location.rows if self._location is not None else ()
+        # Where each location stream's rows sit among the CUSUMs' watched rows.
+        self._location_at = [np.array([watched.index(r) for r in stream.rows], dtype=np.intp)
+                             for stream in self._location_streams]
         self._river = [(spec.build(), AlertState(1, s.policy())) for spec in s.river]
         self._reset()
 
     def _reset(self) -> None:
         """Forget every window, streak and open alert; keep the (costly) calibration."""
         self._histogram._reset()
-        for stream in self._streams:
+        if self._location is not None:
+            self._location._reset()
+        for stream in (*self._streams, *self._location_streams):
             stream.state._reset()
+        self._location_step_at = 0
         for adapter, state in self._river:
             adapter._reset()
             state._reset()
@@ -167,9 +203,26 @@ class DriftMonitor:
             streams.append(_Stream("data_quality", check, check, every, AlertState(len(every), policy)))
         return streams
 
+    def _build_location_streams(self) -> list[_Stream]:
+        if self._location is None:
+            return []
+        policy = self.settings.policy()
+        score = len(self.profile.features)
+        streams = []
+        for kind, rows in (("data_drift", tuple(r for r in self._location.rows if r != score)),
+                           ("prediction_drift", tuple(r for r in self._location.rows if r == score))):
+            if rows:
+                streams.append(_Stream(kind, LOCATION, "cusum", rows, AlertState(len(rows), policy)))
+        return streams
+
     @property
     def histogram(self) -> HistogramDriftDetector:
         return self._histogram
+
+    @property
+    def location(self) -> NormalScoreCUSUM | None:
+        """The CUSUMs of location shifts (None when ``location_shifts`` is empty)."""
+        return self._location
 
     @property
     def river(self) -> tuple[RiverAdapter, ...]:
@@ -190,6 +243,68 @@ class DriftMonitor:
                 events.extend(self._step(stream, self._last_quality))
         if score_values is not None:
             events.extend(self._step_river(np.asarray(score_values, dtype=np.float64).reshape(-1)))
+        return events
+
+    def update_codes(self, codes: npt.NDArray[np.unsignedinteger],
+                     score_values: npt.ArrayLike | None = None) -> list[AlertEvent]:
+        """Feed the bin codes of events in order (``[N, rows]``, `ProfileBinner.bin_codes`).
+
+        Unlike a count delta, codes keep the events' order, so the window is exactly
+        ``window_size`` events judged every ``window_size / n_sub_windows`` events whatever the
+        size of the batch, and the CUSUMs run event by event: a batch of 5,000 events gives the
+        same alerts, at the same event indices, as fifty batches of 100.
+        """
+        events: list[AlertEvent] = []
+        position = 0
+        while position < codes.shape[0]:
+            block = codes[position : position + self._histogram.room]
+            first = self._histogram.n_seen
+            events.extend(self._run_location(block, first))
+            self._histogram.update(counts_from_codes(block, self._width), block.shape[0])
+            if self._histogram.sub_window_closed:
+                events.extend(self._step_location(self._histogram.n_seen))
+            if self._histogram.evaluated:
+                self._last_quality = self._quality.evaluate(self._histogram.window_counts)
+                for stream in self._streams:
+                    events.extend(self._step(stream, self._last_quality))
+            position += block.shape[0]
+        if score_values is not None:
+            events.extend(self._step_river(np.asarray(score_values, dtype=np.float64).reshape(-1)))
+        return events
+
+    # --- location CUSUMs -----------------------------------------------------------------------
+
+    def _run_location(self, block: npt.NDArray[np.unsignedinteger], first: int) -> list[AlertEvent]:
+        if self._location is None:
+            return []
+        events: list[AlertEvent] = []
+        used = 0
+        while used < block.shape[0]:
+            used += self._location.advance(block[used:])
+            if self._location.crossed:
+                events.extend(self._step_location(first + used))
+        return events
+
+    def _step_location(self, end: int) -> list[AlertEvent]:
+        """One evaluation of the CUSUM streams: at a crossing, and at every sub-window's end."""
+        if self._location is None:
+            return []
+        start, self._location_step_at = self._location_step_at, end
+        if self._location.peaks_within_thresholds() and all(s.state.quiet for s in self._location_streams):
+            self._location.clear_peaks()  # nothing to raise, track or resolve: the common case, cheaply
+            return []
+        peaks = self._location.take_peaks()
+        events: list[AlertEvent] = []
+        for stream, at in zip(self._location_streams, self._location_at, strict=True):
+            values, thresholds = peaks.values[at], peaks.thresholds[at]
+            transition = stream.state.step(values, thresholds, samples=self._location.n_seen, events=end)
+            if transition is None:
+                continue
+            findings = tuple(Finding(feature=self.profile.row_names[stream.rows[i]],
+                                     statistic=f"cusum {peaks.labels[at[i]]} sigma", value=float(values[i]),
+                                     threshold=float(thresholds[i])) for i in transition.active)
+            window = AlertWindow(events=end - start, start=start, end=end)
+            events.append(self._event(stream.kind, stream.detector, transition, findings, window))
         return events
 
     # --- histogram and quality streams ---------------------------------------------------------
@@ -250,6 +365,11 @@ class DriftMonitor:
                                            window),
                           runbook=f"{self.settings.runbook}#{kind.replace('_', '-')}")
 
+    def off(self) -> dict[str, dict[str, str]]:
+        """Detectors that cannot fire on some rows, by detector name: ``{row: reason}``."""
+        silent = self._histogram.silent
+        return {f"histogram.{self.settings.statistic}": silent} if silent else {}
+
     def snapshot(self) -> dict[str, Any]:
         """Per-feature statistics for the metrics topic (JSON-safe: inf thresholds become None)."""
         h = self._histogram
@@ -270,13 +390,16 @@ class DriftMonitor:
             "evaluations": h.n_evaluations, "window": {"events": end - start, "start": start, "end": end},
             "quality_threshold": self._quality.threshold, "features": features,
             "river": {a.name: {"values": a.n_seen, "detections": len(a.detections)} for a, _ in self._river},
+            "location": None if self._location is None else self._location.snapshot(),
+            "off": self.off(),
             "open_alerts": self.open_alerts(),
         }
 
     def open_alerts(self) -> list[str]:
         """Dedup keys of the alert streams currently open."""
         model, version = self.profile.model, self.profile.version
-        keys = [dedup_key(model, version, s.kind, s.detector) for s in self._streams if s.state.is_open]
+        keys = [dedup_key(model, version, s.kind, s.detector)
+                for s in (*self._streams, *self._location_streams) if s.state.is_open]
         keys += [dedup_key(model, version, "prediction_drift", f"river.{a.name}")
                  for a, state in self._river if state.is_open]
         return keys

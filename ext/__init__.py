@@ -1,15 +1,16 @@
 """Compiled kernels for drift monitoring, each with a pure-Python twin.
 
-``ext`` turns batches of feature values into per-feature histograms and compares histograms with
-the usual drift statistics (PSI, KL, Jensen-Shannon, χ², Wasserstein), and computes Kafka's key
-partitions for a batch of keys. It imports nothing from the rest of driftline; ``detectors`` and
+``ext`` turns batches of feature values into per-feature histograms (or the bin code of every
+value, events kept in order), compares histograms with the usual drift statistics (PSI, KL,
+Jensen-Shannon, χ², Wasserstein), runs table-driven CUSUMs over coded events, and computes
+Kafka's key partitions for a batch of keys. It imports nothing from the rest of driftline; ``detectors`` and
 the score agent build on it.
 
 Two implementations share each interface:
 
-* ``ext._histogram`` and ``ext._kafka`` -- Cython, built by ``pip install`` (or
+* ``ext._histogram``, ``ext._cusum`` and ``ext._kafka`` -- Cython, built by ``pip install`` (or
   ``python setup.py build_ext --inplace``);
-* ``ext.histogram_py`` and ``ext.kafka_py`` -- pure Python and numpy; the specification (bin
+* ``ext.histogram_py``, ``ext.cusum_py`` and ``ext.kafka_py`` -- pure Python and numpy; the specification (bin
   layout, smoothing, references) and the fallback. Both give identical bins and partitions and
   divergences equal to 1e-12.
 
@@ -42,10 +43,12 @@ __all__ = [
     "DEFAULT_EPS",
     "IMPLEMENTATION",
     "bin_categorical",
+    "bin_codes",
     "bin_numeric",
     "categorical_bins",
     "chi2_sf",
     "chi_square",
+    "cusum_codes",
     "encode_categories",
     "jensen_shannon",
     "js_rows",
@@ -64,6 +67,7 @@ def _choose() -> Literal["cython", "python"]:
         return "python"
     try:
         # Imported for the check only: both kernels must be built to use either.
+        import ext._cusum
         import ext._histogram
         import ext._kafka  # noqa: F401
     except ImportError as exc:
@@ -76,9 +80,11 @@ IMPLEMENTATION: Literal["cython", "python"] = _choose()
 
 # Two import lists, so that mypy checks that both twins have the same signatures.
 if IMPLEMENTATION == "cython":
+    from ext._cusum import cusum_codes
     from ext._histogram import (
         DEFAULT_EPS,
         bin_categorical,
+        bin_codes,
         bin_numeric,
         categorical_bins,
         chi2_sf,
@@ -94,9 +100,11 @@ if IMPLEMENTATION == "cython":
     )
     from ext._kafka import key_partitions, murmur2
 else:
+    from ext.cusum_py import cusum_codes
     from ext.histogram_py import (
         DEFAULT_EPS,
         bin_categorical,
+        bin_codes,
         bin_numeric,
         categorical_bins,
         chi2_sf,

@@ -11,7 +11,7 @@ from cpython.dict cimport PyDict_GetItemWithError
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport PyObject
 from libc.math cimport INFINITY, fabs, log, log2
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint64_t
 from libc.string cimport memcpy
 
 cimport numpy as cnp
@@ -25,6 +25,7 @@ from ext.histogram_py import (
     _as_int64,
     _as_matrix,
     _check_categorical_shapes,
+    _check_codes,
     _check_counts,
     _check_feature_count,
     _check_wasserstein_shapes,
@@ -37,7 +38,7 @@ from ext.histogram_py import (
 )
 
 __all__ = [
-    "DEFAULT_EPS", "bin_categorical", "bin_numeric", "categorical_bins", "chi2_sf", "chi_square",
+    "DEFAULT_EPS", "bin_categorical", "bin_codes", "bin_numeric", "categorical_bins", "chi2_sf", "chi_square",
     "encode_categories", "jensen_shannon", "js_rows", "kl", "numeric_bins", "psi", "psi_rows",
     "wasserstein_hist",
 ]
@@ -137,6 +138,57 @@ def bin_numeric(values, edges, counts):
         _pack_edges(checked, packed, offsets)
         with nogil:
             _bin_numeric(rows, n_rows, n_features, packed, offsets, out, width)
+    finally:
+        PyMem_Free(packed)
+        PyMem_Free(offsets)
+
+
+ctypedef fused code_t:
+    uint8_t
+    uint16_t
+
+
+cdef void _bin_codes(const double* values, Py_ssize_t n_rows, Py_ssize_t n_features,
+                     const double* edges, const Py_ssize_t* offsets, const int64_t* columns,
+                     code_t* codes, Py_ssize_t width) noexcept nogil:
+    cdef Py_ssize_t i, f, k
+    cdef const double* row
+    cdef double v
+    for i in range(n_rows):
+        row = values + i * n_features
+        for f in range(n_features):
+            v = row[f]
+            k = offsets[f + 1] - offsets[f]
+            codes[i * width + columns[f]] = <code_t> (k + 1 if v != v else _count_le(edges + offsets[f], k, v))
+
+
+def bin_codes(values, edges, codes, columns):
+    """Write the bin of every numeric value into a code matrix, in place (see ``histogram_py``)."""
+    cdef cnp.ndarray matrix = _as_matrix(values)
+    cdef list checked = [_checked_edges(e, f) for f, e in enumerate(edges)]
+    cdef Py_ssize_t f, n_features = len(checked), n_edges = 0, most = -2
+    for f in range(n_features):
+        n_edges += cnp.PyArray_SIZE(<cnp.ndarray> checked[f])
+        most = max(most, cnp.PyArray_SIZE(<cnp.ndarray> checked[f]))
+    _check_feature_count(n_features, matrix.shape[1])
+    cdef cnp.ndarray where = _check_codes(codes, matrix.shape[0], columns, n_features, most + 2)
+    cdef double* packed = <double*> PyMem_Malloc((n_edges + 1) * sizeof(double))
+    cdef Py_ssize_t* offsets = <Py_ssize_t*> PyMem_Malloc((n_features + 1) * sizeof(Py_ssize_t))
+    cdef const double* rows = <const double*> cnp.PyArray_DATA(matrix)
+    cdef Py_ssize_t n_rows = cnp.PyArray_DIM(matrix, 0)
+    cdef const int64_t* cols = <const int64_t*> cnp.PyArray_DATA(where)
+    cdef Py_ssize_t width = cnp.PyArray_DIM(<cnp.ndarray> codes, 1)
+    cdef void* out = cnp.PyArray_DATA(<cnp.ndarray> codes)
+    cdef bint narrow = codes.dtype == np.uint8
+    try:
+        if packed == NULL or offsets == NULL:
+            raise MemoryError()
+        _pack_edges(checked, packed, offsets)
+        with nogil:
+            if narrow:
+                _bin_codes(rows, n_rows, n_features, packed, offsets, cols, <uint8_t*> out, width)
+            else:
+                _bin_codes(rows, n_rows, n_features, packed, offsets, cols, <uint16_t*> out, width)
     finally:
         PyMem_Free(packed)
         PyMem_Free(offsets)

@@ -112,6 +112,44 @@ def bin_numeric(values: npt.ArrayLike, edges: Sequence[npt.ArrayLike], counts: C
         counts[f, : feature_edges.size + 2] += np.bincount(bins, minlength=feature_edges.size + 2)
 
 
+def bin_codes(values: npt.ArrayLike, edges: Sequence[npt.ArrayLike], codes: npt.NDArray[np.unsignedinteger],
+              columns: npt.ArrayLike) -> None:
+    """Write the bin of every numeric value (the layout of `bin_numeric`) into a code matrix, in place.
+
+    Counts lose the order of events; codes keep it, so a reader can cut a batch anywhere (a
+    monitor closes its sub-windows at exact event counts, a CUSUM runs event by event).
+
+    Parameters
+    ----------
+    values
+        ``float64[N, F]``, as for `bin_numeric`.
+    edges
+        ``F`` arrays of interior edges, as for `bin_numeric`.
+    codes
+        ``uint8[N, C]`` or ``uint16[N, C]``, C-contiguous and writable; feature ``f``'s bins go
+        to column ``columns[f]`` (other columns are left untouched). Every bin must fit the dtype.
+    columns
+        ``F`` distinct column indices in ``0..C-1``.
+
+    Examples
+    --------
+    >>> codes = np.zeros((3, 2), dtype=np.uint8)
+    >>> bin_codes([[0.5], [1.0], [float("nan")]], [[1.0, 2.0]], codes, [1])
+    >>> codes[:, 1].tolist()
+    [0, 1, 3]
+    """
+    matrix = _as_matrix(values)
+    checked = [_checked_edges(e, f) for f, e in enumerate(edges)]
+    _check_feature_count(len(checked), matrix.shape[1])
+    needed = max((e.size + 2 for e in checked), default=0)
+    where = _check_codes(codes, matrix.shape[0], columns, len(checked), needed)
+    for f, feature_edges in enumerate(checked):
+        column = matrix[:, f]
+        bins = np.searchsorted(feature_edges, column, side="right")
+        bins[np.isnan(column)] = feature_edges.size + 1
+        codes[:, where[f]] = bins
+
+
 def bin_categorical(codes: npt.ArrayLike, n_categories: npt.ArrayLike, counts: CountArray) -> None:
     """Add a batch of category codes to per-feature histograms, in place.
 
@@ -483,6 +521,22 @@ def _check_counts(counts: object, n_features: int, needed: int) -> None:
         raise TypeError("counts must be a writable C-contiguous int64 numpy array")
     if counts.ndim != 2 or counts.shape[0] != n_features or counts.shape[1] < needed:
         raise ValueError(f"counts must have shape ({n_features}, >= {needed}), got {counts.shape}")
+
+
+def _check_codes(codes: object, n_rows: int, columns: npt.ArrayLike, n_features: int,
+                 needed: int) -> CountArray:
+    if not (isinstance(codes, np.ndarray) and codes.dtype in (np.uint8, np.uint16)
+            and codes.flags.c_contiguous and codes.flags.writeable):
+        raise TypeError("codes must be a writable C-contiguous uint8 or uint16 numpy array")
+    if codes.ndim != 2 or codes.shape[0] != n_rows:
+        raise ValueError(f"codes must have shape ({n_rows}, C), got {codes.shape}")
+    if needed > np.iinfo(codes.dtype).max + 1:
+        raise ValueError(f"{needed} bins do not fit codes of dtype {codes.dtype}")
+    where = _as_int64(columns, "columns")
+    if where.ndim != 1 or where.size != n_features or np.unique(where).size != where.size or (where.size and (
+            where.min() < 0 or where.max() >= codes.shape[1])):
+        raise ValueError(f"columns must be {n_features} distinct indices in 0..{codes.shape[1] - 1}")
+    return where
 
 
 def _checked_eps(eps: float) -> float:

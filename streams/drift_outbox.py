@@ -1,14 +1,28 @@
-"""Count deltas on their way from a scoring worker to the monitor agent.
+"""Bin codes on their way from a scoring worker to the monitor agent.
 
 Each worker bins its batches into the reference profile's layout (cheap: one kernel call per
-batch) and adds the counts up here; every ``drift_flush_ms`` the sums go to the drift-counts
-topic, keyed by model, so one monitor agent sees the deltas of every worker and partition for a
-model and judges drift on their sum. Counts merge by addition, so neither the flush boundaries
-nor the number of workers changes what the monitor sees.
+batch) and keeps the *bin code* of every event and row, in order; every ``drift_flush_ms`` the
+codes go to the drift-counts topic, keyed by model, so one monitor agent sees the events of every
+worker and partition for a model, in arrival order. Codes rather than counts: a count delta loses
+the order of its events, so a delta larger than a sub-window stretched the monitor's window and
+delayed its evaluations (at 10,000 events/s a 500-event window became 5,000 events); codes let
+the monitor close every sub-window at an exact event count and run its CUSUMs event by event,
+whatever the rate, the flush interval or the number of workers.
+
+Message format 2 (JSON)::
+
+    {"format": 2, "model": str, "version": int, "worker": str, "seq": int, "events": N,
+     "rows": R, "code_dtype": "uint8" | "uint16", "codes": base64 of the C-order [N, R] codes,
+     "score_chunk": k, "score_means": [...]}
+
+A drain larger than ``max_record_bytes`` of codes is cut into several records (Kafka refuses
+records above ``max.message.bytes``, 1 MB by default). Format 1 carried summed ``counts``; the
+monitor still reads it (coarsely, see `streams.monitor_agent`).
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,13 +31,13 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-#: Version of the count-delta message layout.
-DELTA_FORMAT = 1
+#: Version of the drift message layout.
+DELTA_FORMAT = 2
 
 
 @dataclass
 class _Pending:
-    counts: npt.NDArray[np.int64]
+    codes: list[npt.NDArray[np.unsignedinteger]] = field(default_factory=list)
     events: int = 0
     scores: list[npt.NDArray[np.float64]] = field(default_factory=list)
 
@@ -43,29 +57,30 @@ class _ScoreChunks:
 
 
 class DriftOutbox:
-    """Accumulates per-model count deltas and drains them as drift-counts records."""
+    """Accumulates per-model bin codes and drains them as drift records."""
 
     def __init__(self, worker: str, flush_interval_s: float, *, score_chunk: int = 20,
-                 max_events: int = 50_000) -> None:
+                 max_events: int = 50_000, max_record_bytes: int = 480_000) -> None:
         self.worker = worker
         self.flush_interval_s = flush_interval_s
         #: River detectors on the score see means of this many scores: 1/score_chunk of the data
         #: to ship, and means of several workers' chunks still form one meaningful stream.
         self.score_chunk = score_chunk
-        #: Bounds a record's size (and the window stretch of one delta) at very high rates.
+        #: Bounds the memory held between flushes at very high rates.
         self.max_events = max_events
+        #: Codes per record, before base64 (which adds a third): well under Kafka's 1 MB default.
+        self.max_record_bytes = max_record_bytes
         self._pending: dict[tuple[str, int], _Pending] = {}
         self._chunks: dict[tuple[str, int], _ScoreChunks] = {}
         self._last_flush = time.monotonic()
         self._sequence = 0
 
-    def add(self, model: str, version: int, counts: npt.NDArray[np.int64],
+    def add(self, model: str, version: int, codes: npt.NDArray[np.unsignedinteger],
             scores: npt.NDArray[np.float64]) -> None:
-        pending = self._pending.get((model, version))
-        if pending is None:
-            pending = self._pending[model, version] = _Pending(np.zeros_like(counts))
-        pending.counts += counts
-        pending.events += len(scores)
+        """Keep one batch's codes (``[N, rows]``, `ProfileBinner.bin_codes`) and scores."""
+        pending = self._pending.setdefault((model, version), _Pending())
+        pending.codes.append(codes)
+        pending.events += codes.shape[0]
         pending.scores.append(scores)
 
     def due(self) -> bool:
@@ -76,20 +91,43 @@ class DriftOutbox:
         return time.monotonic() - self._last_flush >= self.flush_interval_s
 
     def drain(self) -> list[tuple[bytes, bytes]]:
-        """(key, value) records of everything accumulated since the last drain."""
-        records = [(model.encode(), self._message(model, version, pending))
-                   for (model, version), pending in self._pending.items() if pending.events]
+        """(key, value) records of everything accumulated since the last drain, in event order."""
+        records = [(model.encode(), value)
+                   for (model, version), pending in self._pending.items() if pending.events
+                   for value in self._messages(model, version, pending)]
         self._pending.clear()
         self._last_flush = time.monotonic()
         return records
 
-    def _message(self, model: str, version: int, pending: _Pending) -> bytes:
-        self._sequence += 1
-        message: dict[str, Any] = {
-            "format": DELTA_FORMAT, "model": model, "version": version, "worker": self.worker,
-            "seq": self._sequence, "events": pending.events, "counts": pending.counts,
-            "score_chunk": self.score_chunk,
-            "score_means": self._chunks.setdefault((model, version), _ScoreChunks()).means(
-                pending.scores, self.score_chunk),
-        }
-        return orjson.dumps(message, option=orjson.OPT_SERIALIZE_NUMPY)
+    def _messages(self, model: str, version: int, pending: _Pending) -> list[bytes]:
+        codes = np.concatenate(pending.codes)
+        chunks = self._chunks.setdefault((model, version), _ScoreChunks())
+        means = chunks.means(pending.scores, self.score_chunk)
+        per_record = max(1, self.max_record_bytes // max(1, codes.shape[1] * codes.itemsize))
+        messages = []
+        for start in range(0, codes.shape[0], per_record):
+            part = np.ascontiguousarray(codes[start : start + per_record])
+            self._sequence += 1
+            message: dict[str, Any] = {
+                "format": DELTA_FORMAT, "model": model, "version": version, "worker": self.worker,
+                "seq": self._sequence, "events": part.shape[0], "rows": part.shape[1],
+                "code_dtype": part.dtype.name, "codes": base64.b64encode(part.data).decode("ascii"),
+                "score_chunk": self.score_chunk,
+                # River sees the means once, with the drain's first record.
+                "score_means": means if start == 0 else [],
+            }
+            messages.append(orjson.dumps(message, option=orjson.OPT_SERIALIZE_NUMPY))
+        return messages
+
+
+def decode_codes(message: dict[str, Any]) -> npt.NDArray[np.unsignedinteger]:
+    """The ``[events, rows]`` codes of a format-2 message; ValueError if they do not add up."""
+    dtype = {"uint8": np.uint8, "uint16": np.uint16}.get(str(message.get("code_dtype")))
+    if dtype is None:
+        raise ValueError(f"unknown code_dtype {message.get('code_dtype')!r}")
+    raw = base64.b64decode(str(message["codes"]), validate=True)
+    events, rows = int(message["events"]), int(message["rows"])
+    codes = np.frombuffer(raw, dtype=dtype)
+    if events < 0 or rows < 1 or codes.size != events * rows:
+        raise ValueError(f"{codes.size} codes for {events} events of {rows} rows")
+    return codes.reshape(events, rows)

@@ -1,15 +1,26 @@
-"""The monitor agent: merges count deltas from every worker and judges drift on the sum.
+"""The monitor agent: merges the bin codes of every worker and judges drift on their sequence.
 
 A Faust agent on the drift-counts topic, keyed by model: the consumer group gives each model's
-deltas to exactly one worker's agent, so two workers sharing a stream raise one alert, not two.
-Deltas are summed in arrival order; the detectors window by event count, so the interleaving of
-workers does not matter. State lives in memory: after a restart the windows refill from live
-traffic (one window of events) and an alert still active is raised again under the same dedup
-key, which incident tooling folds into the open incident.
+records to exactly one worker's agent, so two workers sharing a stream raise one alert, not two.
+Records are fed in arrival order, each record's events in the order its worker scored them; the
+monitor cuts windows at exact event counts, so neither the workers' rates nor their flush interval
+change the window or when it is judged. State lives in memory: after a restart the windows refill
+from live traffic (one window of events) and an alert still active is raised again under the
+same dedup key, which incident tooling folds into the open incident.
+
+Reading older workers: a record of format 1 (summed counts, no order) is still fed, as a count
+delta -- its window follows its size and the location CUSUMs do not see it -- and the first one
+from each worker is logged; a record of an unknown format is skipped, logged once per worker.
+
+Off the event loop: building a monitor calibrates its thresholds (about half a second per model
+version), so a version first seen in traffic (a promotion) is built in a worker thread while the
+loop keeps scoring; the monitors of the versions served at start are built before the loop runs.
+Snapshots go to the metrics topic every ``metrics_snapshot_ms`` from a timer, traffic or not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -22,18 +33,39 @@ import orjson
 
 from detectors.alerting import AlertEvent
 from detectors.calibration import Statistic
+from detectors.histogram import HistogramDriftDetector
 from detectors.monitor import DriftMonitor, MonitorSettings
 from detectors.reference import ReferenceProfile
+from detectors.river_adapters import BINARY, RiverSpec
 from detectors.river_adapters import FACTORIES as RIVER_FACTORIES
-from detectors.river_adapters import RiverSpec
 from models.errors import ModelError
 from models.registry import Registry
 from streams.alert_ledger import MonitorLedger
 from streams.alerts import alert_data
+from streams.drift_outbox import DELTA_FORMAT, decode_codes
 from streams.metrics import record_drift
 from streams.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
+
+
+class SilentDetectorError(SettingsError):
+    """A drift setting leaves a detector unable to ever fire: the worker refuses to start (exit 3)."""
+
+
+def check_window(settings: Settings, profiles: Iterable[ReferenceProfile]) -> None:
+    """Refuse a drift window at which no histogram test of some served version could ever fire.
+
+    Rows silent only at this window (rare categories at 40-50 events) are logged by the monitor.
+    """
+    for profile in profiles:
+        window = settings.drift_window_size
+        detector = HistogramDriftDetector(profile, window_size=window, threshold=1.0,
+                                          n_sub_windows=min(settings.drift_sub_windows, window))
+        if len(detector.silent) == len(profile.rows):
+            reason = next(iter(detector.silent.values()))
+            raise SilentDetectorError(f"drift_window_size {window}: no drift statistic of {profile.model} "
+                                      f"can ever fire ({reason})", setting="drift_window_size")
 
 
 #: River's defaults suit per-value streams; on chunk means ADWIN needs a stricter delta to keep the
@@ -56,6 +88,11 @@ def monitor_settings(settings: Settings) -> MonitorSettings:
     if unknown:
         raise SettingsError(f"unknown River detectors {unknown}; known: {sorted(RIVER_FACTORIES)}",
                             setting="drift_river")
+    binary = sorted(set(settings.drift_river) & BINARY)
+    if binary:
+        raise SilentDetectorError(f"drift_river: {binary} watch 0/1 error streams and never fire on the "
+                                 f"score means drift_river feeds them; use ADWIN, PageHinkley or KSWIN",
+                                 setting="drift_river")
     return MonitorSettings(
         window_size=settings.drift_window_size, n_sub_windows=settings.drift_sub_windows,
         statistic=cast(Statistic, settings.drift_statistic), threshold=threshold,
@@ -65,32 +102,70 @@ def monitor_settings(settings: Settings) -> MonitorSettings:
 
 
 class MonitorBook:
-    """One ``DriftMonitor`` per model version, built on first sight from the registry's profile."""
+    """One ``DriftMonitor`` per model version, built from the registry's profile."""
 
     def __init__(self, settings: Settings, registry: Registry) -> None:
         self.settings = settings
         self.registry = registry
         self.monitor_settings = monitor_settings(settings)
         self._monitors: dict[tuple[str, int], DriftMonitor | None] = {}
+        self._warned: set[tuple[str, object]] = set()
+        self.last_fed = time.monotonic()
 
     def feed(self, delta: dict[str, Any]) -> list[AlertEvent]:
-        """Feed one count-delta message; returns the alert events it raised, updated or resolved."""
-        monitor = self.monitor(str(delta["model"]), int(delta["version"]))
+        """Feed one drift record of a built monitor; returns the alert events it caused."""
+        monitor = self._monitors.get((str(delta["model"]), int(delta["version"])))
         if monitor is None:
             return []
-        counts = np.asarray(delta["counts"], dtype=np.int64)
-        means = np.asarray(delta.get("score_means") or [], dtype=np.float64)
-        return monitor.update(counts, int(delta["events"]), means if len(means) else None)
+        self.last_fed = time.monotonic()
+        kind = delta.get("format", 1)
+        worker = str(delta.get("worker"))
+        if kind not in (1, DELTA_FORMAT):
+            self._warn_once(worker, kind, "skipping drift records of unknown format %r from worker %s",
+                            kind, worker)
+            return []
+        try:
+            means = np.asarray(delta.get("score_means") or [], dtype=np.float64).reshape(-1)
+            scores = means if len(means) else None
+            if kind == DELTA_FORMAT:
+                codes = decode_codes(delta)
+                if codes.shape[1] != len(monitor.profile.rows):
+                    raise ValueError(f"{codes.shape[1]} rows, the profile has {len(monitor.profile.rows)}")
+                return monitor.update_codes(codes, scores)
+            counts = np.asarray(delta["counts"], dtype=np.int64)
+            events = monitor.update(counts, int(delta["events"]), scores)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("skipping a drift record of %s v%s: %s", delta["model"], delta["version"], exc)
+            return []
+        self._warn_once(worker, 1, "worker %s sends count deltas of format 1: its events are judged "
+                        "in windows that follow its delta size and the location CUSUMs skip them; "
+                        "upgrade it", worker)
+        return events
+
+    def _warn_once(self, worker: str, kind: object, message: str, *args: object) -> None:
+        if (worker, kind) not in self._warned:
+            self._warned.add((worker, kind))
+            log.warning(message, *args)
 
     def monitor(self, model: str, version: int) -> DriftMonitor | None:
+        """The monitor of a version, built here (calibration included) on first sight."""
         if (model, version) not in self._monitors:
-            self._monitors[model, version] = self._build(model, version)
+            self._monitors[model, version] = self.build(model, version)
         return self._monitors[model, version]
 
-    def snapshots(self) -> list[dict[str, Any]]:
-        return [monitor.snapshot() for monitor in self._monitors.values() if monitor is not None]
+    async def ensure(self, model: str, version: int) -> None:
+        """Build a version's monitor in a worker thread, so calibration never blocks the loop."""
+        if (model, version) not in self._monitors:
+            built = await asyncio.get_running_loop().run_in_executor(None, self.build, model, version)
+            self._monitors.setdefault((model, version), built)
 
-    def _build(self, model: str, version: int) -> DriftMonitor | None:
+    def snapshots(self) -> list[dict[str, Any]]:
+        idle = time.monotonic() - self.last_fed
+        return [{**monitor.snapshot(), "idle_s": round(idle, 3)}
+                for monitor in self._monitors.values() if monitor is not None]
+
+    def build(self, model: str, version: int) -> DriftMonitor | None:
+        """A new monitor of a version (None when it has no readable profile); thread-safe."""
         try:
             reference = self.registry.reference(model, version)
         except ModelError as exc:
@@ -103,24 +178,57 @@ class MonitorBook:
         profile = dataclasses.replace(ReferenceProfile.from_dict(reference), model=model, version=version)
         log.info("monitoring %s v%d: %d rows, window %d events", model, version, len(profile.rows),
                  self.settings.drift_window_size)
-        return DriftMonitor(profile, self.monitor_settings)
+        monitor = DriftMonitor(profile, self.monitor_settings)
+        for detector, rows in monitor.off().items():
+            for row, reason in rows.items():
+                log.warning("%s v%d: %s is off for %s: %s", model, version, detector, row, reason)
+        return monitor
 
 
 def decode_delta(value: bytes | None) -> dict[str, Any] | None:
+    """A drift record's JSON object, or None when it is not one (format checks come later)."""
     try:
         delta = orjson.loads(value or b"")
     except orjson.JSONDecodeError:
         return None
-    required = ("model", "version", "events", "counts")
-    return delta if isinstance(delta, dict) and all(k in delta for k in required) else None
+    if not isinstance(delta, dict) or not all(k in delta for k in ("model", "version", "events")):
+        return None
+    if not isinstance(delta["version"], int) or not isinstance(delta["model"], str):
+        return None
+    return delta
+
+
+class SnapshotPublisher:
+    """Sends the monitors' snapshots at most every ``every_s`` seconds: after a record or on a timer.
+
+    The timer keeps the metrics topic and the gauges alive when traffic pauses; each snapshot
+    says how long the monitor has been idle (``idle_s``).
+    """
+
+    def __init__(self, book: MonitorBook, send: Any, every_s: float) -> None:
+        self.book = book
+        self.send = send
+        self.every_s = every_s
+        self.sent_at = time.monotonic()
+
+    async def maybe_send(self) -> int:
+        """Send if a period has passed since the last snapshot; returns how many were sent."""
+        if time.monotonic() - self.sent_at < self.every_s:
+            return 0
+        self.sent_at = time.monotonic()
+        snapshots = self.book.snapshots()
+        for snapshot in snapshots:
+            record_drift(snapshot)
+            await self.send(key=snapshot["model"].encode(),
+                            value=orjson.dumps(snapshot, option=orjson.OPT_SERIALIZE_NUMPY))
+        return len(snapshots)
 
 
 def register_monitor_agent(app: faust.App, settings: Settings, served: Iterable[tuple[str, int]],
                            ledger: MonitorLedger) -> None:
-    """Add the monitor agent to ``app``; monitors of the served versions are calibrated now.
-
-    Calibration takes about half a second per model version; doing it at start-up keeps that
-    stall out of the first deltas' path (where it showed as a 667 ms latency spike).
+    """Add the monitor agent and its snapshot timer to ``app``; monitors of the served versions
+    are calibrated now, before the loop runs (a version first seen later is built off the loop).
+    Alerts go out through ``ledger``, so an open alert outlives this worker (`streams.alert_ledger`).
     """
     counts = app.topic(settings.topic_drift_counts, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
@@ -128,16 +236,16 @@ def register_monitor_agent(app: faust.App, settings: Settings, served: Iterable[
     book = MonitorBook(settings, Registry(settings.registry))
     for model, version in served:
         book.monitor(model, version)
-    snapshot_every = settings.metrics_snapshot_ms / 1000
+    publisher = SnapshotPublisher(book, metrics.send, settings.metrics_snapshot_ms / 1000)
 
     async def monitor(stream: Any) -> None:
-        last_snapshot = time.monotonic()
         await ledger.started.wait()
         async for value in stream:
             delta = decode_delta(value)
             if delta is None:
-                log.warning("skipping a malformed count delta")
+                log.warning("skipping a malformed drift record")
                 continue
+            await book.ensure(str(delta["model"]), int(delta["version"]))
             await ledger.take_over(str(delta["model"]))
             for event in book.feed(delta):
                 status = await ledger.publish(event.type, alert_data(event))
@@ -145,11 +253,12 @@ def register_monitor_agent(app: faust.App, settings: Settings, served: Iterable[
                     log.warning("alert %s: %s", status, event.summary)
             await ledger.reconcile(book.monitor(str(delta["model"]), int(delta["version"])),
                                    settings.drift_sub_windows)
-            if time.monotonic() - last_snapshot >= snapshot_every:
-                last_snapshot = time.monotonic()
-                for snapshot in book.snapshots():
-                    record_drift(snapshot)
-                    await metrics.send(key=snapshot["model"].encode(),
-                                       value=orjson.dumps(snapshot, option=orjson.OPT_SERIALIZE_NUMPY))
+            await publisher.maybe_send()
+
+    async def snapshot_timer() -> None:
+        await publisher.maybe_send()
 
     app.agent(counts, name=f"{settings.app_id}.monitor")(monitor)
+    # Ticks at half the period, so a paused stream is snapshotted within 1.5 periods.
+    timer = app.timer(settings.metrics_snapshot_ms / 2000, name=f"{settings.app_id}.monitor-snapshots")
+    timer(snapshot_timer)

@@ -244,8 +244,8 @@ class BatchScorer:
             batch.outcome.alert_outputs += guard.succeeded(served)
         self._answer(served, rows, prediction, batch, variant)
         if self.drift is not None and served.binner is not None:
-            counts = served.binner.bin_columns(checked.columns, prediction.scores)
-            self.drift.add(served.name, served.version, counts, prediction.scores)
+            codes = served.binner.bin_codes(checked.columns, prediction.scores)
+            self.drift.add(served.name, served.version, codes, prediction.scores)
 
     def _fall_back(self, served: ServedModel, rows: list[_Accepted], batch: _Batch, why: str) -> None:
         """Answer ``rows`` with ``served``'s fallback; dead letters when its card declares none."""

@@ -12,7 +12,7 @@ import uvloop
 from streams.app import create_app
 from streams.connection import AUTHORIZATION_ERRORS, HandshakeRefused, check_handshake, not_authorized
 from streams.join.slots import NoFreeSlot, claim_slot
-from streams.monitor_agent import monitor_settings
+from streams.monitor_agent import SilentDetectorError, check_window, monitor_settings
 from streams.security import TransportSettingsError, transport_security
 from streams.serving import CannotServe, load_served_models
 from streams.settings import Settings, SettingsError
@@ -32,7 +32,9 @@ def run_worker(settings: Settings) -> int:
         transport_security(settings)
         served = load_served_models(settings)
         monitor_settings(settings)  # a bad drift setting should stop us before Kafka, too
-    except (CannotServe, TransportSettingsError) as exc:
+        if settings.monitors:
+            check_window(settings, [m.binner.profile for m in served.values() if m.binner is not None])
+    except (CannotServe, TransportSettingsError, SilentDetectorError) as exc:
         log.error("%s", exc)
         return 3
     except SettingsError as exc:

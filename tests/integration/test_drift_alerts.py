@@ -70,11 +70,17 @@ async def test_two_workers_raise_one_drift_alert_and_resolve_it(settings: Settin
                                              settings.topic_metrics)) as out:
         await send_paced(settings, rows, per_second=2000)
         await out.read_until(lambda r: len(r.records[settings.topic_predictions]) >= len(rows) and any(
-            a["type"].endswith("resolved") for a in alerts_of(r, settings, "data_drift")),
+            a["type"].endswith("resolved") and a["data"]["detector"] == "histogram.psi"
+            for a in alerts_of(r, settings, "data_drift")),
             timeout=180, alive=alive)
         drift = alerts_of(out, settings, "data_drift")
         snapshots = [value for _, value in out.records[settings.topic_metrics]]
 
+    # Two detectors watch the shape and the location of every feature: one alert stream each.
+    location = [a for a in drift if a["data"]["detector"] == "cusum.location"]
+    assert [a["type"] for a in location][:1] == ["io.driftline.alert.raised"]
+    assert location[0]["data"]["feature"] == DRIFTING and location[0]["data"]["window"]["end"] >= 3000
+    drift = [a for a in drift if a["data"]["detector"] == "histogram.psi"]
     raised = [a for a in drift if a["type"] == "io.driftline.alert.raised"]
     resolved = [a for a in drift if a["type"] == "io.driftline.alert.resolved"]
     assert len(raised) == 1, [a["data"]["summary"] for a in drift]
@@ -84,6 +90,7 @@ async def test_two_workers_raise_one_drift_alert_and_resolve_it(settings: Settin
     assert alert["model"] == "card-fraud" and alert["version"] == 1
     assert alert["value"] > alert["threshold"]
     assert 3000 <= alert["window"]["end"] <= 4500, alert["window"]
+    assert alert["window"]["events"] == 500
     assert resolved[0]["data"]["dedup_key"] == alert["dedup_key"]
     assert drift.index(resolved[0]) > drift.index(raised[0])
     # Drift statistics reach the metrics topic too: one monitor's snapshots, every feature in them.

@@ -40,7 +40,7 @@ Injector = Callable[[Columns, int], None]
 
 @dataclass
 class Harness:
-    """The demo model's monitor, fed the way the streaming layer will feed it."""
+    """The demo model's monitor, fed bin codes the way the monitor agent feeds it."""
 
     card: ModelCard
     model: OnnxModel
@@ -61,11 +61,11 @@ class Harness:
         stream = SyntheticStream(seed=seed, drift=drift)
         alerts: list[AlertEvent] = []
         for position in range(0, events, batch):
-            columns = stream.columns(batch)
+            columns = stream.columns(min(batch, events - position))
             if inject is not None:
                 inject(columns, position)
             scores = self.score(columns)
-            new = self.monitor.update(self.binner.bin_columns(columns, scores), batch, scores)
+            new = self.monitor.update_codes(self.binner.bin_codes(columns, scores), scores)
             alerts.extend(new)
             if stop is not None and any(stop(event) for event in new):
                 break

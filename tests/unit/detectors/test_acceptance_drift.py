@@ -3,8 +3,8 @@
 One configuration (`conftest.ACCEPTANCE`: window 500 events in 5 sub-windows, PSI, calibrated to
 one false alarm per 10 million events, raise on the first evaluation above threshold) watches the
 demo model's 20 features and score. Streams come from `models.synthetic.SyntheticStream` and are
-fed in batches of 100 events, binned by the profile's binner with the real model's scores, as the
-streaming layer will feed merged deltas. Drift starts at event `START`; a *detection* is a raised
+fed in batches of 100 events as bin codes (the profile's binner, with the real model's scores), as
+the monitor agent feeds the workers' records. Drift starts at event `START`; a *detection* is a raised
 alert of an expected kind naming the drifted feature, at or after `START`; its delay is the event
 count of the evaluation that raised it minus `START`. Any other raised alert is a false alarm,
 and no test tolerates one.
@@ -63,15 +63,37 @@ def describe(false_alarms: list[AlertEvent]) -> list[str]:
     return [a.summary for a in false_alarms]
 
 
-def test_mean_shift_of_half_a_sigma_is_detected_within_400_events_on_average(harness: object) -> None:
-    drift = Drift(start=START, mean_shift=MeanShift("customer_age_years", 0.5))
-    first, false_alarms = run_seeds(harness, drift, frozenset({("data_drift", "customer_age_years"),
-                                                                ("data_quality", "customer_age_years")}))
+AGE = frozenset({("data_drift", "customer_age_years"), ("data_quality", "customer_age_years")})
+
+
+@pytest.mark.parametrize(("sigmas", "mean_delay"), [(0.5, 200), (0.25, 800)])
+def test_mean_shift_is_detected_within_the_cusum_delay_on_average(harness: object, sigmas: float,
+                                                                  mean_delay: int) -> None:
+    drift = Drift(start=START, mean_shift=MeanShift("customer_age_years", sigmas))
+    first, false_alarms = run_seeds(harness, drift, AGE)
     assert None not in first
     delays = [d - START for d in first if d is not None]
-    print(f"mean-shift delays over {len(delays)} seeds: mean {np.mean(delays):.0f}, {delays}")
-    assert np.mean(delays) <= 400
+    print(f"+{sigmas} sigma delays over {len(delays)} seeds: mean {np.mean(delays):.0f}, {delays}")
+    assert np.mean(delays) <= mean_delay
     assert describe(false_alarms) == []
+
+
+SHIFT = Drift(start=START, mean_shift=MeanShift("customer_age_years", 0.5))
+SPREAD = Drift(start=START, variance_scale=VarianceScale("customer_age_years", 1.5))
+
+
+@pytest.mark.parametrize("drift", [SHIFT, SPREAD], ids=["mean", "variance"])
+def test_detection_does_not_depend_on_the_delta_size(harness: object, drift: Drift) -> None:
+    """Deltas of 50, 100, 1,000 and 5,000 events: the same alerts, at the same event indices."""
+    outcomes = {}
+    for batch in (50, 100, 1000, 5000):
+        runs = [harness.run(seed, drift, events=HORIZON, batch=batch)  # type: ignore[attr-defined]
+                for seed in range(4)]
+        outcomes[batch] = [[(a.type, a.kind, a.detector, a.window.start, a.window.end) for a in alerts]
+                           for alerts in runs]
+        first = [detections(alerts, AGE)[0][:1] for alerts in runs]
+        assert all(first), f"batch {batch}: a seed missed the drift"
+    assert outcomes[50] == outcomes[100] == outcomes[1000] == outcomes[5000]
 
 
 def test_variance_change_from_1_to_1_5_sigma_is_detected_in_every_seed(harness: object) -> None:
@@ -128,5 +150,5 @@ def test_prediction_score_shift_is_detected_by_the_prediction_drift_detectors(ha
 def test_delay_regression_pins_detection_indices(harness: object, seed: int) -> None:
     drift = Drift(start=START, mean_shift=MeanShift("customer_age_years", 0.5))
     alerts = harness.run(seed, drift, events=HORIZON, batch=BATCH)  # type: ignore[attr-defined]
-    raised = [(a.kind, a.window.end) for a in alerts if a.type == "raised"]
-    assert raised == [("data_drift", 3300)]
+    raised = [(a.kind, a.detector, a.window.end) for a in alerts if a.type == "raised"]
+    assert raised == [("data_drift", "cusum.location", 3209), ("data_drift", "histogram.psi", 3300)]

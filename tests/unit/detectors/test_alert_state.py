@@ -53,3 +53,16 @@ def test_nothing_is_judged_before_min_samples() -> None:
     state = AlertState(1, AlertPolicy(min_samples=1000))
     assert state.step(np.array([9.0]), np.array([1.0]), samples=999, events=0) is None
     assert state.step(np.array([9.0]), np.array([1.0]), samples=1000, events=0) is not None
+
+
+def test_quiet_means_a_step_within_thresholds_changes_nothing() -> None:
+    state = AlertState(2, AlertPolicy(raise_after=2, resolve_after=1, cooldown=0))
+    thresholds = np.array([1.0, 1.0])
+    assert state.quiet
+    assert state.step(np.array([1.5, 0.2]), thresholds, samples=500, events=0) is None
+    assert not state.quiet  # one evaluation above: a streak is being tracked
+    state.step(np.array([0.2, 0.2]), thresholds, samples=500, events=100)
+    assert state.quiet
+    state.step(np.array([1.5, 0.2]), thresholds, samples=500, events=200)
+    state.step(np.array([1.6, 0.2]), thresholds, samples=500, events=300)
+    assert state.is_open and not state.quiet

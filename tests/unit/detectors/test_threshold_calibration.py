@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -15,11 +13,11 @@ def test_per_test_alpha_spends_the_budget_of_one_evaluation() -> None:
     assert 1 - (1 - alpha) ** 63 == pytest.approx(100 / 1e7, rel=1e-9)
 
 
-def test_calibrating_21_rows_is_fast_and_deterministic() -> None:
+def test_calibrating_21_rows_is_deterministic() -> None:
+    # How long it takes is a benchmark's business (docs/PERFORMANCE.md), not a test's: under load a
+    # timed assertion fails for reasons that have nothing to do with the code.
     rows = np.tile(np.arange(100, 1100, 100), (21, 1))
-    began = time.perf_counter()
     first = calibrate(rows, window_size=500, alpha=1.6e-7, seed=3)
-    assert time.perf_counter() - began < 2.0
     second = calibrate(rows, window_size=500, alpha=1.6e-7, seed=3)
     assert np.array_equal(first.thresholds(np.full(21, 500)), second.thresholds(np.full(21, 500)))
 

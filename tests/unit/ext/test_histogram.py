@@ -428,3 +428,48 @@ def test_wasserstein_rejects_bad_input_alike(fast: ModuleType, p: Any, q: Any, e
 ])
 def test_rows_reject_bad_input_alike(fast: ModuleType, name: str, p: Any, q: Any, nbins: Any) -> None:
     same_error(fast, name, np.array(p), np.array(q), np.array(nbins))
+
+
+# --- bin codes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("n_rows", [0, 1, 997])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bin_codes_twins_agree_and_count_like_bin_numeric(fast: ModuleType, dtype: Any, n_rows: int,
+                                                          seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    edges = random_edges(rng, 20)
+    values = random_values(rng, n_rows, edges)
+    columns = rng.permutation(23)[:20]
+    outputs = []
+    for module in (fast, histogram_py):
+        codes = np.full((n_rows, 23), 99, dtype=dtype)
+        module.bin_codes(values, edges, codes, columns)
+        outputs.append(codes)
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    untouched = np.setdiff1d(np.arange(23), columns)
+    assert (outputs[0][:, untouched] == 99).all()
+    counts = np.zeros((20, int(histogram_py.numeric_bins(edges).max())), dtype=np.int64)
+    histogram_py.bin_numeric(values, edges, counts)
+    for f, column in enumerate(columns.tolist()):
+        assert np.bincount(outputs[0][:, column], minlength=counts.shape[1]).tolist() == counts[f].tolist()
+
+
+BAD_CODES: list[tuple[Any, Any]] = [
+    (np.zeros((2, 2), dtype=np.int64), [0]),  # not unsigned
+    (np.zeros((3, 2), dtype=np.uint8), [0]),  # wrong number of events
+    (np.zeros((2, 2), dtype=np.uint8), [2]),  # column out of range
+    (np.zeros((2, 2), dtype=np.uint8), [0, 1]),  # one column per feature
+    (np.zeros((2, 2), dtype=np.uint8)[:, :1], [0]),  # not contiguous
+]
+
+
+@pytest.mark.parametrize(("codes", "columns"), BAD_CODES)
+def test_bin_codes_rejects_bad_input_alike(fast: ModuleType, codes: Any, columns: Any) -> None:
+    same_error(fast, "bin_codes", np.zeros((2, 1)), [[0.0, 1.0]], codes, columns)
+
+
+def test_bin_codes_refuses_bins_that_do_not_fit_a_byte(kernels: ModuleType) -> None:
+    with pytest.raises(ValueError, match="do not fit"):
+        kernels.bin_codes(np.zeros((1, 1)), [np.arange(300.0)], np.zeros((1, 1), dtype=np.uint8), [0])

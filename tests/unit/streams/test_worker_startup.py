@@ -96,3 +96,17 @@ def assert_one_line_exit_3(result: subprocess.CompletedProcess[str], names: str)
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if " ERROR " in line or " CRITICAL " in line]
     assert len(errors) == 1 and names in errors[0], result.stderr
+
+
+SILENCING = [("DRIFTLINE_DRIFT_WINDOW_SIZE", "30", "drift_window_size"),
+             ("DRIFTLINE_DRIFT_RIVER", "ADWIN,HDDMA", "drift_river")]
+
+
+@pytest.mark.parametrize(("variable", "value", "setting"), SILENCING)
+def test_a_drift_setting_that_silences_a_detector_stops_the_worker_with_one_line(
+        demo_registry: Path, variable: str, value: str, setting: str) -> None:
+    env = {**os.environ, variable: value}
+    result = subprocess.run([sys.executable, "-m", "streams.cli", "worker", "--registry", str(demo_registry),
+                             "--broker", "127.0.0.1:9"], capture_output=True, text=True, timeout=120,
+                            check=False, env=env)
+    assert_one_line_exit_3(result, setting)
