@@ -2,8 +2,8 @@
 
 One numeric feature ``x``; every row scores 0.3 (label 0). A batch whose largest ``x`` is huge
 runs a counting ``Loop`` that many times (``x = 1e9``: minutes, a hang); a batch whose smallest
-``x`` is at or below -1,000 makes a ``Gather`` index out of range (ONNX Runtime raises). Ordinary
-values (0 to 999) finish at once.
+``x`` is at or below -1,000 (or whose largest, divided by 1,000 and floored, is odd) makes a
+``Gather`` index out of range (ONNX Runtime raises). Ordinary values (0 to 999) finish at once.
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ def faulty_card(name: str = "faulty", fallback: float | None = 0.03) -> ModelCar
                      fallback=None if fallback is None else Fallback(fallback))
 
 
-def faulty_graph(path: Path) -> Path:
+def faulty_graph(path: Path, *, raise_from: float = 1000.0) -> Path:
+    """The graph (see the module docstring). A batch whose smallest ``x`` is at or below
+    ``-raise_from``, or whose largest divided by ``raise_from`` floors to an odd number, fails. Below
+    1,000 it makes a version that passes the registry's smoke test (values in [-1, 1]) and fails
+    on ordinary traffic, as a broken new version would."""
     body = helper.make_graph(
         [helper.make_node("Add", ["v_in", "one"], ["v_out"]),
          helper.make_node("Identity", ["cond_in"], ["cond_out"])],
@@ -44,9 +48,16 @@ def faulty_graph(path: Path) -> Path:
         helper.make_node("ReduceMin", ["x"], ["x_min"], keepdims=0),
         helper.make_node("Div", ["x_min", "thousand"], ["scaled"]),
         helper.make_node("Floor", ["scaled"], ["floored"]),
-        helper.make_node("Cast", ["floored"], ["index"], to=TensorProto.INT64),
+        helper.make_node("Cast", ["floored"], ["quotient_min"], to=TensorProto.INT64),
+        helper.make_node("Min", ["quotient_min", "zero_index"], ["index"]),
         helper.make_node("Gather", ["table", "index"], ["picked"], axis=0),
-        helper.make_node("Mul", ["counted", "picked"], ["nothing"]),
+        helper.make_node("Div", ["x_max", "thousand"], ["scaled_max"]),
+        helper.make_node("Floor", ["scaled_max"], ["floored_max"]),
+        helper.make_node("Cast", ["floored_max"], ["quotient"], to=TensorProto.INT64),
+        helper.make_node("Mod", ["quotient", "two_scalar"], ["index_max"]),
+        helper.make_node("Gather", ["table", "index_max"], ["picked_max"], axis=0),
+        helper.make_node("Mul", ["picked", "picked_max"], ["both"]),
+        helper.make_node("Mul", ["counted", "both"], ["nothing"]),
         helper.make_node("Mul", ["nothing", "zero"], ["zeroed"]),
         # The answer: [0.7, 0.3] per row, label 0.
         helper.make_node("Shape", ["x"], ["shape"]),
@@ -63,11 +74,13 @@ def faulty_graph(path: Path) -> Path:
          helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2])],
         [helper.make_tensor("true", TensorProto.BOOL, [], [True]),
          helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
-         helper.make_tensor("thousand", TensorProto.FLOAT, [], [1000.0]),
+         helper.make_tensor("thousand", TensorProto.FLOAT, [], [raise_from]),
          helper.make_tensor("table", TensorProto.FLOAT, [1], [1.0]),
          helper.make_tensor("start", TensorProto.INT64, [1], [0]),
          helper.make_tensor("end", TensorProto.INT64, [1], [1]),
          helper.make_tensor("two", TensorProto.INT64, [1], [2]),
+         helper.make_tensor("two_scalar", TensorProto.INT64, [], [2]),
+         helper.make_tensor("zero_index", TensorProto.INT64, [], [0]),
          helper.make_tensor("base", TensorProto.FLOAT, [1, 2], [0.7, 0.3])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
