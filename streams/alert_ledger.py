@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from detectors.monitor import DriftMonitor
 from streams.alerts import alert_cloudevent
@@ -81,8 +82,17 @@ class AlertLedger:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def sync(self) -> None:
-        """Read the alert-state topic up to its current end (what other owners wrote so far)."""
+    async def sync(self) -> bool:
+        """Read the alert-state topic up to its current end (what other owners wrote so far);
+        False (and a log line) when Kafka did not let it, for instance while the worker stops."""
+        try:
+            await self._read_to_end()
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("the alert-state topic could not be read (%r); continuing with what was read", exc)
+            return False
+        return True
+
+    async def _read_to_end(self) -> None:
         assert self._consumer is not None, "start() the ledger first"
         consumer = self._consumer
         ends = await consumer.end_offsets(list(consumer.assignment()))
@@ -124,7 +134,11 @@ class AlertLedger:
             return None
         if status == "raised" and entry is not None:
             status = "updated"  # an alert another owner raised: this is its continuation
-        await self._send(status, data)
+        try:
+            await self._send(status, data)
+        except KafkaError as exc:  # a monitor must not die on it (Faust would stop the worker)
+            log.error("could not publish the %s alert %s (%r): %s", status, key, exc, data.get("summary"))
+            return None
         return status
 
     async def _send(self, status: str, data: dict[str, Any], *, retire: bool = False) -> None:
@@ -185,9 +199,8 @@ class MonitorLedger(AlertLedger):
 
     async def take_over(self, model: str) -> None:
         """Before the first delta of ``model`` this process judges, read what its last owner wrote."""
-        if model not in self._owned:
+        if model not in self._owned and await self.sync():
             self._owned.add(model)
-            await self.sync()
 
     async def reconcile(self, monitor: DriftMonitor | None, sub_windows: int) -> None:
         """Once ``monitor`` has judged a full window, resolve the open alerts it did not confirm.
