@@ -69,8 +69,10 @@ def test_a_resolve_ends_the_alert_under_the_labels_it_is_open_with() -> None:
     _, current = open_alerts.plan(data("raised", severity="critical"), at=T0, now=T0)
     open_alerts.settle(data("raised")["dedup_key"], current)
     resolved_at = T0 + timedelta(minutes=3)
-    posts, after = open_alerts.plan(data("resolved", severity="info"), at=resolved_at, now=T0 + timedelta(hours=1))
-    assert [(p["labels"]["severity"], p["endsAt"]) for p in posts] == [("critical", "2026-12-01T12:03:00.000Z")]
+    posts, after = open_alerts.plan(data("resolved", severity="info"), at=resolved_at,
+                                    now=T0 + timedelta(hours=1))
+    assert [(p["labels"]["severity"], p["endsAt"]) for p in posts] == [
+        ("critical", "2026-12-01T12:03:00.000Z")]
     assert after is None
     open_alerts.settle(data("raised")["dedup_key"], after)
     assert open_alerts.refresh(T0) == []
