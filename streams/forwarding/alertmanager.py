@@ -114,8 +114,10 @@ class AlertmanagerReceiver:
         self.timeout_s = timeout_s
         self.resend = resend
         self.open = OpenAlerts(runbook_base_url=runbook_base_url, valid_for=4 * resend)
-        #: When the open alerts were last all re-sent (None: at the next chance).
+        #: When the open alerts were last all re-sent, or tried to be (None: at the next chance).
         self._refreshed_at: datetime | None = None
+        #: Whether the last request got an acknowledgement.
+        self._answering = True
 
     async def deliver(self, alert: ForwardedAlert) -> Answer:
         now = datetime.now(UTC)
@@ -125,8 +127,6 @@ class AlertmanagerReceiver:
         answer = await self._post(posts)
         if answer.outcome == "delivered":
             self.open.settle(alert.dedup_key, current)
-        else:  # it may come back empty (Alertmanager keeps alerts in memory): re-send all at once then
-            self._refreshed_at = None
         return answer
 
     async def refresh_if_due(self) -> None:
@@ -135,16 +135,22 @@ class AlertmanagerReceiver:
         recent = self._refreshed_at is not None and now - self._refreshed_at < self.resend
         if not self.open.by_key or recent:
             return
+        self._refreshed_at = now
         answer = await self._post(self.open.refresh(now))
-        if answer.outcome == "delivered":
-            self._refreshed_at = now
-        else:
+        if answer.outcome != "delivered":
             log.info("re-sending %d open alerts to Alertmanager failed (%s); next try in %.0f s",
                      len(self.open.by_key), answer.describe(), self.resend.total_seconds())
 
     async def _post(self, posts: list[dict[str, Any]]) -> Answer:
-        return await post(self.url, orjson.dumps(posts), {"Content-Type": "application/json"},
-                          timeout_s=self.timeout_s)
+        answer = await post(self.url, orjson.dumps(posts), {"Content-Type": "application/json"},
+                            timeout_s=self.timeout_s)
+        answering = answer.outcome == "delivered"
+        if answering and not self._answering:
+            # Back after failing: it may have restarted empty (Alertmanager keeps alerts in
+            # memory), so every open alert goes again at the next chance, not a period later.
+            self._refreshed_at = None
+        self._answering = answering
+        return answer
 
 
 def _rfc3339(when: datetime) -> str:

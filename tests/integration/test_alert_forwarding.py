@@ -165,12 +165,13 @@ async def test_alertmanager_shows_the_drift_alert_across_its_restart_and_resolve
     # Alertmanager resolved it because of the resolved record: its last notification of the group
     # is "resolved", and the alert ended last (an escalation ends the alert under its old labels
     # earlier) ends at that record's time.
-    def group_resolved(receiver: Receiver) -> bool:
-        notices = receiver.received("/am")
-        return bool(notices) and notices[-1].json()["status"] == "resolved"
+    def group_notices(receiver: Receiver) -> list[dict[str, Any]]:
+        return [notice for notice in (r.json() for r in receiver.received("/am"))
+                if notice["groupLabels"]["alertname"] == "DriftlineDataDrift"]
 
-    notifications.wait_for(group_resolved, timeout=30, alive=alive)
-    last = notifications.received("/am")[-1].json()
+    notifications.wait_for(lambda r: bool(group_notices(r)) and group_notices(r)[-1]["status"] == "resolved",
+                           timeout=30, alive=alive)
+    last = group_notices(notifications)[-1]
     assert {a["labels"]["alertname"] for a in last["alerts"]} == {"DriftlineDataDrift"}
     assert max(a["endsAt"] for a in last["alerts"])[:23] == records[-1]["time"][:23]
 
