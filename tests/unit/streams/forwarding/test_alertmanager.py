@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from streams.forwarding.alertmanager import OpenAlerts, alert_labels, alertname
+import orjson
+import pytest
+
+from streams.forwarding.alertmanager import AlertmanagerReceiver, OpenAlerts, alert_labels, alertname
+from streams.forwarding.delivery import Answer, ForwardedAlert
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 VALID = timedelta(minutes=4)
@@ -90,3 +94,62 @@ def test_refresh_extends_every_open_alert() -> None:
     assert sorted(p["labels"]["alertname"] for p in refreshed) == ["DriftlineDataDrift",
                                                                    "DriftlinePredictionDrift"]
     assert {p["endsAt"] for p in refreshed} == {"2026-12-01T12:05:00.000Z"}
+
+
+class FakeAlertmanager:
+    """Stands in for ``post``: records each request's alerts and answers with the next outcome."""
+
+    def __init__(self) -> None:
+        self.posted: list[list[dict[str, Any]]] = []
+        self.answers: list[str] = []
+
+    async def __call__(self, url: str, body: bytes, headers: dict[str, str], *, timeout_s: float) -> Answer:
+        self.posted.append(orjson.loads(body))
+        outcome = self.answers.pop(0) if self.answers else "delivered"
+        return Answer.of(200 if outcome == "delivered" else None, outcome)
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeAlertmanager:
+    stand_in = FakeAlertmanager()
+    monkeypatch.setattr("streams.forwarding.alertmanager.post", stand_in)
+    return stand_in
+
+
+def receiver() -> AlertmanagerReceiver:
+    return AlertmanagerReceiver("http://am:9093/", timeout_s=1, resend=timedelta(minutes=1),
+                                runbook_base_url="")
+
+
+def alert(status: str, **changes: Any) -> ForwardedAlert:
+    envelope = {"time": "2026-12-01T12:00:00.000Z", "data": data(status, **changes)}
+    return ForwardedAlert(orjson.dumps(envelope), envelope)
+
+
+async def test_open_alerts_are_held_only_once_alertmanager_acknowledged(fake: FakeAlertmanager) -> None:
+    manager = receiver()
+    fake.answers = ["retry"]
+    assert (await manager.deliver(alert("raised"))).outcome == "retry"
+    assert not manager.open.by_key
+    assert (await manager.deliver(alert("raised"))).outcome == "delivered"
+    assert list(manager.open.by_key) == [data("raised")["dedup_key"]]
+    assert manager.url == "http://am:9093/api/v2/alerts"
+
+
+async def test_open_alerts_are_re_sent_once_a_period_and_at_once_after_alertmanager_came_back(
+        fake: FakeAlertmanager) -> None:
+    manager = receiver()
+    await manager.deliver(alert("raised"))
+    await manager.refresh_if_due()  # never re-sent yet: now
+    await manager.refresh_if_due()  # within the period: nothing
+    assert len(fake.posted) == 2
+    fake.answers = ["retry", "delivered"]
+    await manager.deliver(alert("updated", summary="while it was down"))
+    await manager.deliver(alert("updated", summary="it answers again"))
+    await manager.refresh_if_due()  # it may have restarted empty: everything again, now
+    assert len(fake.posted) == 5 and fake.posted[-1][0]["annotations"]["summary"] == "it answers again"
+
+
+async def test_a_resolve_of_an_unknown_alert_needs_no_request(fake: FakeAlertmanager) -> None:
+    answer = await receiver().deliver(alert("resolved"))
+    assert answer.outcome == "delivered" and fake.posted == []

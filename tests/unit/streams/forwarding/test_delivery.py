@@ -21,10 +21,13 @@ class _Answers(BaseHTTPRequestHandler):
             threading.Event().wait(2)  # longer than the client's timeout
         status = int(self.path.strip("/")) if self.path != "/slow" else 200
         body = f"answer {status}".encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up waiting (/slow): that is the point
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet."""
