@@ -13,6 +13,7 @@ import sys
 from datetime import timedelta
 
 import mode
+from aiokafka.errors import KafkaError
 
 from streams.forwarding.agent import ForwardAgent
 from streams.forwarding.alertmanager import AlertmanagerReceiver
@@ -46,13 +47,19 @@ def build_receivers(settings: Settings) -> list[Receiver]:
 
 
 def run_forwarder(settings: Settings) -> int:
-    """Forward until SIGINT/SIGTERM; 2 on a settings problem (said in one line)."""
+    """Forward until SIGINT/SIGTERM; 2 on a settings problem, 1 when Kafka cannot be reached at
+    start (each said in one line)."""
     try:
         receivers = build_receivers(settings)
     except SettingsError as exc:
         print(f"driftline alerts forward: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(ensure_topics(settings))
+    try:
+        asyncio.run(ensure_topics(settings))
+    except KafkaError as exc:
+        print(f"driftline alerts forward: Kafka at {settings.broker} cannot create or check the topics: "
+              f"{exc}", file=sys.stderr)
+        return 1
     asyncio.set_event_loop(asyncio.new_event_loop())
     READINESS.require(Readiness.ALERTS, Readiness.BROKER)
     serve_http(settings.metrics_host, settings.metrics_port)

@@ -161,6 +161,7 @@ async def test_alertmanager_shows_the_drift_alert_across_its_restart_and_resolve
 
     # One drift, one alert: never two active at once for its dedup key, before or after the restart.
     assert all(len(alerts) <= 1 for alerts in seen_active), [a for a in seen_active if len(a) > 1]
+    assert {a["annotations"]["dedup_key"] for alerts in seen_active for a in alerts} == {raised["dedup_key"]}
     assert [r["status"] for r in records].count("resolved") == 1 and records[-1]["status"] == "resolved"
     # Alertmanager resolved it because of the resolved record: its last notification of the group
     # is "resolved", and the alert ended last (an escalation ends the alert under its old labels
