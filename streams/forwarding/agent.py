@@ -95,8 +95,9 @@ class ForwardAgent:
             batches = await self._consumer.getmany(timeout_ms=200)
             for tp, records in batches.items():
                 for record in records:
-                    if not await self._forward(tp, record):
-                        break  # the partition moved: its new owner resumes from the committed offset
+                    # Stopping, or the partition moved: the next owner resumes from the committed offset.
+                    if self._stopping.is_set() or not await self._forward(tp, record):
+                        break
             await self._refresh()
 
     async def _forward(self, tp: TopicPartition, record: ConsumerRecord) -> bool:
