@@ -11,13 +11,17 @@ command -v "$python" >/dev/null || python=python3
 command -v java >/dev/null || { echo "driftline's local Kafka needs Java 17+ on PATH" >&2; exit 1; }
 command -v mvn >/dev/null || { echo "driftline resolves Kafka's jars with Maven: install maven" >&2; exit 1; }
 
-# The dashboard and alert-rule tests evaluate their PromQL on a real Prometheus: Debian's package.
-if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+# The dashboard and alert-rule tests evaluate their PromQL on a real Prometheus, and the forwarding
+# tests deliver to a real Alertmanager (amtool checks the stack's routing): Debian's packages.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
+    || ! command -v prometheus-alertmanager >/dev/null || ! command -v amtool >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  else  # not fatal: everything else works, and the dashboard tests fail saying what is missing
-    echo "warning: the dashboard tests need Prometheus: install the Debian package 'prometheus'" >&2
+    # The tests start their own servers on free ports; a service the package may start is no obstacle.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      prometheus prometheus-alertmanager >/dev/null
+  else  # not fatal: everything else works, and those tests fail saying what is missing
+    echo "warning: some tests need Debian's 'prometheus' and 'prometheus-alertmanager' packages" >&2
   fi
 fi
 

@@ -58,7 +58,7 @@ def _run_connected(handler: Handler, args: argparse.Namespace, settings: Setting
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from streams.commands import bench, kafka, models, worker
+    from streams.commands import alerts, bench, kafka, models, worker
 
     parser = argparse.ArgumentParser(prog="driftline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.register(sub)
     worker.register(sub)
     bench.register(sub)
+    alerts.register(sub)
     settings = sub.add_parser("settings", help="print the effective settings as JSON")
     settings.set_defaults(handler=_print_settings)
     return parser

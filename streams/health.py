@@ -6,7 +6,8 @@ can do its job — its models are loaded, the scoring agent holds partitions of 
 and the Kafka cluster answers (``streams.reachability``) — and 503 with the missing conditions
 otherwise, so a rolling deployment or a load balancer waits for a worker that has really joined.
 Anything else is 404
-(a probe pointed at the wrong path must not read "ready" from the metrics text).
+(a probe pointed at the wrong path must not read "ready" from the metrics text). The alert
+forwarder serves the same endpoints; it is ready while it holds alerts partitions and Kafka answers.
 
 The server binds ``metrics_host`` (127.0.0.1 by default: metrics and probes are not for the
 network unless a deployment says so, as the compose file does for Prometheus in another
@@ -31,10 +32,17 @@ class Readiness:
     MODELS: ClassVar[str] = "models loaded"
     PARTITIONS: ClassVar[str] = "events partitions assigned"
     BROKER: ClassVar[str] = "Kafka reachable"
+    ALERTS: ClassVar[str] = "alerts partitions assigned"
 
-    def __init__(self) -> None:
+    def __init__(self, required: tuple[str, ...] = (MODELS, PARTITIONS, BROKER)) -> None:
+        self.required = required
         self._met: set[str] = set()
         self._lock = threading.Lock()
+
+    def require(self, *conditions: str) -> None:
+        """What this process must meet to be ready (a worker's conditions unless told otherwise)."""
+        with self._lock:
+            self.required = conditions
 
     def set(self, condition: str, met: bool = True) -> None:
         with self._lock:
@@ -42,7 +50,7 @@ class Readiness:
 
     def missing(self) -> list[str]:
         with self._lock:
-            return [c for c in (self.MODELS, self.PARTITIONS, self.BROKER) if c not in self._met]
+            return [c for c in self.required if c not in self._met]
 
 
 #: The process's readiness, fed by the app and the score agent.

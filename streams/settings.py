@@ -19,7 +19,7 @@ import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -234,6 +234,26 @@ class Settings:
     #: new events arrive is a latency floor (500 ms, aiokafka's default, showed in the p99).
     fetch_max_wait_ms: int = 20
 
+    #: Where ``driftline alerts forward`` delivers the alerts topic: Alertmanager's base URL (the
+    #: forwarder posts to ``/api/v2/alerts``) and/or a webhook taking each CloudEvent as it is.
+    alertmanager_url: str = ""
+    alert_webhook_url: str = ""
+    #: HMAC-SHA256 key that signs each webhook body (``X-Driftline-Signature``), given directly or as
+    #: a file holding it; never printed or logged.
+    alert_webhook_secret: str = field(default="", repr=False)
+    alert_webhook_secret_file: str = ""
+    #: Longest wait for one receiver's answer; no answer in time is retried like a refused connection.
+    alert_delivery_timeout_ms: int = 5_000
+    #: Longest pause between two attempts at a receiver that is down (backoff from 0.5 s, doubling).
+    alert_retry_max_ms: int = 30_000
+    #: Open alerts are sent to Alertmanager again this often, each valid for four times as long, so
+    #: Alertmanager never resolves a long drift by itself (Prometheus's own rhythm: 1 min, 4 min).
+    alertmanager_resend_ms: int = 60_000
+    #: Prefix that turns an alert's ``runbook`` path into the ``runbook_url`` annotation.
+    alert_runbook_base_url: str = ""
+    #: Consumer group of the forwarders; forwarders sharing it split the alerts partitions.
+    alert_forward_group: str = "driftline-alerts-forward"
+
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
     log_level: str = "info"
@@ -261,7 +281,9 @@ class Settings:
 
     def public(self) -> dict[str, Any]:
         """The effective values as JSON-ready data, secrets shown as ``***``."""
-        return {f.name: _printable(getattr(self, f.name)) for f in fields(self)}
+        shown = {f.name: _printable(getattr(self, f.name)) for f in fields(self)}
+        shown.update({name: "***" for name in SECRETS if shown[name]})
+        return shown
 
 
 def load_settings(config: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -369,6 +391,9 @@ def _printable(value: Any) -> Any:
 
 
 _HINTS: dict[str, Any] = get_type_hints(Settings)
+#: Settings whose value is never printed (``driftline settings`` shows ``***``) nor kept in a repr.
+#: Plain-string settings that are secrets (``Secret`` ones print as ``***`` by themselves).
+SECRETS = frozenset({"alert_webhook_secret"})
 #: Integer settings for which 0 means "off" rather than a mistake.
 _ZERO_ALLOWED = frozenset({"metrics_port", "producer_linger_ms", "commit_interval_ms",
                            "inference_timeout_ms"})

@@ -43,13 +43,16 @@ def worker_environment(settings: Settings) -> dict[str, str]:
 
 @dataclass
 class WorkerProcess:
-    """A ``driftline worker`` subprocess with its log in a file."""
+    """A ``driftline worker`` (or another long-running ``driftline`` command) subprocess with its log
+    in a file."""
 
     settings: Settings
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     #: The worker's working directory (the test's own when None).
     cwd: Path | None = None
+    #: The ``driftline`` subcommand it runs.
+    command: tuple[str, ...] = ("worker",)
 
     def start(self) -> None:
         environment = worker_environment(self.settings)
@@ -57,7 +60,7 @@ class WorkerProcess:
             environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path.cwd()),
                                                                       environment.get("PYTHONPATH")]))
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
-            self.process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], stdout=log,
+            self.process = subprocess.Popen([sys.executable, "-m", "streams.cli", *self.command], stdout=log,
                                             stderr=subprocess.STDOUT, env=environment, cwd=self.cwd)
 
     def kill(self) -> None:
