@@ -52,3 +52,12 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
     process = WorkerProcess(settings, tmp_path / "worker.log")
     yield process
     process.stop()
+
+
+@pytest.fixture
+def workers(settings: Settings, tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+    """Two ``driftline worker`` processes sharing the test module's ``settings``, stopped at the end."""
+    pair = [WorkerProcess(settings, tmp_path / f"worker-{i}.log") for i in range(2)]
+    yield pair
+    for worker in pair:
+        worker.stop()

@@ -29,6 +29,7 @@ from tests.integration.support import (
     WorkerProcess,
     isolated_settings,
     send_all,
+    wait_for_group,
     worker_environment,
 )
 
@@ -62,6 +63,9 @@ async def test_a_failing_canary_is_rolled_back_with_the_evidence(settings: Setti
                                                                  worker: WorkerProcess) -> None:
     await ensure_topics(settings)
     worker.start()
+    # Serving first: a canary set before the worker read the registry would be loaded at start-up,
+    # not applied from model-updates (which the worker reads from its end).
+    await wait_for_group(settings.broker, settings.group_id, 1, timeout=90, alive=worker.assert_alive)
     command = [sys.executable, "-m", "streams.cli", "models", "canary", "faulty", "2", "--share", "0.5"]
     canary = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
                             env=worker_environment(settings))

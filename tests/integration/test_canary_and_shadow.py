@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +49,6 @@ def settings(kafka_bootstrap: str, topic_prefix: str, demo_registry: Path, tmp_p
         registry.register(v1 / "model.onnx", registry.card(DEMO_MODEL_NAME, 1),
                           reference=registry.reference(DEMO_MODEL_NAME, 1), stage=None)
     return isolated_settings(kafka_bootstrap, topic_prefix, root, label_join=False, monitors=False)
-
-
-@pytest.fixture
-def workers(settings: Settings, tmp_path: Path) -> Iterator[list[WorkerProcess]]:
-    pair = [WorkerProcess(settings, tmp_path / f"worker-{i}.log") for i in range(2)]
-    yield pair
-    for worker in pair:
-        worker.stop()
 
 
 class SteadyLoad:

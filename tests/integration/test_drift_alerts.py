@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,6 @@ DRIFTING = "customer_age_years"
 def settings(kafka_bootstrap: str, topic_prefix: str, demo_registry: Path) -> Settings:
     return isolated_settings(kafka_bootstrap, topic_prefix, demo_registry, drift_flush_ms=100,
                              metrics_snapshot_ms=1000)
-
-
-@pytest.fixture
-def workers(settings: Settings, tmp_path: Path) -> Iterator[list[WorkerProcess]]:
-    pair = [WorkerProcess(settings, tmp_path / f"worker-{i}.log") for i in range(2)]
-    yield pair
-    for worker in pair:
-        worker.stop()
 
 
 def phases() -> list[dict[str, Any]]:
