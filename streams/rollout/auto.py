@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from models.errors import ModelError
 from models.registry import Registry
 from models.stages import StageError, Stages
 from streams.alerts import alert_cloudevent
@@ -69,6 +70,11 @@ class RolloutWatch:
         except StageError:
             log.info("canary v%d of %s is no longer the canary: nothing to roll back", verdict.version,
                      verdict.model)
+            self.health.forget(verdict.model)
+            return
+        except (ModelError, OSError) as exc:  # a read-only or damaged registry must not stop scoring
+            log.error("%s: canary v%d should be rolled back (%s) but the registry refused: %s; roll it "
+                      "back by hand", verdict.model, verdict.version, verdict.rule, exc)
             self.health.forget(verdict.model)
             return
         what = (f"canary v{verdict.version} rolled back automatically: its {verdict.rule} is worse than "
