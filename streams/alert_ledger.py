@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import orjson
@@ -40,7 +39,8 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 RETIRED = "retired"
-#: Longest wait for the ledger to read the alert-state topic to its end.
+#: Longest wait for the ledger to read the alert-state topic to its end (at start-up, and when a
+#: monitor takes a model over).
 SYNC_TIMEOUT_S = 30.0
 
 
@@ -82,11 +82,12 @@ class AlertLedger:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def sync(self) -> bool:
+    async def sync(self, timeout_s: float = SYNC_TIMEOUT_S) -> bool:
         """Read the alert-state topic up to its current end (what other owners wrote so far);
-        False (and a log line) when Kafka did not let it, for instance while the worker stops."""
+        False (and a log line) when Kafka did not let it within ``timeout_s``, for instance while
+        the worker stops."""
         try:
-            await self._read_to_end()
+            await asyncio.wait_for(self._read_to_end(), timeout_s)
         except (KafkaError, TimeoutError) as exc:
             log.warning("the alert-state topic could not be read (%r); continuing with what was read", exc)
             return False
@@ -96,12 +97,7 @@ class AlertLedger:
         assert self._consumer is not None, "start() the ledger first"
         consumer = self._consumer
         ends = await consumer.end_offsets(list(consumer.assignment()))
-        deadline = time.monotonic() + SYNC_TIMEOUT_S
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            if time.monotonic() > deadline:
-                log.warning("the alert-state topic was not read to its end within %.0f s; "
-                            "continuing with what was read", SYNC_TIMEOUT_S)
-                return
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 for record in records:
                     self._apply(record.key, record.value)
@@ -199,8 +195,27 @@ class MonitorLedger(AlertLedger):
 
     async def take_over(self, model: str) -> None:
         """Before the first delta of ``model`` this process judges, read what its last owner wrote."""
-        if model not in self._owned and await self.sync():
+        # A catch-up read, not a sync to the end offsets: a ListOffsets request that the broker does
+        # not answer (seen on a SASL_SSL listener) would stall the monitor and then the worker's stop.
+        # Without it the ledger still works; an alert the last owner raised may be raised once more.
+        if model not in self._owned:
             self._owned.add(model)
+            await self.catch_up()
+
+    async def catch_up(self, rounds: int = 5) -> None:
+        """Apply what the ledger's consumer has fetched (up to ``rounds`` short polls, until one is empty)."""
+        assert self._consumer is not None, "start() the ledger first"
+        for _ in range(rounds):
+            try:
+                batches = await self._consumer.getmany(timeout_ms=100)
+            except KafkaError as exc:
+                log.warning("the alert-state topic could not be read (%r); continuing without", exc)
+                return
+            if not batches:
+                return
+            for records in batches.values():
+                for record in records:
+                    self._apply(record.key, record.value)
 
     async def reconcile(self, monitor: DriftMonitor | None, sub_windows: int) -> None:
         """Once ``monitor`` has judged a full window, resolve the open alerts it did not confirm.

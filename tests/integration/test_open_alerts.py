@@ -172,8 +172,8 @@ async def test_a_promote_resolves_the_open_alerts_of_the_version_it_retires(
         assert key.startswith(f"{DEMO_MODEL_NAME}:{retired}:")
         # The shifted feature also leaves its reference range (and its location CUSUM fires): those
         # alerts open with the drift. Every one open when the promote runs must be resolved by it.
-        await reader.read_until(lambda r: len(raised_keys(r, settings)) >= 2, timeout=30,
-                                alive=worker.assert_alive)
+        await drive_until(traffic, reader, lambda r: len(raised_keys(r, settings)) >= 2, drifted=True,
+                          alive=worker.assert_alive)
         open_before = open_keys(reader, settings)
 
         promote = subprocess.run([sys.executable, "-m", "streams.cli", "models", "promote", DEMO_MODEL_NAME,
