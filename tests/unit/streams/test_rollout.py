@@ -104,7 +104,7 @@ def guarded(champion: ServedModel, now: list[float]) -> BatchScorer:
 def test_a_failing_champion_is_answered_by_its_fallback_behind_a_breaker(champion: ServedModel,
                                                                          timeout: bool) -> None:
     card = dataclasses.replace(champion.model.card, fallback=Fallback(0.03))
-    flaky = FlakyModel(dataclasses.replace(champion, model=champion.model).model, timeout=timeout)
+    flaky = FlakyModel(champion.model, timeout=timeout)
     flaky.card = card
     served = dataclasses.replace(champion, model=cast(Any, flaky))
     now = [0.0]
