@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +185,9 @@ async def test_alertmanager_shows_the_drift_alert_across_its_restart_and_resolve
     last = group_notices(notifications)[-1]
     assert {a["labels"]["alertname"] for a in last["alerts"]} == {"DriftlineDataDrift"}
     followed = [a for a in last["alerts"] if a["labels"]["detector"] == PSI]
-    assert max(a["endsAt"] for a in followed)[:23] == records[-1]["time"][:23]
+    # Alertmanager prints RFC 3339 with trailing zeros trimmed ("...21.77Z"): compare instants, to the
+    # millisecond the forwarder sends.
+    assert max(_instant(a["endsAt"]) for a in followed) == _instant(records[-1]["time"])
 
 
 def _resolved(reader: TopicReader, settings: Settings) -> bool:
@@ -274,3 +277,9 @@ async def test_a_webhook_gets_every_record_signed_in_order_after_a_spell_of_500s
     assert refusal["error"]["field"] == "webhook"  # type: ignore[index]
     assert "HTTP 400: test receiver answers 400" in refusal["error"]["message"]  # type: ignore[index]
     assert orjson.loads(str(refusal["payload"]))["id"] == refused_id
+
+
+def _instant(rfc3339: str) -> datetime:
+    """An RFC 3339 time to the millisecond, however many fraction digits it was printed with."""
+    when = datetime.fromisoformat(rfc3339)
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
