@@ -6,7 +6,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["ext._histogram", "ext._kafka", "ext._cusum"]
+KERNELS = ["driftline.ext._histogram", "driftline.ext._kafka", "driftline.ext._cusum"]
 
 setup(
     ext_modules=cythonize(

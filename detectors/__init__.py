@@ -21,7 +21,7 @@ Nothing here imports faust, asyncio or a Kafka client.
 
 from __future__ import annotations
 
-from detectors.alerting import (
+from driftline.detectors.alerting import (
     AlertEvent,
     AlertPolicy,
     AlertState,
@@ -30,19 +30,19 @@ from detectors.alerting import (
     Transition,
     dedup_key,
 )
-from detectors.binner import ProfileBinner
-from detectors.calibration import Calibration, TailModel, calibrate, fit_tail, per_test_alpha
-from detectors.concept import ErrorDetector, build_concept_detector
-from detectors.cusum import BernoulliCUSUM, GaussianCUSUM
-from detectors.histogram import FeatureStatistic, HistogramDriftDetector
-from detectors.label_shift import LabelShiftTest
-from detectors.monitor import DriftMonitor, MonitorSettings
-from detectors.normal_score_cusum import NormalScoreCUSUM
-from detectors.outcomes import METRICS, OutcomeWindow
-from detectors.performance import PerformanceMonitor, PerformanceSettings
-from detectors.quality import DataQualityCheck, QualityResult
-from detectors.reference import SCORE, FeatureReference, ReferenceProfile, build_reference_for
-from detectors.river_adapters import RiverAdapter, RiverSpec
+from driftline.detectors.binner import ProfileBinner
+from driftline.detectors.calibration import Calibration, TailModel, calibrate, fit_tail, per_test_alpha
+from driftline.detectors.concept import ErrorDetector, build_concept_detector
+from driftline.detectors.cusum import BernoulliCUSUM, GaussianCUSUM
+from driftline.detectors.histogram import FeatureStatistic, HistogramDriftDetector
+from driftline.detectors.label_shift import LabelShiftTest
+from driftline.detectors.monitor import DriftMonitor, MonitorSettings
+from driftline.detectors.normal_score_cusum import NormalScoreCUSUM
+from driftline.detectors.outcomes import METRICS, OutcomeWindow
+from driftline.detectors.performance import PerformanceMonitor, PerformanceSettings
+from driftline.detectors.quality import DataQualityCheck, QualityResult
+from driftline.detectors.reference import SCORE, FeatureReference, ReferenceProfile, build_reference_for
+from driftline.detectors.river_adapters import RiverAdapter, RiverSpec
 
 __all__ = [
     "METRICS",

@@ -1,4 +1,4 @@
-"""Concept-drift detectors compared on error streams: ``python -m detectors.bench_concept``.
+"""Concept-drift detectors compared on error streams: ``python -m driftline.detectors.bench_concept``.
 
 Not a test. It feeds every candidate error-stream detector the same seeded streams and prints,
 per detector, the mean and worst delay of the first detection after the change, the seeds it
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from detectors.concept import ErrorDetector
-from detectors.cusum import BernoulliCUSUM
-from detectors.river_adapters import RiverSpec
+from driftline.detectors.concept import ErrorDetector
+from driftline.detectors.cusum import BernoulliCUSUM
+from driftline.detectors.river_adapters import RiverSpec
 
 #: The rotation that takes the error rate from 0.12 to 0.20 at a label noise of 0.12.
 ANGLE = 0.08 / 0.76 * math.pi

@@ -1,4 +1,6 @@
-"""Benchmarks of the monitoring path: ``python -m detectors.bench_monitor {cost,detection,granularity}``.
+"""Benchmarks of the monitoring path.
+
+``python -m driftline.detectors.bench_monitor {cost,detection,granularity}``.
 
 Not tests. ``cost`` prints the CPU cost per event of everything monitoring adds to the hot path
 -- binning the demo model's 20 features and score into bin codes (the worker's part, with the
@@ -33,13 +35,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from detectors.alerting import AlertEvent
-from detectors.binner import ProfileBinner, counts_from_codes
-from detectors.monitor import DriftMonitor, MonitorSettings
-from detectors.reference import ReferenceProfile, feeding_columns
-from detectors.river_adapters import RiverSpec
-from models.card import ModelCard
-from models.synthetic import (
+from driftline.detectors.alerting import AlertEvent
+from driftline.detectors.binner import ProfileBinner, counts_from_codes
+from driftline.detectors.monitor import DriftMonitor, MonitorSettings
+from driftline.detectors.reference import ReferenceProfile, feeding_columns
+from driftline.detectors.river_adapters import RiverSpec
+from driftline.models.card import ModelCard
+from driftline.models.synthetic import (
     BLOCK_SIZE,
     DEMO_FEATURES,
     CategoryShare,
@@ -153,8 +155,8 @@ class DemoHarness:
 
 def demo_harness(settings: MonitorSettings = ACCEPTANCE, *, legacy: bool = False) -> DemoHarness:
     """Train the demo model (seed 7, 3,000 rows) and profile 50,000 reference events (seed 10,000)."""
-    from models.demo import train_demo_model
-    from models.runtime import OnnxModel
+    from driftline.models.demo import train_demo_model
+    from driftline.models.runtime import OnnxModel
 
     folder = Path(tempfile.mkdtemp(prefix="driftline-bench-"))
     artifact, card = train_demo_model(folder, seed=7, n_train=3000)

@@ -1,4 +1,4 @@
-"""Benchmark of the performance monitor: ``python -m detectors.bench_performance [--events N]``.
+"""Benchmark of the performance monitor: ``python -m driftline.detectors.bench_performance [--events N]``.
 
 Not a test. It prints the CPU cost per labelled outcome of `PerformanceMonitor.update` -- ring
 buffers, the concept detector on every error, and an evaluation (label G-test, floored metrics)
@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from detectors.bench_concept import concept_stream
-from detectors.performance import PerformanceMonitor, PerformanceSettings
+from driftline.detectors.bench_concept import concept_stream
+from driftline.detectors.performance import PerformanceMonitor, PerformanceSettings
 
 SETTINGS = PerformanceSettings(window_size=1000, evaluate_every=200, floors={"accuracy": 0.8, "roc_auc": 0.7})
 PRIOR = {"0": 5000, "1": 5000}

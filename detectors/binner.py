@@ -9,7 +9,7 @@ its categorical features through ``ext.encode_categories`` per column and one
 Examples
 --------
 >>> import numpy as np
->>> from models.card import FeatureSpec, ModelCard
+>>> from driftline.models.card import FeatureSpec, ModelCard
 >>> card = ModelCard(name="toy", features=(
 ...     FeatureSpec(name="x", type="numeric"),
 ...     FeatureSpec(name="c", type="categorical", categories=("a", "b"))))
@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-import ext
-from detectors.reference import Columns, ReferenceProfile, as_labels, category_index
+from driftline import ext
+from driftline.detectors.reference import Columns, ReferenceProfile, as_labels, category_index
 
 __all__ = ["ProfileBinner", "ReferenceProfile", "code_dtype", "counts_from_codes"]
 

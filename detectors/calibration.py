@@ -72,7 +72,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special, stats
 
-import ext
+from driftline import ext
 
 Statistic = Literal["psi", "js"]
 FloatArray = npt.NDArray[np.float64]

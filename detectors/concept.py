@@ -6,7 +6,7 @@ a wrong class and 0 for a right one (binary), or the absolute error (regression)
 `build_concept_detector` builds it by name; every detector follows River's contract, fed in
 batches (``update_many``, then ``detections``).
 
-Measured with ``python -m detectors.bench_concept`` (December 2026) on 30 seeds of a stream whose
+Measured with ``python -m driftline.detectors.bench_concept`` (December 2026) on 30 seeds of a stream whose
 error rate goes from 0.12 to 0.20 at event 5,000 while the features and the class balance keep
 their distribution (the true decision boundary rotates; `detectors.bench_concept.concept_stream`),
 and on 30 stationary streams of 20,000 events. Delays count labelled events from the change to
@@ -67,9 +67,9 @@ from typing import Any, Protocol
 
 import numpy.typing as npt
 
-from detectors.cusum import BernoulliCUSUM, GaussianCUSUM
-from detectors.outcomes import Task
-from detectors.river_adapters import BINARY, RiverSpec
+from driftline.detectors.cusum import BernoulliCUSUM, GaussianCUSUM
+from driftline.detectors.outcomes import Task
+from driftline.detectors.river_adapters import BINARY, RiverSpec
 
 #: The default concept detector's name in `PerformanceSettings`.
 DEFAULT = "cusum"

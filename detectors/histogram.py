@@ -34,8 +34,8 @@ window. Missing values and unseen categories are left to `detectors.quality`.
 Examples
 --------
 >>> import numpy as np
->>> from models.card import FeatureSpec, ModelCard
->>> from detectors.binner import ProfileBinner
+>>> from driftline.models.card import FeatureSpec, ModelCard
+>>> from driftline.detectors.binner import ProfileBinner
 >>> card = ModelCard(name="toy", features=(FeatureSpec(name="x", type="numeric"),))
 >>> rng = np.random.default_rng(42)
 >>> profile = ReferenceProfile.build(card, {"x": rng.normal(size=20_000)})
@@ -62,9 +62,9 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from detectors.calibration import Calibration, Statistic, calibrate, per_test_alpha, statistic_rows
-from detectors.layout import shape_groups
-from detectors.reference import ReferenceProfile
+from driftline.detectors.calibration import Calibration, Statistic, calibrate, per_test_alpha, statistic_rows
+from driftline.detectors.layout import shape_groups
+from driftline.detectors.reference import ReferenceProfile
 
 CountArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]

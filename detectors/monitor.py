@@ -26,8 +26,8 @@ keep their own parameters.
 Examples
 --------
 >>> import numpy as np
->>> from models.card import FeatureSpec, ModelCard
->>> from detectors.binner import ProfileBinner
+>>> from driftline.models.card import FeatureSpec, ModelCard
+>>> from driftline.detectors.binner import ProfileBinner
 >>> card = ModelCard(name="toy", features=(FeatureSpec(name="x", type="numeric"),))
 >>> rng = np.random.default_rng(3)
 >>> profile = ReferenceProfile.build(card, {"x": rng.normal(size=20_000)})
@@ -52,7 +52,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from detectors.alerting import (
+from driftline.detectors.alerting import (
     AlertEvent,
     AlertPolicy,
     AlertState,
@@ -61,13 +61,13 @@ from detectors.alerting import (
     Transition,
     dedup_key,
 )
-from detectors.binner import counts_from_codes
-from detectors.calibration import Statistic, per_test_alpha
-from detectors.histogram import HistogramDriftDetector
-from detectors.normal_score_cusum import NormalScoreCUSUM
-from detectors.quality import DataQualityCheck, QualityResult
-from detectors.reference import SCORE, ReferenceProfile
-from detectors.river_adapters import BINARY, RiverAdapter, RiverSpec
+from driftline.detectors.binner import counts_from_codes
+from driftline.detectors.calibration import Statistic, per_test_alpha
+from driftline.detectors.histogram import HistogramDriftDetector
+from driftline.detectors.normal_score_cusum import NormalScoreCUSUM
+from driftline.detectors.quality import DataQualityCheck, QualityResult
+from driftline.detectors.reference import SCORE, ReferenceProfile
+from driftline.detectors.river_adapters import BINARY, RiverAdapter, RiverSpec
 
 FloatArray = npt.NDArray[np.float64]
 #: A River detection is reported as value = detections in the batch against this threshold.

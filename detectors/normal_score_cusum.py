@@ -49,8 +49,8 @@ Lucas, J. M. and Crosier, R. B. (1982). Fast initial response for CUSUM quality-
 Examples
 --------
 >>> import numpy as np
->>> from models.card import FeatureSpec, ModelCard
->>> from detectors.binner import ProfileBinner
+>>> from driftline.models.card import FeatureSpec, ModelCard
+>>> from driftline.detectors.binner import ProfileBinner
 >>> card = ModelCard(name="toy", features=(FeatureSpec(name="x", type="numeric"),))
 >>> rng = np.random.default_rng(11)
 >>> profile = ReferenceProfile.build(card, {"x": rng.standard_t(3, size=20_000)})
@@ -72,8 +72,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special
 
-import ext
-from detectors.reference import FeatureReference, ReferenceProfile
+from driftline import ext
+from driftline.detectors.reference import FeatureReference, ReferenceProfile
 
 FloatArray = npt.NDArray[np.float64]
 CodeArray = npt.NDArray[np.unsignedinteger]

@@ -24,7 +24,7 @@ The concept detector and the measurement behind the default are in `detectors.co
 label-drift test is in `detectors.label_shift`, its level derived from ``target_arl`` for one test
 every ``evaluate_every`` events.
 
-Cost: ``python -m detectors.bench_performance`` (window 1,000, evaluations every 200 events, the
+Cost: ``python -m driftline.detectors.bench_performance`` (window 1,000, evaluations every 200 events, the
 default detector, a label prior, two floors, 400,000 outcomes): 0.99 µs an outcome at batches of
 100, 0.86 µs at 500 and 0.80 µs at 2,000; a snapshot (all seven metrics) takes about 80 µs.
 
@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from detectors.alerting import (
+from driftline.detectors.alerting import (
     AlertEvent,
     AlertPolicy,
     AlertState,
@@ -67,10 +67,10 @@ from detectors.alerting import (
     Transition,
     dedup_key,
 )
-from detectors.calibration import per_test_alpha
-from detectors.concept import DEFAULT, ErrorDetector, build_concept_detector
-from detectors.label_shift import LabelShiftTest
-from detectors.outcomes import ERROR_METRICS, METRICS, OutcomeWindow, Task
+from driftline.detectors.calibration import per_test_alpha
+from driftline.detectors.concept import DEFAULT, ErrorDetector, build_concept_detector
+from driftline.detectors.label_shift import LabelShiftTest
+from driftline.detectors.outcomes import ERROR_METRICS, METRICS, OutcomeWindow, Task
 
 FloatArray = npt.NDArray[np.float64]
 #: A period with a detection steps the concept alert with value 1 against this threshold.

@@ -22,7 +22,7 @@ series. *Biometrika* 31(3/4), 313-323.
 Examples
 --------
 >>> import numpy as np
->>> from models.card import FeatureSpec, ModelCard
+>>> from driftline.models.card import FeatureSpec, ModelCard
 >>> card = ModelCard(name="toy", features=(FeatureSpec(name="x", type="numeric"),))
 >>> profile = ReferenceProfile.build(card, {"x": np.linspace(0.0, 1.0, 10_000)}, bins=4)
 >>> check = DataQualityCheck(profile, alpha=1e-6)
@@ -43,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from detectors.reference import ReferenceProfile
+from driftline.detectors.reference import ReferenceProfile
 
 FloatArray = npt.NDArray[np.float64]
 

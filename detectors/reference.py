@@ -15,7 +15,7 @@ with NaN for null, ``object[N]`` of ``str``/``None``) or in the ONNX feeding for
 Examples
 --------
 >>> import numpy as np
->>> from models.card import FeatureSpec, ModelCard
+>>> from driftline.models.card import FeatureSpec, ModelCard
 >>> card = ModelCard(name="toy", features=(
 ...     FeatureSpec(name="x", type="numeric"),
 ...     FeatureSpec(name="c", type="categorical", categories=("a", "b"))))
@@ -40,9 +40,9 @@ from typing import Any, Literal, Protocol, cast
 import numpy as np
 import numpy.typing as npt
 
-import ext
-from detectors.layout import quantile_edges
-from models.card import MISSING_CATEGORY, OTHER_CATEGORY, FeatureSpec, ModelCard
+from driftline import ext
+from driftline.detectors.layout import quantile_edges
+from driftline.models.card import MISSING_CATEGORY, OTHER_CATEGORY, FeatureSpec, ModelCard
 
 #: Version of the JSON layout written by `ReferenceProfile.to_dict`.
 FORMAT = 1

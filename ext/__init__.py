@@ -67,9 +67,9 @@ def _choose() -> Literal["cython", "python"]:
         return "python"
     try:
         # Imported for the check only: both kernels must be built to use either.
-        import ext._cusum
-        import ext._histogram
-        import ext._kafka  # noqa: F401
+        import driftline.ext._cusum
+        import driftline.ext._histogram
+        import driftline.ext._kafka  # noqa: F401
     except ImportError as exc:
         log.warning("ext's kernels are not built (%s); using the pure-Python twins, which are slower", exc)
         return "python"
@@ -80,8 +80,8 @@ IMPLEMENTATION: Literal["cython", "python"] = _choose()
 
 # Two import lists, so that mypy checks that both twins have the same signatures.
 if IMPLEMENTATION == "cython":
-    from ext._cusum import cusum_codes
-    from ext._histogram import (
+    from driftline.ext._cusum import cusum_codes
+    from driftline.ext._histogram import (
         DEFAULT_EPS,
         bin_categorical,
         bin_codes,
@@ -98,10 +98,10 @@ if IMPLEMENTATION == "cython":
         psi_rows,
         wasserstein_hist,
     )
-    from ext._kafka import key_partitions, murmur2
+    from driftline.ext._kafka import key_partitions, murmur2
 else:
-    from ext.cusum_py import cusum_codes
-    from ext.histogram_py import (
+    from driftline.ext.cusum_py import cusum_codes
+    from driftline.ext.histogram_py import (
         DEFAULT_EPS,
         bin_categorical,
         bin_codes,
@@ -118,4 +118,4 @@ else:
         psi_rows,
         wasserstein_hist,
     )
-    from ext.kafka_py import key_partitions, murmur2
+    from driftline.ext.kafka_py import key_partitions, murmur2

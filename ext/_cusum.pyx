@@ -13,7 +13,7 @@ import numpy as np
 
 cnp.import_array()
 
-from ext.cusum_py import _checked
+from driftline.ext.cusum_py import _checked
 
 __all__ = ["cusum_codes"]
 

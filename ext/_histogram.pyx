@@ -20,7 +20,7 @@ import numpy as np
 
 cnp.import_array()
 
-from ext.histogram_py import (
+from driftline.ext.histogram_py import (
     DEFAULT_EPS,
     _as_int64,
     _as_matrix,

@@ -1,4 +1,4 @@
-"""Benchmark of the histogram kernels: ``python -m ext.bench_histogram [--rows N] [--features F]``.
+"""Benchmark of the histogram kernels: ``python -m driftline.ext.bench_histogram [--rows N] [--features F]``.
 
 Not a test: it prints how many nanoseconds each implementation spends per value, so that the cost
 of drift histograms can be set against River's per-value detectors. The target for the compiled
@@ -15,7 +15,7 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from ext import histogram_py
+from driftline.ext import histogram_py
 
 TARGET_NS_PER_VALUE = 50.0
 BINS = 10
@@ -98,7 +98,7 @@ def divergences(module: object, values: Floats, edges: list[Floats]) -> Callable
 
 
 def rows_of_table(values: Floats, edges: list[Floats], repeats: int) -> list[tuple[str, int, float]]:
-    from ext import _histogram  # here, so that a missing build fails the benchmark, not doctests
+    from driftline.ext import _histogram  # here, so that a missing build fails the benchmark, not doctests
 
     n_values = values.size
     n_bins = int(histogram_py.numeric_bins(edges).sum()) * WINDOWS

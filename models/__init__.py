@@ -7,9 +7,9 @@ extras (scikit-learn, skl2onnx, onnx); importing this package does not.
 
 from __future__ import annotations
 
-from models.card import MISSING_CATEGORY, OTHER_CATEGORY, FeatureSpec, ModelCard, ModelOutput
-from models.demo import DEMO_MODEL_NAME, register_demo, train_demo_model
-from models.errors import (
+from driftline.models.card import MISSING_CATEGORY, OTHER_CATEGORY, FeatureSpec, ModelCard, ModelOutput
+from driftline.models.demo import DEMO_MODEL_NAME, register_demo, train_demo_model
+from driftline.models.errors import (
     CardError,
     IntegrityError,
     ModelError,
@@ -18,9 +18,9 @@ from models.errors import (
     RegistrationError,
     ScoringError,
 )
-from models.registry import Registry
-from models.runtime import OnnxModel, Prediction, columns_from_rows, sha256_file
-from models.synthetic import (
+from driftline.models.registry import Registry
+from driftline.models.runtime import OnnxModel, Prediction, columns_from_rows, sha256_file
+from driftline.models.synthetic import (
     DEMO_FEATURES,
     CategoryShare,
     Drift,

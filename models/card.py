@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from models.errors import CardError
+from driftline.models.errors import CardError
 
 FeatureType = Literal["numeric", "categorical"]
 UnseenPolicy = Literal["other", "strict"]

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from models.card import ModelCard
-from models.runtime import OnnxModel, Row, columns_from_rows, sha256_file
-from models.synthetic import DEMO_FEATURES, SyntheticStream
+from driftline.models.card import ModelCard
+from driftline.models.runtime import OnnxModel, Row, columns_from_rows, sha256_file
+from driftline.models.synthetic import DEMO_FEATURES, SyntheticStream
 
 if TYPE_CHECKING:
-    from models.registry import Registry
+    from driftline.models.registry import Registry
 
 DEMO_MODEL_NAME = "card-fraud"
 #: ONNX opsets of the export: old enough for any ONNX Runtime of the last few years.
@@ -69,7 +69,7 @@ def train_demo_model(out_dir: Path, *, seed: int = 7, n_train: int = 20_000) -> 
     artifact.write_bytes(_export(pipeline, card))
     metrics = _holdout_metrics(artifact, card, pipeline, holdout_rows, holdout_labels)
     training_data = {
-        "generator": "models.synthetic.SyntheticStream",
+        "generator": "driftline.models.synthetic.SyntheticStream",
         "seed": seed,
         "rows": n_train,
         "positive_rate": float(train_labels.mean()),

@@ -33,10 +33,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from models.card import ModelCard
-from models.errors import CardError, IntegrityError, ModelError, ModelNotFound, RegistrationError
-from models.runtime import OnnxModel, Row, columns_from_rows, sha256_file
-from models.stages import StageError, Stages
+from driftline.models.card import ModelCard
+from driftline.models.errors import CardError, IntegrityError, ModelError, ModelNotFound, RegistrationError
+from driftline.models.runtime import OnnxModel, Row, columns_from_rows, sha256_file
+from driftline.models.stages import StageError, Stages
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from models.card import MISSING_CATEGORY, OTHER_CATEGORY, FeatureSpec, ModelCard
-from models.errors import CardError, IntegrityError, ModelLoadError, ScoringError, ScoringTimeout
+from driftline.models.card import MISSING_CATEGORY, OTHER_CATEGORY, FeatureSpec, ModelCard
+from driftline.models.errors import CardError, IntegrityError, ModelLoadError, ScoringError, ScoringTimeout
 
 log = logging.getLogger(__name__)
 

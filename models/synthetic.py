@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from models.card import FeatureSpec
+from driftline.models.card import FeatureSpec
 
 FloatArray = npt.NDArray[np.float64]
 Codes = Mapping[str, npt.NDArray[np.intp]]  # category indices into each feature's spec categories

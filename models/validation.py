@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from models.card import MISSING_CATEGORY, OTHER_CATEGORY, FeatureSpec, ModelCard
+from driftline.models.card import MISSING_CATEGORY, OTHER_CATEGORY, FeatureSpec, ModelCard
 
 #: Error codes a consumer of the dead-letter topic can rely on.
 MISSING_FIELD: Final = "missing_field"

@@ -31,10 +31,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from detectors.monitor import DriftMonitor
-from streams.alerts import alert_cloudevent
-from streams.connection import client_options
-from streams.settings import Settings
+from driftline.detectors.monitor import DriftMonitor
+from driftline.streams.alerts import alert_cloudevent
+from driftline.streams.connection import client_options
+from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import orjson
 
-from detectors.alerting import AlertEvent
+from driftline.detectors.alerting import AlertEvent
 
 SPEC_VERSION: Final = "1.0"
 TYPE_PREFIX: Final = "io.driftline.alert."

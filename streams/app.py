@@ -14,23 +14,23 @@ from typing import Any, cast
 
 import faust
 
-from streams.alert_ledger import MonitorLedger
-from streams.connection import faust_credentials
-from streams.drift_outbox import DriftOutbox
-from streams.health import READINESS, serve_http
-from streams.join.agent import JoinAgent
-from streams.join.slots import Slot
-from streams.model_updates import ModelUpdatesReader
-from streams.monitor_agent import register_monitor_agent
-from streams.performance_agent import PerformanceAgent
-from streams.reachability import ReachabilityProbe
-from streams.rollout.auto import RolloutWatch
-from streams.rollout.guard import ServingGuard
-from streams.score_agent import ScoreAgent
-from streams.scoring import BatchScorer, ServedModel
-from streams.serving import CannotServe, load_rollouts
-from streams.settings import Settings
-from streams.supervision import AgentFactory, BatchAgentsService
+from driftline.streams.alert_ledger import MonitorLedger
+from driftline.streams.connection import faust_credentials
+from driftline.streams.drift_outbox import DriftOutbox
+from driftline.streams.health import READINESS, serve_http
+from driftline.streams.join.agent import JoinAgent
+from driftline.streams.join.slots import Slot
+from driftline.streams.model_updates import ModelUpdatesReader
+from driftline.streams.monitor_agent import register_monitor_agent
+from driftline.streams.performance_agent import PerformanceAgent
+from driftline.streams.reachability import ReachabilityProbe
+from driftline.streams.rollout.auto import RolloutWatch
+from driftline.streams.rollout.guard import ServingGuard
+from driftline.streams.score_agent import ScoreAgent
+from driftline.streams.scoring import BatchScorer, ServedModel
+from driftline.streams.serving import CannotServe, load_rollouts
+from driftline.streams.settings import Settings
+from driftline.streams.supervision import AgentFactory, BatchAgentsService
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import orjson
 
-from streams.security import TransportSettingsError
-from streams.settings import Settings, SettingsError, load_settings
+from driftline.streams.security import TransportSettingsError
+from driftline.streams.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("driftline")
 
@@ -45,7 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_connected(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:
     """A command that talks to Kafka: a refused handshake, security settings that do not fit and
     a missing ACL are a person's to fix, so they end it with one line and exit code 3."""
-    from streams.connection import AUTHORIZATION_ERRORS, HandshakeRefused, check_handshake, not_authorized
+    from driftline.streams.connection import (
+        AUTHORIZATION_ERRORS,
+        HandshakeRefused,
+        check_handshake,
+        not_authorized,
+    )
 
     try:
         asyncio.run(check_handshake(settings))
@@ -58,7 +63,7 @@ def _run_connected(handler: Handler, args: argparse.Namespace, settings: Setting
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from streams.commands import alerts, bench, kafka, models, worker
+    from driftline.streams.commands import alerts, bench, kafka, models, worker
 
     parser = argparse.ArgumentParser(prog="driftline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

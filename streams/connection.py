@@ -29,8 +29,8 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
-from streams.security import SSL_PROTOCOLS, TransportSecurity, transport_security
-from streams.settings import Settings
+from driftline.streams.security import SSL_PROTOCOLS, TransportSecurity, transport_security
+from driftline.streams.settings import Settings
 
 if TYPE_CHECKING:
     import faust

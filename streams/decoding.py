@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import orjson
 
-from models.validation import MISSING_FIELD, NON_FINITE_NUMBER, WRONG_TYPE, Invalid
+from driftline.models.validation import MISSING_FIELD, NON_FINITE_NUMBER, WRONG_TYPE, Invalid
 
 OVERSIZE_PAYLOAD: Final = "oversize_payload"
 INVALID_UTF8: Final = "invalid_utf8"

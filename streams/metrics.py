@@ -13,7 +13,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from streams.scoring import BatchOutcome
+from driftline.streams.scoring import BatchOutcome
 
 log = logging.getLogger(__name__)
 

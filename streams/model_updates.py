@@ -22,14 +22,14 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from models.errors import ModelError
-from models.registry import Registry
-from streams.alerts import alert_cloudevent
-from streams.connection import client_options
-from streams.metrics import MODEL_UPDATE_FAILURES
-from streams.scoring import BatchScorer, Rollout
-from streams.serving import load_rollout, record_rollout
-from streams.settings import Settings
+from driftline.models.errors import ModelError
+from driftline.models.registry import Registry
+from driftline.streams.alerts import alert_cloudevent
+from driftline.streams.connection import client_options
+from driftline.streams.metrics import MODEL_UPDATE_FAILURES
+from driftline.streams.scoring import BatchScorer, Rollout
+from driftline.streams.serving import load_rollout, record_rollout
+from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -31,20 +31,20 @@ import faust
 import numpy as np
 import orjson
 
-from detectors.alerting import AlertEvent
-from detectors.calibration import Statistic
-from detectors.histogram import HistogramDriftDetector
-from detectors.monitor import DriftMonitor, MonitorSettings
-from detectors.reference import ReferenceProfile
-from detectors.river_adapters import BINARY, RiverSpec
-from detectors.river_adapters import FACTORIES as RIVER_FACTORIES
-from models.errors import ModelError
-from models.registry import Registry
-from streams.alert_ledger import MonitorLedger
-from streams.alerts import alert_data
-from streams.drift_outbox import DELTA_FORMAT, decode_codes
-from streams.metrics import record_drift
-from streams.settings import Settings, SettingsError
+from driftline.detectors.alerting import AlertEvent
+from driftline.detectors.calibration import Statistic
+from driftline.detectors.histogram import HistogramDriftDetector
+from driftline.detectors.monitor import DriftMonitor, MonitorSettings
+from driftline.detectors.reference import ReferenceProfile
+from driftline.detectors.river_adapters import BINARY, RiverSpec
+from driftline.detectors.river_adapters import FACTORIES as RIVER_FACTORIES
+from driftline.models.errors import ModelError
+from driftline.models.registry import Registry
+from driftline.streams.alert_ledger import MonitorLedger
+from driftline.streams.alerts import alert_data
+from driftline.streams.drift_outbox import DELTA_FORMAT, decode_codes
+from driftline.streams.metrics import record_drift
+from driftline.streams.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from models.validation import Invalid
+from driftline.models.validation import Invalid
 
 
 class ConsumedRecord(Protocol):

@@ -22,14 +22,14 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
-from detectors.alerting import AlertEvent
-from detectors.performance import PerformanceMonitor, PerformanceSettings
-from models.errors import ModelError
-from models.registry import Registry
-from streams.alerts import alert_cloudevent, alert_data
-from streams.connection import client_options, close_abandoned
-from streams.metrics import forget_performance, record_performance
-from streams.settings import Settings, SettingsError
+from driftline.detectors.alerting import AlertEvent
+from driftline.detectors.performance import PerformanceMonitor, PerformanceSettings
+from driftline.models.errors import ModelError
+from driftline.models.registry import Registry
+from driftline.streams.alerts import alert_cloudevent, alert_data
+from driftline.streams.connection import client_options, close_abandoned
+from driftline.streams.metrics import forget_performance, record_performance
+from driftline.streams.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from models.synthetic import Drift, SyntheticStream
-from streams.connection import client_options
-from streams.settings import Settings
+from driftline.models.synthetic import Drift, SyntheticStream
+from driftline.streams.connection import client_options
+from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

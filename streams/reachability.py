@@ -22,9 +22,9 @@ from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge
 
-from streams.connection import client_options
-from streams.health import READINESS, Readiness
-from streams.settings import Settings
+from driftline.streams.connection import client_options
+from driftline.streams.health import READINESS, Readiness
+from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

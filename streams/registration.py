@@ -12,12 +12,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from detectors.reference import build_reference_for
-from models.card import ModelCard
-from models.demo import train_demo_model
-from models.registry import Registry
-from models.runtime import OnnxModel
-from models.synthetic import SyntheticStream
+from driftline.detectors.reference import build_reference_for
+from driftline.models.card import ModelCard
+from driftline.models.demo import train_demo_model
+from driftline.models.registry import Registry
+from driftline.models.runtime import OnnxModel
+from driftline.models.synthetic import SyntheticStream
 
 #: Training rows of the demo model; its reference profile is built from the same rows.
 DEMO_TRAINING_ROWS = 20_000

@@ -30,14 +30,14 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from streams.connection import client_options, close_abandoned
-from streams.health import READINESS
-from streams.metrics import forget_lag, record_batch, record_lag
-from streams.offsets import next_offsets
-from streams.rollout.auto import RolloutWatch
-from streams.scoring import BatchOutcome, BatchScorer, ConsumedRecord
-from streams.sending import BatchSender
-from streams.settings import Settings
+from driftline.streams.connection import client_options, close_abandoned
+from driftline.streams.health import READINESS
+from driftline.streams.metrics import forget_lag, record_batch, record_lag
+from driftline.streams.offsets import next_offsets
+from driftline.streams.rollout.auto import RolloutWatch
+from driftline.streams.scoring import BatchOutcome, BatchScorer, ConsumedRecord
+from driftline.streams.sending import BatchSender
+from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

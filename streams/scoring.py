@@ -19,18 +19,18 @@ from typing import Final
 
 import orjson
 
-from detectors.binner import ProfileBinner
-from detectors.reference import ReferenceProfile
-from models.card import ModelCard
-from models.errors import ModelError
-from models.runtime import OnnxModel, Prediction
-from models.validation import FeatureValidator, Invalid
-from streams.decoding import Event, decode_event
-from streams.drift_outbox import DriftOutbox
-from streams.outputs import ConsumedRecord, Output, dead_letter
-from streams.rollout.guard import ServingGuard
-from streams.rollout.health import VariantBatch
-from streams.rollout.router import canary_mask
+from driftline.detectors.binner import ProfileBinner
+from driftline.detectors.reference import ReferenceProfile
+from driftline.models.card import ModelCard
+from driftline.models.errors import ModelError
+from driftline.models.runtime import OnnxModel, Prediction
+from driftline.models.validation import FeatureValidator, Invalid
+from driftline.streams.decoding import Event, decode_event
+from driftline.streams.drift_outbox import DriftOutbox
+from driftline.streams.outputs import ConsumedRecord, Output, dead_letter
+from driftline.streams.rollout.guard import ServingGuard
+from driftline.streams.rollout.health import VariantBatch
+from driftline.streams.rollout.router import canary_mask
 
 __all__ = ["SCORING_FAILED", "UNKNOWN_MODEL", "BatchOutcome", "BatchScorer", "ConsumedRecord", "Output",
            "Rollout", "ServedModel"]

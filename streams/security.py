@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.settings import NO_SECRET, Secret, Settings, SettingsError
+from driftline.streams.settings import NO_SECRET, Secret, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
-import ext
-from streams.outputs import Output
+from driftline import ext
+from driftline.streams.outputs import Output
 
 
 class BatchSender:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 
-from detectors.reference import ReferenceProfile
-from models.errors import ModelError
-from models.registry import REFERENCE_FILE, Registry
-from streams.metrics import record_served
-from streams.scoring import Rollout, ServedModel
-from streams.settings import Settings
+from driftline.detectors.reference import ReferenceProfile
+from driftline.models.errors import ModelError
+from driftline.models.registry import REFERENCE_FILE, Registry
+from driftline.streams.metrics import record_served
+from driftline.streams.scoring import Rollout, ServedModel
+from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

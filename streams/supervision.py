@@ -25,8 +25,8 @@ from typing import Any, Protocol
 import mode
 from aiokafka.errors import KafkaError
 
-from streams.log_noise import limit_client_noise
-from streams.reachability import ReachabilityProbe
+from driftline.streams.log_noise import limit_client_noise
+from driftline.streams.reachability import ReachabilityProbe
 
 log = logging.getLogger(__name__)
 

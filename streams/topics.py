@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer
 
-from streams.broker.admin import create_topics
-from streams.connection import client_options
-from streams.settings import Settings
+from driftline.streams.broker.admin import create_topics
+from driftline.streams.connection import client_options
+from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -9,14 +9,19 @@ import logging
 import faust
 import uvloop
 
-from streams.app import create_app
-from streams.connection import AUTHORIZATION_ERRORS, HandshakeRefused, check_handshake, not_authorized
-from streams.join.slots import NoFreeSlot, claim_slot
-from streams.monitor_agent import SilentDetectorError, check_window, monitor_settings
-from streams.security import TransportSettingsError, transport_security
-from streams.serving import CannotServe, load_served_models
-from streams.settings import Settings, SettingsError
-from streams.topics import ensure_topics
+from driftline.streams.app import create_app
+from driftline.streams.connection import (
+    AUTHORIZATION_ERRORS,
+    HandshakeRefused,
+    check_handshake,
+    not_authorized,
+)
+from driftline.streams.join.slots import NoFreeSlot, claim_slot
+from driftline.streams.monitor_agent import SilentDetectorError, check_window, monitor_settings
+from driftline.streams.security import TransportSettingsError, transport_security
+from driftline.streams.serving import CannotServe, load_served_models
+from driftline.streams.settings import Settings, SettingsError
+from driftline.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from models.registry import Registry
-from streams.registration import register_demo_with_reference
+from driftline.models.registry import Registry
+from driftline.streams.registration import register_demo_with_reference
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
-from models.card import Fallback, FeatureSpec, ModelCard, ModelOutput
+from driftline.models.card import Fallback, FeatureSpec, ModelCard, ModelOutput
 
 HANG = 1e9
 RAISE = -5000.0

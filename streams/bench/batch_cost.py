@@ -1,6 +1,7 @@
 """What one call of ``BatchScorer.score`` costs per batch size: the worker's CPU without Kafka.
 
-``python -m streams.bench.batch_cost [--sizes 1,2,5,20,50,200,1000] [--monitors on|off] [--shadows N]``
+``python -m driftline.streams.bench.batch_cost [--sizes 1,2,5,20,50,200,1000] [--monitors on|off]
+[--shadows N]``
 
 Why: at low event rates a worker scores many tiny batches, so the fixed cost of a batch (numpy
 calls per feature column, one ONNX call, output building) decides its CPU, not the cost per
@@ -19,14 +20,14 @@ from pathlib import Path
 
 from aiokafka.structs import ConsumerRecord
 
-from models.demo import DEMO_MODEL_NAME
-from models.registry import Registry
-from streams.app import build_scorer
-from streams.bench.payload import encode_event, feature_pool, now_ms
-from streams.registration import register_demo_with_reference
-from streams.scoring import BatchScorer, Rollout
-from streams.serving import load_served_models
-from streams.settings import Settings
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.registry import Registry
+from driftline.streams.app import build_scorer
+from driftline.streams.bench.payload import encode_event, feature_pool, now_ms
+from driftline.streams.registration import register_demo_with_reference
+from driftline.streams.scoring import BatchScorer, Rollout
+from driftline.streams.serving import load_served_models
+from driftline.streams.settings import Settings
 
 EVENTS_PER_SIZE = 20_000
 WARMUP_CALLS = 20
@@ -58,7 +59,7 @@ def microseconds_per_batch(scorer: BatchScorer, size: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m streams.bench.batch_cost")
+    parser = argparse.ArgumentParser(prog="python -m driftline.streams.bench.batch_cost")
     parser.add_argument("--sizes", default="1,2,5,20,50,200,1000")
     parser.add_argument("--monitors", choices=("on", "off"), default="on")
     parser.add_argument("--shadows", type=int, default=0, help="shadow versions beside the champion")

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-from streams.settings import ENV_PREFIX, Settings
+from driftline.streams.settings import ENV_PREFIX, Settings
 
 log = logging.getLogger(__name__)
 

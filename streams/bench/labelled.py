@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping
 import orjson
 from aiokafka import AIOKafkaProducer
 
-import ext
-from models.demo import DEMO_MODEL_NAME
-from models.synthetic import SyntheticStream
-from streams.settings import Settings
+from driftline import ext
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.synthetic import SyntheticStream
+from driftline.streams.settings import Settings
 
 CHUNK = 2000
 

@@ -27,9 +27,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.bench.children import BenchError, ChildProcess, Children
-from streams.bench.stats import latency_summary
-from streams.settings import Settings
+from driftline.streams.bench.children import BenchError, ChildProcess, Children
+from driftline.streams.bench.stats import latency_summary
+from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ async def run_load(reader: PredictionReader, children: Children, settings: Setti
             "--id-prefix", prefix.rstrip("-"), "--summary", str(summary)]
     if plan.max_events is not None:
         args += ["--max-events", str(plan.max_events)]
-    pacer = children.spawn(f"pacer-{label}{plan.load_pct}", "streams.bench.pacer", settings, *args)
+    pacer = children.spawn(f"pacer-{label}{plan.load_pct}", "driftline.streams.bench.pacer", settings, *args)
     arrivals = Arrivals()
     try:
         sent, seconds = await _await_pacer_then_read(reader, pacer, plan, prefix=prefix, arrivals=arrivals,

@@ -15,9 +15,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from models.demo import DEMO_MODEL_NAME
-from streams.broker import free_port
-from streams.settings import Settings
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.streams.broker import free_port
+from driftline.streams.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,14 @@ class ModeSpec:
 
 
 MODES: dict[str, ModeSpec] = {
-    "raw": ModeSpec("raw", "streams.bench.passthrough", title="aiokafka passthrough"),
-    "scoring": ModeSpec("scoring", "streams.cli", ("worker",), title="worker, monitors off"),
-    "full": ModeSpec("full", "streams.cli", ("worker",), monitors=True, metrics=True,
+    "raw": ModeSpec("raw", "driftline.streams.bench.passthrough", title="aiokafka passthrough"),
+    "scoring": ModeSpec("scoring", "driftline.streams.cli", ("worker",), title="worker, monitors off"),
+    "full": ModeSpec("full", "driftline.streams.cli", ("worker",), monitors=True, metrics=True,
                      title="worker, monitors on"),
-    "join": ModeSpec("join", "streams.cli", ("worker",), label_join=True, metrics=True,
+    "join": ModeSpec("join", "driftline.streams.cli", ("worker",), label_join=True, metrics=True,
                      title="worker, label join of preloaded predictions and labels"),
     # Not a default: run it with --events 1000000 to see what a million waiting predictions cost.
-    "pending": ModeSpec("pending", "streams.cli", ("worker",), label_join=True, labels=False,
+    "pending": ModeSpec("pending", "driftline.streams.cli", ("worker",), label_join=True, labels=False,
                         title="worker, label join holding predictions whose labels never come"),
 }
 

@@ -11,7 +11,7 @@ worker and the broker on a small machine, which showed up as their latency. Send
 tick by tick (that would pace by the broker's round trip, not the clock); acknowledgements are
 collected as they complete and all awaited at the end.
 
-``python -m streams.bench.pacer --rate R --seconds S [--max-events N] --id-prefix P --summary F``
+``python -m driftline.streams.bench.pacer --rate R --seconds S [--max-events N] --id-prefix P --summary F``
 with settings in ``DRIFTLINE_*``; writes ``{"sent": n, "seconds": s}`` as JSON to ``F``.
 """
 
@@ -29,11 +29,11 @@ import orjson
 import uvloop
 from aiokafka import AIOKafkaProducer
 
-from streams.bench.payload import encode_event, feature_pool, now_ms
-from streams.bench.stats import due_events, pacing_limit
-from streams.scoring import Output
-from streams.sending import BatchSender
-from streams.settings import Settings, load_settings
+from driftline.streams.bench.payload import encode_event, feature_pool, now_ms
+from driftline.streams.bench.stats import due_events, pacing_limit
+from driftline.streams.scoring import Output
+from driftline.streams.sending import BatchSender
+from driftline.streams.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ _PRUNE_EVERY = 250
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m streams.bench.pacer")
+    parser = argparse.ArgumentParser(prog="python -m driftline.streams.bench.pacer")
     parser.add_argument("--rate", type=float, required=True, help="events per second")
     parser.add_argument("--seconds", type=float, required=True, help="how long to offer load")
     parser.add_argument("--max-events", type=int, help="stop after this many events")

@@ -5,7 +5,7 @@ timeout, linger, batch bytes, ``acks=all`` with idempotence, explicit commits af
 is acknowledged) and the same event loop (uvloop), and it writes one record per event shaped
 like a prediction (same fields, so the same bytes on the wire). The worker's rate divided by this
 one is therefore the share of the client-bound ceiling that validation, inference and monitoring
-leave. Run with ``python -m streams.bench.passthrough`` and settings in ``DRIFTLINE_*``.
+leave. Run with ``python -m driftline.streams.bench.passthrough`` and settings in ``DRIFTLINE_*``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import orjson
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.offsets import next_offsets
-from streams.settings import Settings, load_settings
+from driftline.streams.offsets import next_offsets
+from driftline.streams.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 

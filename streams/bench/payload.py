@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import orjson
 
-from models.synthetic import SyntheticStream
+from driftline.models.synthetic import SyntheticStream
 
 log = logging.getLogger(__name__)
 

@@ -25,21 +25,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from models.registry import Registry
-from streams.bench.children import Children
-from streams.bench.labelled import preload_labelled
-from streams.bench.latency import APPEND_TIME_CONFIG, LoadPlan, PredictionReader, run_load, settle
-from streams.bench.modes import DEFAULT_MODES, MODES, TOPIC_FIELDS, ModeSpec, mode_settings
-from streams.bench.payload import PRELOAD_BATCH_BYTES, PRELOAD_LINGER_MS
-from streams.bench.procfs import machine, peak_rss_mb
-from streams.bench.report import BenchReport, ModeResult
-from streams.bench.stats import offered_loads
-from streams.bench.watch import OutputWatcher, measure
-from streams.broker.admin import create_topics
-from streams.produce import produce_events
-from streams.registration import register_demo_with_reference
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from driftline.models.registry import Registry
+from driftline.streams.bench.children import Children
+from driftline.streams.bench.labelled import preload_labelled
+from driftline.streams.bench.latency import APPEND_TIME_CONFIG, LoadPlan, PredictionReader, run_load, settle
+from driftline.streams.bench.modes import DEFAULT_MODES, MODES, TOPIC_FIELDS, ModeSpec, mode_settings
+from driftline.streams.bench.payload import PRELOAD_BATCH_BYTES, PRELOAD_LINGER_MS
+from driftline.streams.bench.procfs import machine, peak_rss_mb
+from driftline.streams.bench.report import BenchReport, ModeResult
+from driftline.streams.bench.stats import offered_loads
+from driftline.streams.bench.watch import OutputWatcher, measure
+from driftline.streams.broker.admin import create_topics
+from driftline.streams.produce import produce_events
+from driftline.streams.registration import register_demo_with_reference
+from driftline.streams.settings import Settings
+from driftline.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _empty_report(options: BenchOptions, settings: Settings) -> BenchReport:
 
 def _start_broker(data_dir: Path, stack: ExitStack, progress: Progress, report: BenchReport) -> str:
     """Start a broker on a free port; the stack stops it when the run ends."""
-    from streams.broker import KAFKA_VERSION, start_on_free_port, stop
+    from driftline.streams.broker import KAFKA_VERSION, start_on_free_port, stop
 
     progress(f"starting Kafka {KAFKA_VERSION} in {data_dir}")
     stack.callback(stop, data_dir)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.bench.children import BenchError, ChildProcess
-from streams.bench.procfs import cpu_seconds
-from streams.bench.stats import Rate, Sample, per_thousand, window_rate
+from driftline.streams.bench.children import BenchError, ChildProcess
+from driftline.streams.bench.procfs import cpu_seconds
+from driftline.streams.bench.stats import Rate, Sample, per_thousand, window_rate
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ storage (first time only), launches the JVM on 127.0.0.1 and waits until it serv
 
 from __future__ import annotations
 
-from streams.broker.admin import create_topics
-from streams.broker.errors import (
+from driftline.streams.broker.admin import create_topics
+from driftline.streams.broker.errors import (
     BrokerError,
     BrokerStartTimeout,
     JarsUnresolvable,
@@ -19,9 +19,9 @@ from streams.broker.errors import (
     OpenSSLMissing,
     PortInUse,
 )
-from streams.broker.maven import KAFKA_VERSION, ensure_jars
-from streams.broker.security import SecuredListener
-from streams.broker.server import (
+from driftline.streams.broker.maven import KAFKA_VERSION, ensure_jars
+from driftline.streams.broker.security import SecuredListener
+from driftline.streams.broker.server import (
     BrokerHandle,
     free_port,
     is_formatted,

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
-from streams.broker.errors import JarsUnresolvable, MavenMissing
+from driftline.streams.broker.errors import JarsUnresolvable, MavenMissing
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def lib_dir(version: str = KAFKA_VERSION, cache_dir: Path | None = None) -> Path
 
 def render_pom(version: str = KAFKA_VERSION) -> str:
     """The packaged template POM with the Kafka version filled in."""
-    template = resources.files("streams.broker").joinpath("pom.xml").read_text(encoding="utf-8")
+    template = resources.files("driftline.streams.broker").joinpath("pom.xml").read_text(encoding="utf-8")
     return template.replace(VERSION_PLACEHOLDER, version)
 
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.broker.errors import BrokerError, OpenSSLMissing
+from driftline.streams.broker.errors import BrokerError, OpenSSLMissing
 
 HOST = "127.0.0.1"
 MECHANISM = "SCRAM-SHA-512"

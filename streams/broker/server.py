@@ -39,9 +39,9 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
-from streams.broker.errors import BrokerError, BrokerStartTimeout, JavaMissing, PortInUse
-from streams.broker.maven import KAFKA_VERSION, ensure_jars
-from streams.broker.security import DEFAULT_USERS, SecuredListener, prepare
+from driftline.streams.broker.errors import BrokerError, BrokerStartTimeout, JavaMissing, PortInUse
+from driftline.streams.broker.maven import KAFKA_VERSION, ensure_jars
+from driftline.streams.broker.security import DEFAULT_USERS, SecuredListener, prepare
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ def _write_config(port: int, controller_port: int, data_dir: Path, secured: Secu
     properties.chmod(0o600)
     text = render_server_properties(port, controller_port, data_dir, secured)
     properties.write_text(text, encoding="utf-8")
-    log4j = resources.files("streams.broker").joinpath(LOG4J_NAME).read_text(encoding="utf-8")
+    log4j = resources.files("driftline.streams.broker").joinpath(LOG4J_NAME).read_text(encoding="utf-8")
     (data_dir / LOG4J_NAME).write_text(log4j, encoding="utf-8")
     return properties
 

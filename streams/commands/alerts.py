@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from streams.settings import Settings
+from driftline.streams.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -26,6 +26,6 @@ def register(sub: Any) -> None:
 
 
 def _forward(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.forwarding.service import run_forwarder
+    from driftline.streams.forwarding.service import run_forwarder
 
     return run_forwarder(settings)

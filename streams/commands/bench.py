@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from streams.bench.modes import DEFAULT_MODES, MODES
-from streams.settings import Settings
+from driftline.streams.bench.modes import DEFAULT_MODES, MODES
+from driftline.streams.settings import Settings
 
 _INTERRUPTED = 130
 
@@ -63,9 +63,9 @@ def _loads(text: str) -> tuple[int, ...]:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.bench import BenchError, BenchOptions, format_table, run_bench
-    from streams.bench.modes import parse_modes
-    from streams.broker import BrokerError
+    from driftline.streams.bench import BenchError, BenchOptions, format_table, run_bench
+    from driftline.streams.bench.modes import parse_modes
+    from driftline.streams.broker import BrokerError
 
     try:
         if args.warmup_seconds < 0:

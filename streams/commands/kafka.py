@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from streams.settings import Settings
+from driftline.streams.settings import Settings
 
 if TYPE_CHECKING:
-    from streams.broker.security import SecuredListener
+    from driftline.streams.broker.security import SecuredListener
 
 
 def register(sub: Any) -> None:
@@ -34,8 +34,8 @@ def register(sub: Any) -> None:
 
 
 def _start(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.broker import BrokerError, start
-    from streams.broker.security import DEFAULT_USERS
+    from driftline.streams.broker import BrokerError, start
+    from driftline.streams.broker.security import DEFAULT_USERS
 
     users = tuple(dict.fromkeys([*DEFAULT_USERS, *(args.scram_user or [])]))
     try:
@@ -65,7 +65,7 @@ def _print_secured(secured: SecuredListener) -> None:
 
 
 def _stop(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.broker import stop
+    from driftline.streams.broker import stop
 
     was_running = stop(settings.kafka_data_dir)
     print("kafka stopped" if was_running else f"no kafka was running from {settings.kafka_data_dir}")

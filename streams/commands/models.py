@@ -10,11 +10,11 @@ from typing import Any
 
 import orjson
 
-from models.card import ModelCard
-from models.errors import ModelError
-from models.registry import Registry
-from streams.registration import register_with_reference
-from streams.settings import Settings
+from driftline.models.card import ModelCard
+from driftline.models.errors import ModelError
+from driftline.models.registry import Registry
+from driftline.streams.registration import register_with_reference
+from driftline.streams.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
                          "publish to the model-updates topic (running workers keep the old champion)")
     promote.add_argument("--broker", help="Kafka bootstrap host:port (setting broker)")
     promote.set_defaults(handler=_promote, connects=True)
-    from streams.commands import rollout
+    from driftline.streams.commands import rollout
 
     staging = rollout.register(actions)
     for parser in (demo, reg, listing, show, promote, *staging):
@@ -54,7 +54,7 @@ def register(sub: Any) -> None:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.registration import register_demo_with_reference
+    from driftline.streams.registration import register_demo_with_reference
 
     print(f"training the demo model (seed {args.seed}) ...", file=sys.stderr)
     registry = Registry(settings.registry)
@@ -141,7 +141,7 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 def _promote(args: argparse.Namespace, settings: Settings) -> int:
     def run() -> int:
-        from streams.serving import load_served_model
+        from driftline.streams.serving import load_served_model
 
         registry = Registry(settings.registry)
         # What every worker will do with it, done first: a tampered artifact or an unreadable
@@ -159,7 +159,7 @@ def _promote(args: argparse.Namespace, settings: Settings) -> int:
 def _notify_workers(settings: Settings, name: str, version: int, previous: int | None) -> int:
     from aiokafka.errors import KafkaError
 
-    from streams.model_updates import publish_update
+    from driftline.streams.model_updates import publish_update
 
     try:
         asyncio.run(publish_update(settings, name, "promote", version=version, previous=previous))
@@ -184,7 +184,7 @@ def _notify_workers(settings: Settings, name: str, version: int, previous: int |
 
 async def _retire_alerts(settings: Settings, name: str, *, promoted: int, retired: int | None) -> int:
     """Resolve the open alerts of the version that stopped serving; the promoted one may alert again."""
-    from streams.alert_ledger import AlertLedger
+    from driftline.streams.alert_ledger import AlertLedger
 
     async with AlertLedger(settings, source=f"driftline/{settings.app_id}/models-promote") as ledger:
         await ledger.reinstate_version(name, promoted)

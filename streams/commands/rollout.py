@@ -13,10 +13,10 @@ import asyncio
 import sys
 from typing import Any
 
-from models.registry import Registry
-from models.stages import StageError, Stages
-from streams.commands.models import MODEL_FAULT, _guarded, _print_json
-from streams.settings import Settings
+from driftline.models.registry import Registry
+from driftline.models.stages import StageError, Stages
+from driftline.streams.commands.models import MODEL_FAULT, _guarded, _print_json
+from driftline.streams.settings import Settings
 
 
 def register(actions: Any) -> list[argparse.ArgumentParser]:
@@ -81,7 +81,7 @@ def _rollback(args: argparse.Namespace, settings: Settings) -> int:
 
 def _checked(settings: Settings, name: str, version: int) -> Registry:
     """Load ``version`` as every worker will before anyone is told to serve it."""
-    from streams.serving import load_served_model
+    from driftline.streams.serving import load_served_model
 
     registry = Registry(settings.registry)
     load_served_model(registry, name, monitors=True, version=version)
@@ -105,8 +105,8 @@ def _announce(settings: Settings, args: argparse.Namespace, stages: Stages, what
         return 0
     from aiokafka.errors import KafkaError
 
-    from streams.commands.models import _retire_alerts
-    from streams.model_updates import publish_update
+    from driftline.streams.commands.models import _retire_alerts
+    from driftline.streams.model_updates import publish_update
 
     try:
         asyncio.run(publish_update(settings, args.name, **update, stages=stages.to_dict()))

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.settings import Settings
+from driftline.streams.settings import Settings
 
 if TYPE_CHECKING:
-    from models.synthetic import Drift
+    from driftline.models.synthetic import Drift
 
 
 def register(sub: Any) -> None:
@@ -41,13 +41,13 @@ def register(sub: Any) -> None:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.worker import run_worker
+    from driftline.streams.worker import run_worker
 
     return run_worker(settings)
 
 
 def _produce(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.produce import produce_events
+    from driftline.streams.produce import produce_events
 
     def progress(sent: int, total: int) -> None:
         if sent == total or sent % 10_000 == 0:
@@ -65,7 +65,7 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _parse_shift(text: str) -> Drift:
-    from models.synthetic import DEMO_FEATURES, Drift, MeanShift
+    from driftline.models.synthetic import DEMO_FEATURES, Drift, MeanShift
 
     feature, _, sigmas = text.partition("=")
     numeric = [f.name for f in DEMO_FEATURES if f.type == "numeric"]
@@ -78,7 +78,7 @@ def _parse_shift(text: str) -> Drift:
 
 
 def _topics(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.topics import ensure_topics, topic_layout
+    from driftline.streams.topics import ensure_topics, topic_layout
 
     asyncio.run(ensure_topics(settings))
     print("topics ready: " + ", ".join(sorted(topic_layout(settings))))
@@ -86,7 +86,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _tail(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.topics import tail
+    from driftline.streams.topics import tail
 
     seen = asyncio.run(tail(settings, args.topic, count=args.count, timeout=args.timeout,
                             out=lambda line: print(line, flush=True)))

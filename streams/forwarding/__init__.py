@@ -14,10 +14,10 @@ the alerts of one dedup key (one partition) are never lost nor reordered.
 * `service` — the command's process: settings checked, probes served, the agent supervised.
 """
 
-from streams.forwarding.agent import ForwardAgent
-from streams.forwarding.alertmanager import AlertmanagerReceiver, OpenAlerts
-from streams.forwarding.delivery import Answer, ForwardedAlert, Receiver
-from streams.forwarding.webhook import WebhookReceiver
+from driftline.streams.forwarding.agent import ForwardAgent
+from driftline.streams.forwarding.alertmanager import AlertmanagerReceiver, OpenAlerts
+from driftline.streams.forwarding.delivery import Answer, ForwardedAlert, Receiver
+from driftline.streams.forwarding.webhook import WebhookReceiver
 
 __all__ = ["AlertmanagerReceiver", "Answer", "ForwardAgent", "ForwardedAlert", "OpenAlerts", "Receiver",
            "WebhookReceiver"]

@@ -25,14 +25,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter
 
-from models.validation import Invalid
-from streams.alert_ledger import AlertLedger
-from streams.connection import client_options, close_abandoned
-from streams.forwarding.alertmanager import AlertmanagerReceiver
-from streams.forwarding.delivery import Answer, ForwardedAlert, Receiver, parse_alert
-from streams.health import READINESS, Readiness
-from streams.outputs import dead_letter
-from streams.settings import Settings
+from driftline.models.validation import Invalid
+from driftline.streams.alert_ledger import AlertLedger
+from driftline.streams.connection import client_options, close_abandoned
+from driftline.streams.forwarding.alertmanager import AlertmanagerReceiver
+from driftline.streams.forwarding.delivery import Answer, ForwardedAlert, Receiver, parse_alert
+from driftline.streams.health import READINESS, Readiness
+from driftline.streams.outputs import dead_letter
+from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

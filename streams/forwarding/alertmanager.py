@@ -26,7 +26,7 @@ from typing import Any, Final
 
 import orjson
 
-from streams.forwarding.delivery import Answer, ForwardedAlert, post
+from driftline.streams.forwarding.delivery import Answer, ForwardedAlert, post
 
 log = logging.getLogger(__name__)
 

@@ -15,15 +15,15 @@ from datetime import timedelta
 import mode
 from aiokafka.errors import KafkaError
 
-from streams.forwarding.agent import ForwardAgent
-from streams.forwarding.alertmanager import AlertmanagerReceiver
-from streams.forwarding.delivery import Receiver
-from streams.forwarding.webhook import WebhookReceiver, webhook_secret
-from streams.health import READINESS, Readiness, serve_http
-from streams.reachability import ReachabilityProbe
-from streams.settings import Settings, SettingsError
-from streams.supervision import BatchAgentsService
-from streams.topics import ensure_topics
+from driftline.streams.forwarding.agent import ForwardAgent
+from driftline.streams.forwarding.alertmanager import AlertmanagerReceiver
+from driftline.streams.forwarding.delivery import Receiver
+from driftline.streams.forwarding.webhook import WebhookReceiver, webhook_secret
+from driftline.streams.health import READINESS, Readiness, serve_http
+from driftline.streams.reachability import ReachabilityProbe
+from driftline.streams.settings import Settings, SettingsError
+from driftline.streams.supervision import BatchAgentsService
+from driftline.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 

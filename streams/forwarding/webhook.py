@@ -14,8 +14,8 @@ import hmac
 from pathlib import Path
 from typing import Final
 
-from streams.forwarding.delivery import Answer, ForwardedAlert, post
-from streams.settings import Settings, SettingsError
+from driftline.streams.forwarding.delivery import Answer, ForwardedAlert, post
+from driftline.streams.settings import Settings, SettingsError
 
 CONTENT_TYPE: Final = "application/cloudevents+json; charset=utf-8"
 SIGNATURE_HEADER: Final = "X-Driftline-Signature"

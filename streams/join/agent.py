@@ -38,21 +38,21 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import IllegalOperation, KafkaError
 
-import ext
-from models.errors import ModelError
-from models.registry import Registry
-from models.validation import Invalid
-from streams.connection import client_options, close_abandoned
-from streams.join.core import JoinCore, JoinTopics, LabelOrigin, held_entry
-from streams.join.labels import Label, decode_label
-from streams.join.pacing import PredictionPacer
-from streams.join.restore import restore_partitions
-from streams.join.slots import Slot
-from streams.join.store import JoinStore
-from streams.metrics import record_join
-from streams.outputs import Output
-from streams.sending import BatchSender
-from streams.settings import Settings
+from driftline import ext
+from driftline.models.errors import ModelError
+from driftline.models.registry import Registry
+from driftline.models.validation import Invalid
+from driftline.streams.connection import client_options, close_abandoned
+from driftline.streams.join.core import JoinCore, JoinTopics, LabelOrigin, held_entry
+from driftline.streams.join.labels import Label, decode_label
+from driftline.streams.join.pacing import PredictionPacer
+from driftline.streams.join.restore import restore_partitions
+from driftline.streams.join.slots import Slot
+from driftline.streams.join.store import JoinStore
+from driftline.streams.metrics import record_join
+from driftline.streams.outputs import Output
+from driftline.streams.sending import BatchSender
+from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from typing import Any, Final
 
 import orjson
 
-from models.validation import Invalid
-from streams.join import store as entries
-from streams.join.labels import Label, binary_class, regression_target
-from streams.join.store import DONE, HELD, PENDING, JoinStore
-from streams.outputs import Output, dead_letter
+from driftline.models.validation import Invalid
+from driftline.streams.join import store as entries
+from driftline.streams.join.labels import Label, binary_class, regression_target
+from driftline.streams.join.store import DONE, HELD, PENDING, JoinStore
+from driftline.streams.outputs import Output, dead_letter
 
 log = logging.getLogger(__name__)
 

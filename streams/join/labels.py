@@ -19,8 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final
 
-from models.validation import MISSING_FIELD, WRONG_TYPE, Invalid
-from streams.decoding import check_id_and_ts, decode_object
+from driftline.models.validation import MISSING_FIELD, WRONG_TYPE, Invalid
+from driftline.streams.decoding import check_id_and_ts, decode_object
 
 INVALID_LABEL: Final = "invalid_label"
 

@@ -14,7 +14,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.join.store import JoinStore
+from driftline.streams.join.store import JoinStore
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from models.errors import ModelError
-from models.registry import Registry
-from models.stages import StageError, Stages
-from streams.alerts import alert_cloudevent
-from streams.rollout.health import CanaryHealth, VariantBatch, Verdict
-from streams.scoring import BatchScorer
-from streams.settings import Settings
+from driftline.models.errors import ModelError
+from driftline.models.registry import Registry
+from driftline.models.stages import StageError, Stages
+from driftline.streams.alerts import alert_cloudevent
+from driftline.streams.rollout.health import CanaryHealth, VariantBatch, Verdict
+from driftline.streams.scoring import BatchScorer
+from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.runtime import Prediction
-from streams.alerts import alert_cloudevent
-from streams.outputs import Output
-from streams.rollout.breaker import CircuitBreaker
+from driftline.models.runtime import Prediction
+from driftline.streams.alerts import alert_cloudevent
+from driftline.streams.outputs import Output
+from driftline.streams.rollout.breaker import CircuitBreaker
 
 if TYPE_CHECKING:  # scoring imports this module
-    from streams.scoring import ServedModel
+    from driftline.streams.scoring import ServedModel
 
 RUNBOOK = "docs/RUNBOOK.md#circuit-breaker"
 

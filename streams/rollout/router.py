@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-import ext
+from driftline import ext
 
 #: Resolution of a share: 1/10,000 of the traffic.
 BUCKETS = 10_000

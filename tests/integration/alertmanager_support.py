@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from streams.broker import free_port
+from driftline.streams.broker import free_port
 
 INSTALL_HINT = "install the Debian package 'prometheus-alertmanager' (scripts/setup-env.sh does so as root)"
 READY_TIMEOUT_S = 30.0

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import start_on_free_port, stop
-from streams.settings import Settings
+from driftline.streams.broker import start_on_free_port, stop
+from driftline.streams.settings import Settings
 from tests.integration.support import WorkerProcess
 
 _HERE = Path(__file__).resolve().parent

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from streams.broker import free_port
+from driftline.streams.broker import free_port
 
 INSTALL_HINT = "install the Debian package 'prometheus' (scripts/setup-env.sh does so as root)"
 READY_TIMEOUT_S = 30.0

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -21,7 +20,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.settings import Settings
+from driftline.streams.settings import Settings
+from tests.command import DRIFTLINE
 
 
 def isolated_settings(bootstrap: str, prefix: str, registry: Path, **overrides: Any) -> Settings:
@@ -60,7 +60,7 @@ class WorkerProcess:
             environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path.cwd()),
                                                                       environment.get("PYTHONPATH")]))
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
-            self.process = subprocess.Popen([sys.executable, "-m", "streams.cli", *self.command], stdout=log,
+            self.process = subprocess.Popen([*DRIFTLINE, *self.command], stdout=log,
                                             stderr=subprocess.STDOUT, env=environment, cwd=self.cwd)
 
     def kill(self) -> None:

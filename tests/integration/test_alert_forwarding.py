@@ -19,11 +19,11 @@ from typing import Any
 import orjson
 import pytest
 
-from models.demo import DEMO_MODEL_NAME
-from models.synthetic import Drift, MeanShift, SyntheticStream
-from streams.alerts import alert_cloudevent
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.synthetic import Drift, MeanShift, SyntheticStream
+from driftline.streams.alerts import alert_cloudevent
+from driftline.streams.settings import Settings
+from driftline.streams.topics import ensure_topics
 from tests.integration.alertmanager_support import AlertmanagerServer
 from tests.integration.receiver_support import Receiver, Request
 from tests.integration.support import (

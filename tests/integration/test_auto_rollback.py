@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -20,9 +19,10 @@ from typing import Any
 import orjson
 import pytest
 
-from models.registry import Registry
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from driftline.models.registry import Registry
+from driftline.streams.settings import Settings
+from driftline.streams.topics import ensure_topics
+from tests.command import DRIFTLINE
 from tests.faulty_model import faulty_card, faulty_graph
 from tests.integration.support import (
     TopicReader,
@@ -66,7 +66,7 @@ async def test_a_failing_canary_is_rolled_back_with_the_evidence(settings: Setti
     # Serving first: a canary set before the worker read the registry would be loaded at start-up,
     # not applied from model-updates (which the worker reads from its end).
     await wait_for_group(settings.broker, settings.group_id, 1, timeout=90, alive=worker.assert_alive)
-    command = [sys.executable, "-m", "streams.cli", "models", "canary", "faulty", "2", "--share", "0.5"]
+    command = [*DRIFTLINE, "models", "canary", "faulty", "2", "--share", "0.5"]
     canary = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
                             env=worker_environment(settings))
     assert canary.returncode == 0, canary.stderr

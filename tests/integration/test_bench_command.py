@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+
+from tests.command import DRIFTLINE
 
 TIMEOUT_S = 150.0
 #: Enough that every mode's measured window spans many 10 ms CPU-clock ticks (3,000 read 0.000
@@ -24,7 +25,7 @@ EVENTS = 15_000
 def run_bench(args: list[str], log_path: Path) -> subprocess.CompletedProcess[bytes]:
     """Run the command; on timeout SIGTERM it (so it stops its children) before failing."""
     with log_path.open("wb") as progress:
-        process = subprocess.Popen([sys.executable, "-m", "streams.cli", "bench", *args],
+        process = subprocess.Popen([*DRIFTLINE, "bench", *args],
                                    stdout=subprocess.PIPE, stderr=progress)
         try:
             out, _ = process.communicate(timeout=TIMEOUT_S)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from streams.broker import BrokerStartTimeout, create_topics, free_port, is_formatted, start, stop
-from streams.broker.server import PID_NAME
+from driftline.streams.broker import BrokerStartTimeout, create_topics, free_port, is_formatted, start, stop
+from driftline.streams.broker.server import PID_NAME
 
 DEADLINE_S = 30.0
 

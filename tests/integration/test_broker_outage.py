@@ -17,10 +17,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from models.synthetic import SyntheticStream
-from streams.broker import BrokerHandle, free_port, start, stop
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from driftline.models.synthetic import SyntheticStream
+from driftline.streams.broker import BrokerHandle, free_port, start, stop
+from driftline.streams.settings import Settings
+from driftline.streams.topics import ensure_topics
 from tests.integration.support import TopicReader, WorkerProcess, isolated_settings, send_all
 
 BACKLOG = 120_000

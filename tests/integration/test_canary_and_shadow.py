@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,13 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from models.demo import DEMO_MODEL_NAME
-from models.registry import Registry
-from models.synthetic import SyntheticStream
-from streams.rollout.router import canary_mask
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.registry import Registry
+from driftline.models.synthetic import SyntheticStream
+from driftline.streams.rollout.router import canary_mask
+from driftline.streams.settings import Settings
+from driftline.streams.topics import ensure_topics
+from tests.command import DRIFTLINE
 from tests.integration.support import (
     TopicReader,
     WorkerProcess,
@@ -86,7 +86,7 @@ class SteadyLoad:
 
 
 def driftline_models(settings: Settings, *args: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "models", *args], capture_output=True,
+    result = subprocess.run([*DRIFTLINE, "models", *args], capture_output=True,
                             text=True, timeout=120, check=False, env=worker_environment(settings))
     assert result.returncode == 0, result.stderr
 

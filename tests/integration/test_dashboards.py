@@ -21,11 +21,11 @@ from typing import Any
 import orjson
 import pytest
 
-from models.demo import DEMO_MODEL_NAME
-from models.synthetic import SyntheticStream
-from streams.broker import free_port
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.synthetic import SyntheticStream
+from driftline.streams.broker import free_port
+from driftline.streams.settings import Settings
+from driftline.streams.topics import ensure_topics
 from tests.integration.prometheus_support import INSTALL_HINT, PrometheusServer
 from tests.integration.support import WorkerProcess, isolated_settings, send_all, wait_for_group
 

@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 import pytest
 
-from models.synthetic import Drift, MeanShift, SyntheticStream
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from driftline.models.synthetic import Drift, MeanShift, SyntheticStream
+from driftline.streams.settings import Settings
+from driftline.streams.topics import ensure_topics
 from tests.integration.support import TopicReader, WorkerProcess, isolated_settings, send_all
 
 DRIFTING = "customer_age_years"

@@ -18,9 +18,9 @@ from typing import Any
 import orjson
 import pytest
 
-from models.registry import Registry
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from driftline.models.registry import Registry
+from driftline.streams.settings import Settings
+from driftline.streams.topics import ensure_topics
 from tests.faulty_model import HANG, RAISE, faulty_card, faulty_graph
 from tests.integration.support import TopicReader, WorkerProcess, isolated_settings, send_all
 

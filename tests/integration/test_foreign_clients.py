@@ -14,9 +14,9 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from models.synthetic import SyntheticStream
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from driftline.models.synthetic import SyntheticStream
+from driftline.streams.settings import Settings
+from driftline.streams.topics import ensure_topics
 from tests.integration.support import TopicReader, WorkerProcess, isolated_settings
 
 CODECS = ("gzip", "snappy", "lz4", "zstd")

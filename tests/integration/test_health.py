@@ -14,10 +14,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from models.synthetic import SyntheticStream
-from streams.broker import free_port
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from driftline.models.synthetic import SyntheticStream
+from driftline.streams.broker import free_port
+from driftline.streams.settings import Settings
+from driftline.streams.topics import ensure_topics
 from tests.integration.support import TopicReader, WorkerProcess, isolated_settings, send_all, wait_for_group
 
 

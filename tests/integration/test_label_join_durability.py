@@ -18,10 +18,10 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from models.synthetic import SyntheticStream
-from streams.broker import free_port
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from driftline.models.synthetic import SyntheticStream
+from driftline.streams.broker import free_port
+from driftline.streams.settings import Settings
+from driftline.streams.topics import ensure_topics
 from tests.integration.support import (
     TopicReader,
     WorkerProcess,

@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from models.demo import DEMO_MODEL_NAME
-from models.registry import Registry
-from models.synthetic import SyntheticStream
-from streams.model_updates import publish_update
-from streams.topics import ensure_topics
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.registry import Registry
+from driftline.models.synthetic import SyntheticStream
+from driftline.streams.model_updates import publish_update
+from driftline.streams.topics import ensure_topics
+from tests.command import DRIFTLINE
 from tests.integration.support import (
     TopicReader,
     WorkerProcess,
@@ -56,7 +56,7 @@ async def test_a_promoted_version_is_served_without_a_restart(kafka_bootstrap: s
             await send_all(settings.broker, settings.topic_events, events("before", 500, seed=1))
             await out.read_until(lambda r: r.count() >= 500, timeout=120, alive=worker.assert_alive)
 
-            promote = subprocess.run([sys.executable, "-m", "streams.cli", "models", "promote",
+            promote = subprocess.run([*DRIFTLINE, "models", "promote",
                                       DEMO_MODEL_NAME, "2"], capture_output=True, text=True, timeout=120,
                                      env=worker_environment(settings), check=False)
             assert promote.returncode == 0, promote.stderr
@@ -101,7 +101,7 @@ async def test_a_broken_promotion_then_a_good_one(kafka_bootstrap: str, topic_pr
                                                for _, v in r.records[settings.topic_alerts]),
                                  timeout=60, alive=worker.assert_alive)
 
-            promote = subprocess.run([sys.executable, "-m", "streams.cli", "models", "promote",
+            promote = subprocess.run([*DRIFTLINE, "models", "promote",
                                       DEMO_MODEL_NAME, "3"], capture_output=True, text=True, timeout=120,
                                      env=worker_environment(settings), check=False)
             assert promote.returncode == 0, promote.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,13 @@ from typing import Any
 import orjson
 import pytest
 
-from models.demo import DEMO_MODEL_NAME
-from models.registry import Registry
-from models.synthetic import Drift, MeanShift, SyntheticStream
-from streams.registration import register_demo_with_reference
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.registry import Registry
+from driftline.models.synthetic import Drift, MeanShift, SyntheticStream
+from driftline.streams.registration import register_demo_with_reference
+from driftline.streams.settings import Settings
+from driftline.streams.topics import ensure_topics
+from tests.command import DRIFTLINE
 from tests.integration.support import (
     TopicReader,
     WorkerProcess,
@@ -176,7 +176,7 @@ async def test_a_promote_resolves_the_open_alerts_of_the_version_it_retires(
                           alive=worker.assert_alive)
         open_before = open_keys(reader, settings)
 
-        promote = subprocess.run([sys.executable, "-m", "streams.cli", "models", "promote", DEMO_MODEL_NAME,
+        promote = subprocess.run([*DRIFTLINE, "models", "promote", DEMO_MODEL_NAME,
                                   str(promoted)], capture_output=True, text=True, timeout=120, check=False,
                                  env=worker_environment(settings))
         assert promote.returncode == 0, promote.stderr

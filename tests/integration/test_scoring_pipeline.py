@@ -12,14 +12,14 @@ import orjson
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from models.card import ModelCard
-from models.demo import DEMO_MODEL_NAME
-from models.registry import Registry
-from models.runtime import columns_from_rows
-from models.synthetic import SyntheticStream
-from streams.broker import create_topics
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from driftline.models.card import ModelCard
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.registry import Registry
+from driftline.models.runtime import columns_from_rows
+from driftline.models.synthetic import SyntheticStream
+from driftline.streams.broker import create_topics
+from driftline.streams.settings import Settings
+from driftline.streams.topics import ensure_topics
 from tests.integration.support import TopicReader, WorkerProcess, committed_total, isolated_settings, send_all
 
 MAX_EVENT_BYTES = 20_000

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,12 +30,13 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from models.synthetic import SyntheticStream
-from streams.broker import BrokerHandle, start_on_free_port, stop
-from streams.broker.security import SecuredListener
-from streams.connection import HandshakeRefused, check_handshake, client_options
-from streams.settings import Secret, Settings
-from streams.topics import ensure_topics, topic_layout
+from driftline.models.synthetic import SyntheticStream
+from driftline.streams.broker import BrokerHandle, start_on_free_port, stop
+from driftline.streams.broker.security import SecuredListener
+from driftline.streams.connection import HandshakeRefused, check_handshake, client_options
+from driftline.streams.settings import Secret, Settings
+from driftline.streams.topics import ensure_topics, topic_layout
+from tests.command import DRIFTLINE
 from tests.integration.support import (
     TopicReader,
     WorkerProcess,
@@ -131,7 +131,7 @@ async def write_model_update(settings: Settings) -> None:
 
 def settings_output(settings: Settings) -> tuple[str, str]:
     """``driftline settings`` (stdout, stderr) in the environment a worker of ``settings`` gets."""
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "settings"], capture_output=True, text=True,
+    done = subprocess.run([*DRIFTLINE, "settings"], capture_output=True, text=True,
                           env=worker_environment(settings), timeout=60, check=True)
     return done.stdout, done.stderr
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from streams.broker import (
+from driftline.streams.broker import (
     KAFKA_VERSION,
     BrokerError,
     BrokerStartTimeout,
@@ -25,7 +25,7 @@ from streams.broker import (
     start,
     stop,
 )
-from streams.broker.security import SecuredListener, prepare
+from driftline.streams.broker.security import SecuredListener, prepare
 
 
 def _parse(text: str) -> dict[str, str]:

@@ -40,7 +40,7 @@ def test_compose_mounts_files_that_exist() -> None:
 
 
 def test_workers_use_driftline_settings_that_exist() -> None:
-    from streams.settings import Settings
+    from driftline.streams.settings import Settings
 
     names = {f"DRIFTLINE_{field.upper()}" for field in Settings.__dataclass_fields__}
     environment = compose()["x-driftline"]["environment"]
@@ -158,7 +158,7 @@ def test_prometheus_sends_its_rule_alerts_to_the_stacks_alertmanager() -> None:
 
 
 def test_the_forwarder_delivers_the_alerts_topic_to_the_stacks_alertmanager() -> None:
-    from streams.settings import Settings
+    from driftline.streams.settings import Settings
 
     forwarder = compose()["services"]["forwarder"]
     environment = forwarder["environment"]

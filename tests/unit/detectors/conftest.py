@@ -15,15 +15,15 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from detectors.alerting import AlertEvent
-from detectors.binner import ProfileBinner
-from detectors.monitor import DriftMonitor, MonitorSettings
-from detectors.reference import ReferenceProfile, feeding_columns
-from detectors.river_adapters import RiverSpec
-from models.card import ModelCard
-from models.demo import train_demo_model
-from models.runtime import OnnxModel
-from models.synthetic import Drift, SyntheticStream
+from driftline.detectors.alerting import AlertEvent
+from driftline.detectors.binner import ProfileBinner
+from driftline.detectors.monitor import DriftMonitor, MonitorSettings
+from driftline.detectors.reference import ReferenceProfile, feeding_columns
+from driftline.detectors.river_adapters import RiverSpec
+from driftline.models.card import ModelCard
+from driftline.models.demo import train_demo_model
+from driftline.models.runtime import OnnxModel
+from driftline.models.synthetic import Drift, SyntheticStream
 
 #: The one configuration every acceptance test uses (see the package docstring for why).
 ACCEPTANCE = MonitorSettings(

@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from detectors.alerting import AlertEvent
-from detectors.bench_concept import Outcomes, concept_stream
-from detectors.performance import PerformanceMonitor, PerformanceSettings
+from driftline.detectors.alerting import AlertEvent
+from driftline.detectors.bench_concept import Outcomes, concept_stream
+from driftline.detectors.performance import PerformanceMonitor, PerformanceSettings
 
 SEEDS = range(20)
 CHANGE = 5000

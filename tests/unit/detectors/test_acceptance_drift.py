@@ -17,8 +17,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from detectors.alerting import AlertEvent
-from models.synthetic import BLOCK_SIZE, CategoryShare, Drift, MeanShift, VarianceScale
+from driftline.detectors.alerting import AlertEvent
+from driftline.models.synthetic import BLOCK_SIZE, CategoryShare, Drift, MeanShift, VarianceScale
 
 SEEDS = range(20)
 START = 3000

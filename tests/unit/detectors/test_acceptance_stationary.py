@@ -4,7 +4,7 @@ The demo model's 20 features and score, the acceptance configuration (`conftest.
 histogram PSI on every row, missing-rate and out-of-range tests on every row, location CUSUMs on
 every numeric row and the score (heavy-tailed and count features included), ADWIN on the score.
 Columns are generated and scored 2000 events at a time (the costly part) and fed to the monitor as
-bin codes of 100 events. The ten-million-event figure is `python -m detectors.bench_monitor
+bin codes of 100 events. The ten-million-event figure is `python -m driftline.detectors.bench_monitor
 detection --stationary 10000000` (docs/PERFORMANCE.md).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from models.synthetic import SyntheticStream
+from driftline.models.synthetic import SyntheticStream
 
 EVENTS = 1_000_000
 CHUNK = 2000

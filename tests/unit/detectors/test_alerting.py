@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.alerting import AlertPolicy, AlertState
+from driftline.detectors.alerting import AlertPolicy, AlertState
 
 ONES = np.ones(3)
 

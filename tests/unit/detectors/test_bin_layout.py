@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.layout import merge_adjacent, pool_rare, quantile_edges, shape_groups
+from driftline.detectors.layout import merge_adjacent, pool_rare, quantile_edges, shape_groups
 
 
 def test_continuous_feature_gets_equal_share_bins_between_its_min_and_max() -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from detectors.cusum import BernoulliCUSUM, GaussianCUSUM
+from driftline.detectors.cusum import BernoulliCUSUM, GaussianCUSUM
 
 
 def error_stream(seed: int = 5) -> np.ndarray:

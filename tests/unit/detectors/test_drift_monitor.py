@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from detectors.alerting import AlertEvent
-from detectors.binner import ProfileBinner
-from detectors.monitor import DriftMonitor, MonitorSettings
-from detectors.reference import ReferenceProfile
-from detectors.river_adapters import RiverSpec
-from models.card import FeatureSpec, ModelCard
+from driftline.detectors.alerting import AlertEvent
+from driftline.detectors.binner import ProfileBinner
+from driftline.detectors.monitor import DriftMonitor, MonitorSettings
+from driftline.detectors.reference import ReferenceProfile
+from driftline.detectors.river_adapters import RiverSpec
+from driftline.models.card import FeatureSpec, ModelCard
 
 CARD = ModelCard(name="toy", version=3, features=(
     FeatureSpec(name="x", type="numeric"),

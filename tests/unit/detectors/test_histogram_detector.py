@@ -7,10 +7,10 @@ import inspect
 import numpy as np
 import pytest
 
-from detectors.binner import ProfileBinner
-from detectors.histogram import HistogramDriftDetector
-from detectors.reference import ReferenceProfile
-from models.card import FeatureSpec, ModelCard
+from driftline.detectors.binner import ProfileBinner
+from driftline.detectors.histogram import HistogramDriftDetector
+from driftline.detectors.reference import ReferenceProfile
+from driftline.models.card import FeatureSpec, ModelCard
 
 CARD = ModelCard(name="toy", features=(
     FeatureSpec(name="x", type="numeric"),

@@ -8,11 +8,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from detectors.binner import ProfileBinner
-from detectors.monitor import DriftMonitor
-from detectors.normal_score_cusum import NormalScoreCUSUM, normal_scores
-from detectors.reference import ReferenceProfile
-from models.card import FeatureSpec, ModelCard
+from driftline.detectors.binner import ProfileBinner
+from driftline.detectors.monitor import DriftMonitor
+from driftline.detectors.normal_score_cusum import NormalScoreCUSUM, normal_scores
+from driftline.detectors.reference import ReferenceProfile
+from driftline.models.card import FeatureSpec, ModelCard
 
 CARD = ModelCard(name="shapes", features=(FeatureSpec(name="t2", type="numeric"),
                                           FeatureSpec(name="lognormal", type="numeric"),
@@ -130,8 +130,8 @@ def test_a_monitor_without_numeric_rows_runs_without_cusums_and_keeps_the_whole_
 
 @pytest.mark.parametrize("name", ["DDM", "EDDM", "HDDMA", "HDDMW", "FHDDM"])
 def test_a_monitor_refuses_binary_river_detectors_on_its_score_means(name: str) -> None:
-    from detectors.monitor import MonitorSettings
-    from detectors.river_adapters import RiverSpec
+    from driftline.detectors.monitor import MonitorSettings
+    from driftline.detectors.river_adapters import RiverSpec
 
     profile = ReferenceProfile.build(CARD, columns(np.random.default_rng(8), 2000))
     with pytest.raises(ValueError, match="never fire on score means"):

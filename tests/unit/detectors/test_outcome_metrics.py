@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from river import metrics as river_metrics
 
-from detectors.outcomes import METRICS, OutcomeWindow
+from driftline.detectors.outcomes import METRICS, OutcomeWindow
 
 RIVER_BINARY: dict[str, Any] = {
     "accuracy": river_metrics.Accuracy, "precision": river_metrics.Precision, "recall": river_metrics.Recall,

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from detectors.alerting import AlertEvent
-from detectors.bench_concept import concept_stream
-from detectors.performance import PerformanceMonitor, PerformanceSettings
+from driftline.detectors.alerting import AlertEvent
+from driftline.detectors.bench_concept import concept_stream
+from driftline.detectors.performance import PerformanceMonitor, PerformanceSettings
 
 
 def labelled(seed: int, n: int, positive_share: float, error_rate: float) -> tuple[np.ndarray, np.ndarray]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.binner import ProfileBinner
-from detectors.reference import ReferenceProfile
-from models.card import ModelCard
-from models.runtime import columns_from_rows
-from models.synthetic import DEMO_FEATURES, SyntheticStream
+from driftline.detectors.binner import ProfileBinner
+from driftline.detectors.reference import ReferenceProfile
+from driftline.models.card import ModelCard
+from driftline.models.runtime import columns_from_rows
+from driftline.models.synthetic import DEMO_FEATURES, SyntheticStream
 
 CARD = ModelCard(name="demo", features=DEMO_FEATURES)
 

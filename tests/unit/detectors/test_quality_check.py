@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats  # type: ignore[import-untyped]
 
-from detectors.quality import DataQualityCheck
-from detectors.reference import ReferenceProfile
-from models.card import FeatureSpec, ModelCard
+from driftline.detectors.quality import DataQualityCheck
+from driftline.detectors.reference import ReferenceProfile
+from driftline.models.card import FeatureSpec, ModelCard
 
 CARD = ModelCard(name="toy", features=(
     FeatureSpec(name="x", type="numeric", nullable=True),

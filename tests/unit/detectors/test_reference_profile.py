@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from detectors.reference import FORMAT, SCORE, ReferenceProfile, build_reference_for, columns_of
-from models.card import ModelCard
-from models.runtime import OnnxModel, columns_from_rows
-from models.synthetic import DEMO_FEATURES, SyntheticStream
+from driftline.detectors.reference import FORMAT, SCORE, ReferenceProfile, build_reference_for, columns_of
+from driftline.models.card import ModelCard
+from driftline.models.runtime import OnnxModel, columns_from_rows
+from driftline.models.synthetic import DEMO_FEATURES, SyntheticStream
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.river_adapters import BINARY, FACTORIES, RiverAdapter, RiverSpec
+from driftline.detectors.river_adapters import BINARY, FACTORIES, RiverAdapter, RiverSpec
 
 
 def numeric_stream() -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.calibration import bootstrap, calibrate, fit_tail, per_test_alpha
+from driftline.detectors.calibration import bootstrap, calibrate, fit_tail, per_test_alpha
 
 
 def test_per_test_alpha_spends_the_budget_of_one_evaluation() -> None:

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-import ext
-from ext import cusum_py
+from driftline import ext
+from driftline.ext import cusum_py
 
 try:
-    from ext import _cusum as compiled
+    from driftline.ext import _cusum as compiled
 except ImportError:  # reported by test_the_compiled_kernel_is_loaded, not as a collection error
     compiled = None  # type: ignore[assignment]
 

@@ -14,11 +14,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-import ext
-from ext import histogram_py
+from driftline import ext
+from driftline.ext import histogram_py
 
 try:
-    from ext import _histogram as compiled
+    from driftline.ext import _histogram as compiled
 except ImportError:  # reported by test_compiled_kernels_are_loaded, not as a collection error
     compiled = None  # type: ignore[assignment]
 
@@ -117,9 +117,10 @@ def test_environment_variable_forces_the_twin() -> None:
 
 
 def test_missing_extension_falls_back_with_a_warning() -> None:
-    result = _import_ext("import sys; sys.modules['ext._histogram'] = None")
+    result = _import_ext("import sys; sys.modules['driftline.ext._histogram'] = None")
     assert result.stdout.strip() == "python"
-    assert "WARNING:ext:ext's kernels are not built" in result.stderr and "ext._histogram" in result.stderr
+    assert "WARNING:driftline.ext:ext's kernels are not built" in result.stderr
+    assert "driftline.ext._histogram" in result.stderr
 
 
 @pytest.mark.parametrize("name", PUBLIC)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-import ext
-import ext._kafka as compiled
-import ext.kafka_py as twin
+import driftline.ext._kafka as compiled
+import driftline.ext.kafka_py as twin
+from driftline import ext
 
 IMPLEMENTATIONS = [pytest.param(compiled, id="cython"), pytest.param(twin, id="python")]
 

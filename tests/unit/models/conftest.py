@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from models.card import FeatureSpec, ModelCard
-from models.demo import train_demo_model
+from driftline.models.card import FeatureSpec, ModelCard
+from driftline.models.demo import train_demo_model
 
 DemoArtifact = tuple[Path, ModelCard]
 TinyModelFactory = Callable[..., Path]

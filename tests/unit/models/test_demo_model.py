@@ -9,12 +9,12 @@ import numpy as np
 import onnx
 from sklearn.metrics import roc_auc_score
 
-import models
-from models.card import MISSING_CATEGORY, OTHER_CATEGORY, ModelCard
-from models.demo import DEMO_MODEL_NAME, TARGET_OPSET, register_demo, train_demo_model
-from models.registry import Registry
-from models.runtime import OnnxModel, columns_from_rows, sha256_file
-from models.synthetic import DEMO_FEATURES, Drift, SyntheticStream
+from driftline import models
+from driftline.models.card import MISSING_CATEGORY, OTHER_CATEGORY, ModelCard
+from driftline.models.demo import DEMO_MODEL_NAME, TARGET_OPSET, register_demo, train_demo_model
+from driftline.models.registry import Registry
+from driftline.models.runtime import OnnxModel, columns_from_rows, sha256_file
+from driftline.models.synthetic import DEMO_FEATURES, Drift, SyntheticStream
 
 # The shapes of the conftest fixtures (test modules do not import conftest: its name is not unique).
 DemoArtifact = tuple[Path, ModelCard]
@@ -97,7 +97,7 @@ class Blocked:
         return None
 
 sys.meta_path.insert(0, Blocked())
-import models
+from driftline import models
 assert "asyncio" not in sys.modules, "asyncio was imported"
 try:
     models.train_demo_model(Path(sys.argv[1]), n_train=10)

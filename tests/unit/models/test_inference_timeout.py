@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from models.errors import ScoringError, ScoringTimeout
-from models.runtime import OnnxModel
+from driftline.models.errors import ScoringError, ScoringTimeout
+from driftline.models.runtime import OnnxModel
 from tests.faulty_model import HANG, RAISE, faulty_card, faulty_graph
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.card import ModelCard, ModelOutput
-from models.errors import IntegrityError, ModelNotFound, RegistrationError
-from models.registry import Registry
-from models.runtime import OnnxModel, columns_from_rows, sha256_file
-from models.synthetic import SyntheticStream
+from driftline.models.card import ModelCard, ModelOutput
+from driftline.models.errors import IntegrityError, ModelNotFound, RegistrationError
+from driftline.models.registry import Registry
+from driftline.models.runtime import OnnxModel, columns_from_rows, sha256_file
+from driftline.models.synthetic import SyntheticStream
 
 # The shapes of the conftest fixtures (test modules do not import conftest: its name is not unique).
 DemoArtifact = tuple[Path, ModelCard]

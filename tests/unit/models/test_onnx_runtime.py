@@ -11,10 +11,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from models.card import MISSING_CATEGORY, OTHER_CATEGORY, ModelCard, ModelOutput
-from models.errors import CardError, IntegrityError, ModelLoadError, ScoringError
-from models.runtime import OnnxModel, columns_from_rows, sha256_file
-from models.synthetic import SyntheticStream
+from driftline.models.card import MISSING_CATEGORY, OTHER_CATEGORY, ModelCard, ModelOutput
+from driftline.models.errors import CardError, IntegrityError, ModelLoadError, ScoringError
+from driftline.models.runtime import OnnxModel, columns_from_rows, sha256_file
+from driftline.models.synthetic import SyntheticStream
 
 # The shapes of the conftest fixtures (test modules do not import conftest: its name is not unique).
 DemoArtifact = tuple[Path, ModelCard]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.stages import HISTORY_LIMIT, StageError, Stages
+from driftline.models.stages import HISTORY_LIMIT, StageError, Stages
 
 
 def test_a_record_round_trips_and_names_what_serves() -> None:

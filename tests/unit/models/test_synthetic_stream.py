@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from models.synthetic import (
+from driftline.models.synthetic import (
     BASELINE_MOMENTS,
     DEMO_FEATURES,
     MISSING_RATES,

@@ -5,8 +5,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models.card import FeatureSpec, ModelCard
-from models.validation import FeatureValidator, Invalid, Validated
+from driftline.models.card import FeatureSpec, ModelCard
+from driftline.models.validation import FeatureValidator, Invalid, Validated
 
 CARD = ModelCard(name="m", features=(
     FeatureSpec("amount", "numeric", min=0.0, max=100.0),
@@ -89,7 +89,7 @@ def test_batch_validation_agrees_with_event_by_event_validation() -> None:
 
 
 def test_batch_columns_equal_the_feeding_convention_on_the_valid_rows() -> None:
-    from models.runtime import columns_from_rows
+    from driftline.models.runtime import columns_from_rows
 
     batch = mixed_batch()
     result = FeatureValidator(CARD).validate_batch(batch)

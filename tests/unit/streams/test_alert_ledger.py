@@ -8,8 +8,8 @@ from typing import Any, cast
 
 import orjson
 
-from streams.alert_ledger import RETIRED, AlertLedger
-from streams.settings import Settings
+from driftline.streams.alert_ledger import RETIRED, AlertLedger
+from driftline.streams.settings import Settings
 
 
 class RecordingProducer:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from streams.alerts import alert_cloudevent
+from driftline.streams.alerts import alert_cloudevent
 
 
 def test_alert_is_a_cloudevent_keyed_by_its_dedup_key() -> None:

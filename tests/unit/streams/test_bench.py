@@ -14,12 +14,12 @@ import numpy as np
 import orjson
 import pytest
 
-from streams.bench.children import BenchError, child_environment
-from streams.bench.latency import Arrivals
-from streams.bench.modes import MODES, TOPIC_FIELDS, mode_settings, parse_modes
-from streams.bench.passthrough import forward_value
-from streams.bench.payload import encode_event
-from streams.bench.procfs import (
+from driftline.streams.bench.children import BenchError, child_environment
+from driftline.streams.bench.latency import Arrivals
+from driftline.streams.bench.modes import MODES, TOPIC_FIELDS, mode_settings, parse_modes
+from driftline.streams.bench.passthrough import forward_value
+from driftline.streams.bench.payload import encode_event
+from driftline.streams.bench.procfs import (
     cpu_seconds,
     machine,
     parse_cpu_model,
@@ -27,8 +27,8 @@ from streams.bench.procfs import (
     parse_status_kb,
     peak_rss_mb,
 )
-from streams.bench.report import BenchReport, ModeResult, format_table
-from streams.bench.stats import (
+from driftline.streams.bench.report import BenchReport, ModeResult, format_table
+from driftline.streams.bench.stats import (
     Sample,
     crossing_time,
     due_events,
@@ -39,10 +39,10 @@ from streams.bench.stats import (
     percentile,
     window_rate,
 )
-from streams.bench.watch import Throughput, measure
-from streams.cli import build_parser
-from streams.offsets import next_offsets
-from streams.settings import Settings, load_settings
+from driftline.streams.bench.watch import Throughput, measure
+from driftline.streams.cli import build_parser
+from driftline.streams.offsets import next_offsets
+from driftline.streams.settings import Settings, load_settings
 
 # --- percentiles -------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.cli import main
+from driftline.streams.cli import main
 
 COMMANDS = [[], ["kafka", "start"], ["kafka", "stop"], ["models", "demo"], ["models", "register"],
             ["models", "list"], ["models", "show"], ["models", "promote"], ["worker"], ["produce"],

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
-from models.demo import DEMO_MODEL_NAME, train_demo_model
-from models.synthetic import SyntheticStream
+from driftline.models.demo import DEMO_MODEL_NAME, train_demo_model
+from driftline.models.synthetic import SyntheticStream
+from tests.command import DRIFTLINE
 
 
 def driftline(*args: str, registry: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args, "--registry", str(registry)],
+    return subprocess.run([*DRIFTLINE, *args, "--registry", str(registry)],
                           capture_output=True, text=True, timeout=180, check=False)
 
 

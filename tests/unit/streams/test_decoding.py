@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.validation import Invalid
-from streams.decoding import Event, decode_event
+from driftline.models.validation import Invalid
+from driftline.streams.decoding import Event, decode_event
 
 
 def code_of(raw: bytes | None, max_bytes: int = 1000) -> str:

@@ -6,7 +6,7 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from streams.settings import Settings
+from driftline.streams.settings import Settings
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 

@@ -4,7 +4,7 @@ import numpy as np
 import orjson
 import pytest
 
-from streams.drift_outbox import DELTA_FORMAT, DriftOutbox, decode_codes
+from driftline.streams.drift_outbox import DELTA_FORMAT, DriftOutbox, decode_codes
 
 
 def codes(*rows: list[int]) -> np.ndarray:

@@ -26,16 +26,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.demo import DEMO_MODEL_NAME
-from models.registry import Registry
-from models.synthetic import SyntheticStream
-from models.validation import Invalid
-from streams.join.labels import Label, binary_class, decode_label
-from streams.model_updates import apply_update
-from streams.monitor_agent import decode_delta
-from streams.performance_agent import decode_outcomes
-from streams.scoring import BatchScorer
-from streams.serving import load_served_model
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.registry import Registry
+from driftline.models.synthetic import SyntheticStream
+from driftline.models.validation import Invalid
+from driftline.streams.join.labels import Label, binary_class, decode_label
+from driftline.streams.model_updates import apply_update
+from driftline.streams.monitor_agent import decode_delta
+from driftline.streams.performance_agent import decode_outcomes
+from driftline.streams.scoring import BatchScorer
+from driftline.streams.serving import load_served_model
 
 EXAMPLES = 300
 VOLUME_EXAMPLES, PER_EXAMPLE = 100, 1000

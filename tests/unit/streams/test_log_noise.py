@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from streams.log_noise import RepeatLimiter, limit_client_noise
+from driftline.streams.log_noise import RepeatLimiter, limit_client_noise
 
 
 class Clock:
@@ -36,7 +36,7 @@ def test_a_retry_storm_passes_one_line_per_template_per_window() -> None:
     assert after.getMessage().startswith("Unable connect to node with id 1: refused")
 
 
-@pytest.mark.parametrize(("name", "level"), [("streams.reachability", logging.WARNING),
+@pytest.mark.parametrize(("name", "level"), [("driftline.streams.reachability", logging.WARNING),
                                              ("aiokafka.conn", logging.INFO),
                                              ("aiokafka.conn", logging.DEBUG)])
 def test_own_lines_and_lines_below_warning_are_never_limited(name: str, level: int) -> None:

@@ -7,13 +7,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from models.demo import DEMO_MODEL_NAME
-from models.registry import Registry
-from streams.metrics import MODEL_INFO, MODEL_UPDATE_FAILURES
-from streams.model_updates import ModelUpdatesReader, apply_update
-from streams.scoring import BatchScorer
-from streams.serving import load_served_model
-from streams.settings import Settings
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.registry import Registry
+from driftline.streams.metrics import MODEL_INFO, MODEL_UPDATE_FAILURES
+from driftline.streams.model_updates import ModelUpdatesReader, apply_update
+from driftline.streams.scoring import BatchScorer
+from driftline.streams.serving import load_served_model
+from driftline.streams.settings import Settings
 
 
 @pytest.fixture

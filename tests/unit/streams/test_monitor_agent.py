@@ -14,13 +14,13 @@ import numpy as np
 import orjson
 import pytest
 
-from detectors.monitor import DriftMonitor
-from detectors.reference import ReferenceProfile
-from models.demo import DEMO_MODEL_NAME
-from models.registry import Registry
-from models.synthetic import SyntheticStream
-from streams.drift_outbox import DriftOutbox
-from streams.monitor_agent import (
+from driftline.detectors.monitor import DriftMonitor
+from driftline.detectors.reference import ReferenceProfile
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.registry import Registry
+from driftline.models.synthetic import SyntheticStream
+from driftline.streams.drift_outbox import DriftOutbox
+from driftline.streams.monitor_agent import (
     MonitorBook,
     SilentDetectorError,
     SnapshotPublisher,
@@ -28,7 +28,7 @@ from streams.monitor_agent import (
     decode_delta,
     monitor_settings,
 )
-from streams.settings import Settings
+from driftline.streams.settings import Settings
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def records(book: MonitorBook, version: int, events: int, per_flush: int) -> lis
     """Drift records of a worker that flushes every ``per_flush`` events (scores: a stand-in)."""
     monitor = book.monitor(DEMO_MODEL_NAME, version)
     assert monitor is not None
-    from detectors.binner import ProfileBinner
+    from driftline.detectors.binner import ProfileBinner
 
     binner = ProfileBinner(monitor.profile)
     stream = SyntheticStream(seed=5)
@@ -81,7 +81,7 @@ def test_format_1_records_are_still_read_and_the_worker_is_logged_once(
     old = {"format": 1, "model": DEMO_MODEL_NAME, "version": version, "worker": "old-worker", "events": 100,
            "counts": np.zeros((len(profile.rows), profile.width), dtype=np.int64).tolist(), "score_means": []}
     book.monitor(DEMO_MODEL_NAME, version)
-    with caplog.at_level(logging.WARNING, logger="streams.monitor_agent"):
+    with caplog.at_level(logging.WARNING, logger="driftline.streams.monitor_agent"):
         for _ in range(3):
             book.feed(old)
         book.feed({**old, "format": 7})
@@ -113,7 +113,7 @@ def test_rows_a_short_window_silences_are_logged_and_in_the_snapshot(
     settings = Settings(registry=demo_registry, drift_window_size=50, drift_sub_windows=5)
     book = MonitorBook(settings, Registry(demo_registry))
     version, _ = demo_profile(demo_registry)
-    with caplog.at_level(logging.WARNING, logger="streams.monitor_agent"):
+    with caplog.at_level(logging.WARNING, logger="driftline.streams.monitor_agent"):
         monitor = book.monitor(DEMO_MODEL_NAME, version)
     assert monitor is not None
     off = monitor.snapshot()["off"]["histogram.psi"]
@@ -179,7 +179,7 @@ def test_a_damaged_record_is_skipped_with_a_log_line(book: MonitorBook, damage: 
     record = records(book, version, 100, 100)[0]
     if damage.get("format") == 1:
         record.pop("codes")
-    with caplog.at_level(logging.WARNING, logger="streams.monitor_agent"):
+    with caplog.at_level(logging.WARNING, logger="driftline.streams.monitor_agent"):
         assert book.feed({**record, **damage}) == []
     assert book.snapshots()[0]["events"] == 0
     assert any("skipping a drift record" in r.getMessage() for r in caplog.records)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import orjson
 import pytest
 
-from models.validation import Invalid
-from streams.outputs import DEAD_LETTER_KEY_MAX_BYTES, DEAD_LETTER_MAX_BYTES, dead_letter
+from driftline.models.validation import Invalid
+from driftline.streams.outputs import DEAD_LETTER_KEY_MAX_BYTES, DEAD_LETTER_MAX_BYTES, dead_letter
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.registry import Registry
-from streams.metrics import PERFORMANCE, PERFORMANCE_FLOOR, forget_performance, record_performance
-from streams.performance_agent import PerformanceBook, decode_outcomes, performance_settings
-from streams.settings import Settings
+from driftline.models.registry import Registry
+from driftline.streams.metrics import PERFORMANCE, PERFORMANCE_FLOOR, forget_performance, record_performance
+from driftline.streams.performance_agent import PerformanceBook, decode_outcomes, performance_settings
+from driftline.streams.settings import Settings
 
 
 def series(model: str) -> set[tuple[str, ...]]:

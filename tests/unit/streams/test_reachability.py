@@ -7,8 +7,8 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
-from streams.health import Readiness
-from streams.reachability import Reachability
+from driftline.streams.health import Readiness
+from driftline.streams.reachability import Reachability
 
 
 def gauge() -> float | None:
@@ -23,7 +23,7 @@ def test_each_change_is_reported_once(caplog: pytest.LogCaptureFixture) -> None:
     assert readiness.missing() == [] and gauge() == 1
 
     outages = REGISTRY.get_sample_value("driftline_broker_outages_total") or 0.0
-    with caplog.at_level(logging.WARNING, logger="streams.reachability"):
+    with caplog.at_level(logging.WARNING, logger="driftline.streams.reachability"):
         for _ in range(50):
             state.failed("Connection refused")
         assert readiness.missing() == [Readiness.BROKER] and gauge() == 0 and not state.reachable

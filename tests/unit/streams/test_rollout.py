@@ -11,14 +11,14 @@ from typing import Any, cast
 import orjson
 import pytest
 
-from models.card import Fallback
-from models.demo import DEMO_MODEL_NAME
-from models.errors import ScoringError, ScoringTimeout
-from models.registry import Registry
-from models.synthetic import SyntheticStream
-from streams.rollout.guard import ServingGuard
-from streams.rollout.router import canary_mask
-from streams.scoring import BatchScorer, Rollout, ServedModel
+from driftline.models.card import Fallback
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.errors import ScoringError, ScoringTimeout
+from driftline.models.registry import Registry
+from driftline.models.synthetic import SyntheticStream
+from driftline.streams.rollout.guard import ServingGuard
+from driftline.streams.rollout.router import canary_mask
+from driftline.streams.scoring import BatchScorer, Rollout, ServedModel
 from tests.unit.streams.test_scoring import Record
 
 

@@ -12,12 +12,12 @@ from typing import Any, cast
 import orjson
 import pytest
 
-from models.demo import DEMO_MODEL_NAME
-from models.registry import Registry
-from streams.rollout.auto import RolloutWatch
-from streams.rollout.health import VariantBatch
-from streams.scoring import BatchScorer
-from streams.settings import Settings
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.registry import Registry
+from driftline.streams.rollout.auto import RolloutWatch
+from driftline.streams.rollout.health import VariantBatch
+from driftline.streams.scoring import BatchScorer
+from driftline.streams.settings import Settings
 
 
 class RecordingProducer:

@@ -14,9 +14,9 @@ from typing import Any, cast
 import pytest
 from aiokafka import TopicPartition
 
-from streams.score_agent import ScoreAgent, _Unsettled
-from streams.scoring import BatchScorer
-from streams.settings import Settings
+from driftline.streams.score_agent import ScoreAgent, _Unsettled
+from driftline.streams.scoring import BatchScorer
+from driftline.streams.settings import Settings
 
 TP0, TP1 = TopicPartition("events", 0), TopicPartition("events", 1)
 

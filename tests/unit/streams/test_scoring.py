@@ -6,11 +6,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from models.demo import DEMO_MODEL_NAME
-from models.registry import Registry
-from models.runtime import columns_from_rows
-from models.synthetic import SyntheticStream
-from streams.scoring import BatchScorer, ServedModel
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.registry import Registry
+from driftline.models.runtime import columns_from_rows
+from driftline.models.synthetic import SyntheticStream
+from driftline.streams.scoring import BatchScorer, ServedModel
 
 
 @dataclass
@@ -92,7 +92,7 @@ def test_without_a_default_model_events_must_name_one(served: ServedModel) -> No
 
 def test_a_failing_model_dead_letters_its_batch_and_carries_on(served: ServedModel,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from models.errors import ScoringError
+    from driftline.models.errors import ScoringError
 
     def broken(columns: object, *, timeout_s: float | None = None) -> None:
         raise ScoringError("onnxruntime exploded")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import Settings, SettingsError, load_settings
+from driftline.streams.settings import Settings, SettingsError, load_settings
 
 
 def test_defaults_name_the_design_topics() -> None:

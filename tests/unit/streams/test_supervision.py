@@ -12,9 +12,9 @@ from typing import Any, cast
 import pytest
 from aiokafka.errors import KafkaTimeoutError, LeaderNotAvailableError
 
-from streams import supervision
-from streams.reachability import Reachability
-from streams.supervision import BatchAgentsService
+from driftline.streams import supervision
+from driftline.streams.reachability import Reachability
+from driftline.streams.supervision import BatchAgentsService
 
 
 class Agent:

@@ -8,18 +8,18 @@ import dataclasses
 import os
 import ssl
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
-from streams.broker.security import prepare
-from streams.cli import main
-from streams.connection import HandshakeRefused, check_handshake, client_options, faust_credentials
-from streams.security import TransportSettingsError, transport_security
-from streams.settings import Secret, Settings, SettingsError, load_settings
+from driftline.streams.broker.security import prepare
+from driftline.streams.cli import main
+from driftline.streams.connection import HandshakeRefused, check_handshake, client_options, faust_credentials
+from driftline.streams.security import TransportSettingsError, transport_security
+from driftline.streams.settings import Secret, Settings, SettingsError, load_settings
+from tests.command import DRIFTLINE
 
 PASSWORD = "s3cret-Password-4-tests"
 
@@ -166,7 +166,7 @@ def test_an_encrypted_key_loads_with_its_password_and_names_the_setting_without(
 def test_a_worker_with_unfit_security_settings_stops_before_kafka_with_one_line(demo_registry: Path) -> None:
     env = {**os.environ, "DRIFTLINE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
            "DRIFTLINE_KAFKA_SASL_PASSWORD": PASSWORD}
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "worker", "--registry", str(demo_registry),
+    done = subprocess.run([*DRIFTLINE, "worker", "--registry", str(demo_registry),
                            "--broker", "127.0.0.1:9"], capture_output=True, text=True, timeout=120,
                           check=False, env=env)
     assert done.returncode == 3

@@ -5,19 +5,19 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
-from models.demo import DEMO_MODEL_NAME
-from models.registry import Registry
+from driftline.models.demo import DEMO_MODEL_NAME
+from driftline.models.registry import Registry
+from tests.command import DRIFTLINE
 
 
 def run_worker(registry: Path) -> subprocess.CompletedProcess[str]:
     # The broker address points at a closed port: the worker must fail before it gets there.
-    return subprocess.run([sys.executable, "-m", "streams.cli", "worker", "--registry", str(registry),
+    return subprocess.run([*DRIFTLINE, "worker", "--registry", str(registry),
                            "--broker", "127.0.0.1:9"], capture_output=True, text=True, timeout=120,
                           check=False)
 
@@ -42,7 +42,7 @@ def test_worker_with_an_empty_registry_says_what_to_do(tmp_path: Path) -> None:
 
 def test_a_bad_drift_setting_stops_the_worker_before_kafka(demo_registry: Path) -> None:
     env = {**os.environ, "DRIFTLINE_DRIFT_RIVER": "ADWIN,NoSuchDetector"}
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "worker", "--registry", str(demo_registry),
+    result = subprocess.run([*DRIFTLINE, "worker", "--registry", str(demo_registry),
                              "--broker", "127.0.0.1:9"], capture_output=True, text=True, timeout=120,
                             check=False, env=env)
     assert result.returncode == 2
@@ -106,7 +106,7 @@ SILENCING = [("DRIFTLINE_DRIFT_WINDOW_SIZE", "30", "drift_window_size"),
 def test_a_drift_setting_that_silences_a_detector_stops_the_worker_with_one_line(
         demo_registry: Path, variable: str, value: str, setting: str) -> None:
     env = {**os.environ, variable: value}
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "worker", "--registry", str(demo_registry),
+    result = subprocess.run([*DRIFTLINE, "worker", "--registry", str(demo_registry),
                              "--broker", "127.0.0.1:9"], capture_output=True, text=True, timeout=120,
                             check=False, env=env)
     assert_one_line_exit_3(result, setting)

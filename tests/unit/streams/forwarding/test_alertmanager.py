@@ -8,8 +8,13 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.forwarding.alertmanager import AlertmanagerReceiver, OpenAlerts, alert_labels, alertname
-from streams.forwarding.delivery import Answer, ForwardedAlert
+from driftline.streams.forwarding.alertmanager import (
+    AlertmanagerReceiver,
+    OpenAlerts,
+    alert_labels,
+    alertname,
+)
+from driftline.streams.forwarding.delivery import Answer, ForwardedAlert
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 VALID = timedelta(minutes=4)
@@ -112,7 +117,7 @@ class FakeAlertmanager:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeAlertmanager:
     stand_in = FakeAlertmanager()
-    monkeypatch.setattr("streams.forwarding.alertmanager.post", stand_in)
+    monkeypatch.setattr("driftline.streams.forwarding.alertmanager.post", stand_in)
     return stand_in
 
 

@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from streams.broker import free_port
-from streams.forwarding.delivery import Answer, parse_alert, post
+from driftline.streams.broker import free_port
+from driftline.streams.forwarding.delivery import Answer, parse_alert, post
 
 
 class _Answers(BaseHTTPRequestHandler):

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli import main
-from streams.forwarding import AlertmanagerReceiver, WebhookReceiver
-from streams.forwarding.service import build_receivers
-from streams.settings import Settings
+from driftline.streams.cli import main
+from driftline.streams.forwarding import AlertmanagerReceiver, WebhookReceiver
+from driftline.streams.forwarding.service import build_receivers
+from driftline.streams.settings import Settings
 
 
 def test_without_a_receiver_it_says_what_to_set(capsys: pytest.CaptureFixture[str]) -> None:

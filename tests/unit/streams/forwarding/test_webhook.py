@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.forwarding.webhook import signature, webhook_secret
-from streams.settings import Settings, SettingsError
+from driftline.streams.forwarding.webhook import signature, webhook_secret
+from driftline.streams.settings import Settings, SettingsError
 
 
 def test_the_signature_is_hmac_sha256_of_the_body() -> None:

@@ -11,9 +11,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from streams.join.agent import JoinAgent
-from streams.join.slots import claim_slot
-from streams.settings import Settings
+from driftline.streams.join.agent import JoinAgent
+from driftline.streams.join.slots import claim_slot
+from driftline.streams.settings import Settings
 
 
 class PollingConsumer:

@@ -7,11 +7,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from models.validation import Invalid
-from streams.join.core import OUTCOMES_PER_RECORD, JoinCore, JoinTopics, LabelOrigin, held_entry
-from streams.join.labels import Label, binary_class, decode_label
-from streams.join.slots import claim_slot
-from streams.join.store import JoinStore
+from driftline.models.validation import Invalid
+from driftline.streams.join.core import OUTCOMES_PER_RECORD, JoinCore, JoinTopics, LabelOrigin, held_entry
+from driftline.streams.join.labels import Label, binary_class, decode_label
+from driftline.streams.join.slots import claim_slot
+from driftline.streams.join.store import JoinStore
 
 TTL = 1000
 TOPICS = JoinTopics("changelog", "training", "dead", "outcomes")
