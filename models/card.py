@@ -17,6 +17,8 @@ from driftline.models.errors import CardError
 
 FeatureType = Literal["numeric", "categorical"]
 UnseenPolicy = Literal["other", "strict"]
+Task = Literal["binary", "multiclass", "regression"]
+TASKS: tuple[Task, ...] = ("binary", "multiclass", "regression")
 
 #: The value a categorical feature is given when it is unseen (policy "other") or missing.
 #: The demo graph one-hot encodes with ``handle_unknown="ignore"``, so both become all-zero rows.
@@ -79,17 +81,87 @@ class FeatureSpec:
 
 @dataclass(frozen=True)
 class ModelOutput:
-    """Which ONNX outputs carry the predicted label and the score.
+    """What the model predicts (``task``) and which ONNX outputs carry it.
 
-    ``score_output`` is either a ``float[N, k]`` tensor of class probabilities or a ZipMap-free
-    probability tensor; ``positive_index`` picks the column reported as ``score``. ``classes``
-    optionally names the classes in index order, so label sources may send ``"fraud"`` for 1.
+    Classifiers (``binary``, ``multiclass``) name a label output and a ZipMap-free ``float[N, k]``
+    probability output; ``classes`` names the k probability columns in order (default ``"0"`` ...
+    ``"k-1"``), so a prediction reads ``"scores": {"setosa": 0.93, ...}`` and label sources may send
+    ``"fraud"`` for class 1. A binary model also reports the ``positive_index`` column as ``score``.
+    Regressors name a ``float[N, 1]`` value output (skl2onnx calls it ``variable``).
     """
 
+    task: Task = "binary"
     label_output: str = "label"
     score_output: str = "probabilities"
     positive_index: int = 1
     classes: tuple[str, ...] = ()
+    value_output: str = "variable"
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise CardError(f"output.task must be one of {list(TASKS)}, not {self.task!r}",
+                            field="output.task")
+        if self.task == "binary" and self.positive_index not in (0, 1):
+            raise CardError(f"output.positive_index of a binary model must be 0 or 1, "
+                            f"not {self.positive_index!r}", field="output.positive_index")
+        if self.task == "binary" and self.classes and len(self.classes) != 2:
+            raise CardError(f"output.classes of a binary model names 2 classes, not {list(self.classes)}",
+                            field="output.classes")
+        if len(set(self.classes)) != len(self.classes):
+            raise CardError(f"output.classes has duplicates: {list(self.classes)}", field="output.classes")
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task != "regression"
+
+    def class_names(self, columns: int) -> tuple[str, ...]:
+        """Names of ``columns`` probability columns: ``classes`` when declared, else their indices."""
+        return self.classes or tuple(str(i) for i in range(columns))
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.task == "regression":
+            return {"task": self.task, "value_output": self.value_output}
+        out: dict[str, Any] = {"task": self.task, "label_output": self.label_output,
+                               "score_output": self.score_output, "classes": list(self.classes)}
+        if self.task == "binary":
+            out["positive_index"] = self.positive_index
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> ModelOutput:
+        """Parse a card's ``output`` object; every mistake is a `CardError` naming the field."""
+        if not isinstance(raw, dict):
+            raise CardError(f"output must be an object like {_OUTPUT_EXAMPLE}, not {raw!r}", field="output")
+        task = raw.get("task")
+        if task not in TASKS:
+            raise CardError(f"output.task must be one of {list(TASKS)}, not {task!r} "
+                            f"(e.g. {_OUTPUT_EXAMPLE})", field="output.task")
+        allowed = _OUTPUT_FIELDS[task]
+        unknown = sorted(set(raw) - allowed - {"task"})
+        if unknown:
+            raise CardError(f"output.{unknown[0]} is not a field of a {task} model's output "
+                            f"(allowed: {sorted(allowed | {'task'})})", field=f"output.{unknown[0]}")
+        for name in sorted(allowed & set(raw) - {"positive_index", "classes"}):
+            if not isinstance(raw[name], str) or not raw[name]:
+                raise CardError(f"output.{name} must name a graph output, not {raw[name]!r}",
+                                field=f"output.{name}")
+        index = raw.get("positive_index", 1)
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise CardError(f"output.positive_index must be 0 or 1, not {index!r}",
+                            field="output.positive_index")
+        classes = raw.get("classes", [])
+        if not isinstance(classes, list) or not all(isinstance(c, str | int) for c in classes):
+            raise CardError(f"output.classes must be a list of class names, not {classes!r}",
+                            field="output.classes")
+        return cls(**{**raw, "classes": tuple(str(c) for c in classes)})
+
+_CLASSIFIER_FIELDS = {"label_output", "score_output", "classes"}
+_OUTPUT_FIELDS: dict[str, set[str]] = {
+    "binary": _CLASSIFIER_FIELDS | {"positive_index"},
+    "multiclass": _CLASSIFIER_FIELDS,
+    "regression": {"value_output"},
+}
+_OUTPUT_EXAMPLE = '{"task": "binary", "label_output": "label", "score_output": "probabilities"}'
 
 
 @dataclass(frozen=True)
@@ -132,6 +204,9 @@ class ModelCard:
     metrics: dict[str, float] = field(default_factory=dict)
     created_at: str | None = None
     fallback: Fallback | None = None
+    #: The graph's one ``float[N, k]`` input whose columns are the features in card order (the common
+    #: skl2onnx export); ``None``: one input per feature, named as the feature.
+    input_tensor: str | None = None
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.features]
@@ -140,6 +215,21 @@ class ModelCard:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise CardError(f"model {self.name!r}: duplicate features {duplicates}", field=duplicates[0])
+        if self.input_tensor is not None:
+            self._check_tensor_features()
+        if self.fallback is not None and self.output.task != "binary":
+            raise CardError(f"model {self.name!r}: a constant fallback (\"score\") answers for binary models "
+                            f"only; remove fallback from this {self.output.task} card", field="fallback")
+
+    def _check_tensor_features(self) -> None:
+        categorical = [f.name for f in self.features if f.type != "numeric"]
+        if categorical:
+            # A float tensor cannot carry a category's text, and encoding it outside the graph would
+            # move preprocessing out of the model, where training and serving can drift apart.
+            raise CardError(f"model {self.name!r}: input_tensor {self.input_tensor!r} carries numbers only, "
+                            f"but {categorical} are categorical; export one input per feature instead "
+                            f"(skl2onnx: initial_types with one [None, 1] input per column, string for "
+                            f"categorical ones) and drop input_tensor", field="input_tensor")
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -152,7 +242,7 @@ class ModelCard:
         return cls(
             name=str(raw["name"]),
             features=tuple(FeatureSpec.from_dict(f) for f in raw["features"]),
-            output=_model_output(raw.get("output", {})),
+            output=ModelOutput.from_dict(_required_output(raw)),
             version=raw.get("version"),
             sha256=raw.get("sha256"),
             intended_use=raw.get("intended_use", ""),
@@ -161,17 +251,29 @@ class ModelCard:
             metrics=dict(raw.get("metrics", {})),
             created_at=raw.get("created_at"),
             fallback=Fallback.from_dict(raw["fallback"]) if raw.get("fallback") is not None else None,
+            input_tensor=_input_tensor(raw.get("input_tensor")),
         )
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["features"] = [f.to_dict() for f in self.features]
+        out["output"] = self.output.to_dict()
+        if self.input_tensor is None:
+            del out["input_tensor"]
         return out
 
 
-def _model_output(raw: dict[str, Any]) -> ModelOutput:
-    classes = tuple(str(c) for c in raw.get("classes", ()))
-    return ModelOutput(**{**raw, "classes": classes})
+def _required_output(raw: dict[str, Any]) -> Any:
+    if "output" not in raw:
+        raise CardError(f"the card has no output: declare what the model predicts, e.g. \"output\": "
+                        f"{_OUTPUT_EXAMPLE} (task binary, multiclass or regression)", field="output")
+    return raw["output"]
+
+
+def _input_tensor(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise CardError(f"input_tensor must name the graph's float input, not {value!r}", field="input_tensor")
 
 
 def _optional_float(value: Any) -> float | None:

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from driftline.models.card import ModelOutput
+from driftline.models.runtime import Prediction
 from driftline.models.validation import Invalid
 
 
@@ -86,3 +88,22 @@ def _raw_payload(raw: bytes | None, limit: int) -> dict[str, Any]:
         payload, encoding = base64.b64encode(kept).decode("ascii"), "base64"
     return {"payload": payload, "payload_encoding": encoding, "payload_size": len(raw),
             "payload_truncated": len(raw) > limit}
+
+
+def answer_fields(output: ModelOutput, prediction: Prediction) -> list[dict[str, Any]]:
+    """Each row's answer as the predictions topic carries it, by the card's task.
+
+    Classifiers: ``label`` (the graph's predicted class) and ``scores`` (probability by class name);
+    a binary model also ``score``, the positive class's probability. Regressors: ``value``.
+    """
+    if prediction.values is not None:
+        return [{"value": value} for value in prediction.values.tolist()]
+    if prediction.probabilities is None or prediction.labels is None:
+        raise ValueError(f"a {output.task} prediction without probabilities or labels")
+    names = output.class_names(prediction.probabilities.shape[1])
+    labels = prediction.labels.tolist()
+    by_class = [dict(zip(names, row, strict=True)) for row in prediction.probabilities.tolist()]
+    if output.task != "binary":
+        return [{"label": label, "scores": scores} for label, scores in zip(labels, by_class, strict=True)]
+    return [{"score": score, "label": label, "scores": scores}
+            for score, label, scores in zip(prediction.scores.tolist(), labels, by_class, strict=True)]

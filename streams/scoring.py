@@ -27,7 +27,7 @@ from driftline.models.runtime import OnnxModel, Prediction
 from driftline.models.validation import FeatureValidator, Invalid
 from driftline.streams.decoding import Event, decode_event
 from driftline.streams.drift_outbox import DriftOutbox
-from driftline.streams.outputs import ConsumedRecord, Output, dead_letter
+from driftline.streams.outputs import ConsumedRecord, Output, answer_fields, dead_letter
 from driftline.streams.rollout.guard import ServingGuard
 from driftline.streams.rollout.health import VariantBatch
 from driftline.streams.rollout.router import canary_mask
@@ -267,13 +267,13 @@ class BatchScorer:
                             batch: _Batch, variant: str) -> list[tuple[bytes, bytes, int]]:
         """(key, value, record index) of each row's prediction by ``served`` as ``variant``."""
         now_ms, dumps, echo = batch.now_ms, orjson.dumps, self.echo_features
-        scores, labels = prediction.scores.tolist(), prediction.labels.tolist()
+        answers = answer_fields(served.model.card.output, prediction)
         records = []
-        for row, score, label in zip(rows, scores, labels, strict=True):
+        for row, answer in zip(rows, answers, strict=True):
             event = row.event
             record = {
                 "id": event.id, "ts": int(now_ms), "model": served.name, "version": served.version,
-                "score": score, "label": label, "variant": variant,
+                **answer, "variant": variant,
                 "latency_ms": round(max(0.0, now_ms - batch.records[row.index].timestamp), 3),
                 "event_ts": event.ts, "attributes": event.attributes,
             }

@@ -79,8 +79,11 @@ class ServingGuard:
         positive = fallback.score >= 0.5
         label: Any = output.classes[output.positive_index if positive else 1 - output.positive_index] \
             if len(output.classes) == 2 else int(positive)
+        # A binary model's two columns, so the answer carries ``scores`` by class like the model's own.
+        by_column = [1.0 - fallback.score, fallback.score][::1 if output.positive_index == 1 else -1]
         return Prediction(scores=np.full(rows, float(fallback.score)),
-                          labels=np.array([label] * rows, dtype=object))
+                          labels=np.array([label] * rows, dtype=object),
+                          probabilities=np.tile(np.array(by_column, dtype=np.float64), (rows, 1)))
 
     def _alert(self, status: str, served: ServedModel, severity: str, summary: str) -> Output:
         data = {"severity": severity, "kind": "errors", "model": served.name, "version": served.version,
