@@ -69,7 +69,7 @@ def _objects(rows: list[Row]) -> npt.NDArray[Any]:
                      for row in rows], dtype=object)
 
 
-def _feature_specs(names: tuple[str, ...], rows: list[Row]) -> list[dict[str, Any]]:
+def _feature_specs(names: tuple[str, ...]) -> list[dict[str, Any]]:
     specs: list[dict[str, Any]] = []
     for name in names:
         if name == "channel":
@@ -144,7 +144,7 @@ def _build(folder: Path, name: str, *, task: str, piped: bool, estimator: Any, r
     artifact = folder / "model.onnx"
     artifact.write_bytes(onnx_model.SerializeToString())
     card: dict[str, Any] = {"name": name,
-                            "features": _feature_specs(ALL_FEATURES if piped else NUMERIC, rows)}
+                            "features": _feature_specs(ALL_FEATURES if piped else NUMERIC)}
     if task == "regression":
         card["output"] = {"task": "regression", "value_output": "variable"}
         expected = np.asarray(model.predict(design), dtype=np.float64)
