@@ -90,6 +90,9 @@ class AlertState:
         self._above = np.zeros(self.n_features, dtype=np.int64)
         self._below = np.zeros(self.n_features, dtype=np.int64)
         self._active = np.zeros(self.n_features, dtype=np.bool_)
+        #: Some feature above its threshold lately or active: kept as a flag because `quiet` is
+        #: asked of every stream at every sub-window, and two array scans each added up.
+        self._tracking = False
         self._open = False
         self._resolved_at: int | None = None
         self._since_update = 0
@@ -103,7 +106,7 @@ class AlertState:
     def quiet(self) -> bool:
         """Closed, nothing above its threshold lately, nothing active: a `step` whose values are
         all at most their thresholds changes nothing and returns None (callers may skip it)."""
-        return not self._open and not self._above.any() and not self._active.any()
+        return not self._open and not self._tracking
 
     @property
     def active(self) -> npt.NDArray[np.bool_]:
@@ -120,7 +123,7 @@ class AlertState:
         if samples < self.policy.min_samples:
             return None
         ratio = np.divide(values, thresholds, out=np.zeros(self.n_features), where=thresholds > 0)
-        quiet = ratio.max(initial=0.0) <= 1.0 and not (self._above.any() or self._active.any())
+        quiet = ratio.max(initial=0.0) <= 1.0 and not self._tracking
         if quiet and not self._open:
             return None  # the common case: nothing above, nothing active, nothing to track
         self._track(ratio)
@@ -137,6 +140,7 @@ class AlertState:
         self._below = np.where(ratio < self.policy.resolve_ratio, self._below + 1, 0)
         self._active |= self._above >= self.policy.raise_after
         self._active &= self._below < self.policy.resolve_after
+        self._tracking = bool(self._above.any() or self._active.any())
 
     def _severity(self, ranked: tuple[int, ...], ratio: FloatArray) -> Severity:
         return "critical" if ratio[list(ranked)].max() >= self.policy.critical_ratio else "warning"

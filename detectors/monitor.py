@@ -238,9 +238,7 @@ class DriftMonitor:
         self._histogram.update(counts_delta, n_events)
         events: list[AlertEvent] = []
         if self._histogram.evaluated:
-            self._last_quality = self._quality.evaluate(self._histogram.window_counts)
-            for stream in self._streams:
-                events.extend(self._step(stream, self._last_quality))
+            events.extend(self._evaluate_streams())
         if score_values is not None:
             events.extend(self._step_river(np.asarray(score_values, dtype=np.float64).reshape(-1)))
         return events
@@ -256,23 +254,34 @@ class DriftMonitor:
         """
         events: list[AlertEvent] = []
         position = 0
+        fed = self._location_quiet_through(codes)
         while position < codes.shape[0]:
             block = codes[position : position + self._histogram.room]
             first = self._histogram.n_seen
-            events.extend(self._run_location(block, first))
+            if not fed:
+                events.extend(self._run_location(block, first))
             self._histogram.update(counts_from_codes(block, self._width), block.shape[0])
             if self._histogram.sub_window_closed:
                 events.extend(self._step_location(self._histogram.n_seen))
             if self._histogram.evaluated:
-                self._last_quality = self._quality.evaluate(self._histogram.window_counts)
-                for stream in self._streams:
-                    events.extend(self._step(stream, self._last_quality))
+                events.extend(self._evaluate_streams())
             position += block.shape[0]
         if score_values is not None:
             events.extend(self._step_river(np.asarray(score_values, dtype=np.float64).reshape(-1)))
         return events
 
     # --- location CUSUMs -----------------------------------------------------------------------
+
+    def _location_quiet_through(self, codes: npt.NDArray[np.unsignedinteger]) -> bool:
+        """Feed the whole batch to the CUSUMs at once when their streams are quiet and no CUSUM
+        crosses in it: each sub-window's step is then the quiet one (peaks cleared, nothing
+        raised) whichever way the events were fed. False: feed them block by block."""
+        location = self._location
+        if location is None or not codes.shape[0]:
+            return False
+        if not (location.peaks_within_thresholds() and all(s.state.quiet for s in self._location_streams)):
+            return False
+        return location.advance_if_quiet(codes)
 
     def _run_location(self, block: npt.NDArray[np.unsignedinteger], first: int) -> list[AlertEvent]:
         if self._location is None:
@@ -308,6 +317,32 @@ class DriftMonitor:
         return events
 
     # --- histogram and quality streams ---------------------------------------------------------
+
+    def _evaluate_streams(self) -> list[AlertEvent]:
+        """Step the histogram and quality streams on the window just evaluated."""
+        window = self._histogram.window_counts
+        if self._quiet(window):
+            self._last_quality = None  # the snapshot computes it when asked
+            return []
+        self._last_quality = self._quality.evaluate(window)
+        events: list[AlertEvent] = []
+        for stream in self._streams:
+            events.extend(self._step(stream, self._last_quality))
+        return events
+
+    def _quiet(self, window: npt.NDArray[np.int64]) -> bool:
+        """Nothing to raise, track or resolve, found cheaply (the common case, every sub-window):
+        every stream closed with nothing above lately, no statistic above its threshold, and no
+        quality count that could be. A `_step` would then change nothing and return nothing."""
+        h = self._histogram
+        return (all(stream.state.quiet for stream in self._streams)
+                and bool((h.values <= h.thresholds).all()) and not self._quality.may_exceed(window))
+
+    def _quality_now(self) -> QualityResult | None:
+        """The last evaluated window's quality scores (the window changes only at evaluations)."""
+        if self._last_quality is None and self._histogram.n_evaluations:
+            self._last_quality = self._quality.evaluate(self._histogram.window_counts)
+        return self._last_quality
 
     def _numbers(self, stream: _Stream, quality: QualityResult) -> tuple[FloatArray, FloatArray]:
         rows = list(stream.rows)
@@ -373,7 +408,7 @@ class DriftMonitor:
     def snapshot(self) -> dict[str, Any]:
         """Per-feature statistics for the metrics topic (JSON-safe: inf thresholds become None)."""
         h = self._histogram
-        quality = self._last_quality
+        quality = self._quality_now()
         features: dict[str, Any] = {}
         for r, name in enumerate(h.names):
             features[name] = {

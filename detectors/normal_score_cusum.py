@@ -216,6 +216,24 @@ class NormalScoreCUSUM:
                                          self._labels[k]))
         return int(used)
 
+    def advance_if_quiet(self, codes: CodeArray) -> bool:
+        """Feed all of ``codes`` if no CUSUM crosses on them; otherwise change nothing.
+
+        True: every event was fed, no crossing (peaks may have grown, never past a threshold).
+        False: the state is as before the call, and the caller feeds the events with `advance`.
+        The monitor's fast path: one kernel call for a whole batch instead of one per sub-window,
+        in the common case where nothing crosses.
+        """
+        saved = self._state.copy()
+        used = ext.cusum_codes(codes, self._columns, self._table, self._thresholds, self._state,
+                               headstart=self.headstart)
+        if used < codes.shape[0] or self._just_crossed.any():
+            self._state[:] = saved
+            return False
+        self._n_seen += used
+        self._crossed = False
+        return True
+
     def snapshot(self) -> dict[str, object]:
         """JSON-safe state for the metrics topic: each watched row's largest ``S / h`` now."""
         ratio = self._statistic / self._thresholds

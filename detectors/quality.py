@@ -49,6 +49,8 @@ FloatArray = npt.NDArray[np.float64]
 
 #: Scores are capped here: p-values below 1e-300 are all "certainly changed".
 MAX_SCORE = 300.0
+#: Distinct window totals whose critical counts are kept (a full window needs one).
+_CRITICAL_CACHE = 8
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,50 @@ class DataQualityCheck:
         self._reference_missing = (reference * self._missing).sum(axis=1).astype(np.float64)
         self._reference_range = (reference * self._range).sum(axis=1).astype(np.float64)
 
+        #: Smallest flagged counts whose scores pass the threshold, by the window's per-row totals.
+        self._critical: dict[bytes, tuple[FloatArray, FloatArray]] = {}
+
     @property
     def threshold(self) -> float:
         """``-log10(alpha)``: a score above it is a jump."""
         return -math.log10(self.alpha)
+
+    def may_exceed(self, window: npt.NDArray[np.int64]) -> bool:
+        """Whether some score of this window may be above the threshold (False: `evaluate` would
+        find none), decided from counts alone.
+
+        A score only grows with its flagged count, so for given window totals each row has a
+        smallest count that passes; those are found once per distinct totals (a full window's are
+        the same at every evaluation) and then the test is two comparisons instead of two
+        incomplete-beta evaluations: a third of the monitor's time went there.
+        """
+        total = window.sum(axis=1)
+        missing = (window * self._missing).sum(axis=1)
+        out = (window * self._range).sum(axis=1)
+        critical_missing, critical_range = self._critical_counts(total)
+        return bool((missing >= critical_missing).any() or (out >= critical_range).any())
+
+    def _critical_counts(self, total: npt.NDArray[np.int64]) -> tuple[FloatArray, FloatArray]:
+        key = total.tobytes()
+        found = self._critical.get(key)
+        if found is None:
+            if len(self._critical) >= _CRITICAL_CACHE:  # totals of a filling window: seen once each
+                self._critical.clear()
+            totals = total.astype(np.float64)
+            found = (self._smallest_passing(totals, self._reference_missing),
+                     self._smallest_passing(totals, self._reference_range))
+            self._critical[key] = found
+        return found
+
+    def _smallest_passing(self, total: FloatArray, reference: FloatArray) -> FloatArray:
+        """Per row, the smallest flagged count in [1, total] whose score passes (total + 1: none)."""
+        low, high = np.ones_like(total), total + 1.0  # invariant: the answer lies in [low, high]
+        while (low < high).any():
+            middle = np.floor((low + high) / 2.0)
+            passes = self._scores(middle, total, reference) > self.threshold
+            high = np.where(passes & (low < high), middle, high)
+            low = np.where(~passes & (low < high), middle + 1.0, low)
+        return low
 
     def evaluate(self, window: npt.NDArray[np.int64]) -> QualityResult:
         """Test one window's counts (``int64[rows, width]``, the profile's layout)."""

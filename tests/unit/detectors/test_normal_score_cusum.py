@@ -136,3 +136,36 @@ def test_a_monitor_refuses_binary_river_detectors_on_its_score_means(name: str) 
     profile = ReferenceProfile.build(CARD, columns(np.random.default_rng(8), 2000))
     with pytest.raises(ValueError, match="never fire on score means"):
         DriftMonitor(profile, MonitorSettings(river=(RiverSpec("ADWIN"), RiverSpec(name))))
+
+
+def test_advance_if_quiet_feeds_all_or_nothing(profile: ReferenceProfile) -> None:
+    binner = ProfileBinner(profile)
+    rng = np.random.default_rng(5)
+    calm, shifted = binner.bin_codes(columns(rng, 2000)), binner.bin_codes(columns(rng, 2000, 1.0))
+    quick, stepwise = NormalScoreCUSUM(profile, target_arl=1e5), NormalScoreCUSUM(profile, target_arl=1e5)
+    assert quick.advance_if_quiet(calm)
+    assert stepwise.advance(calm) == calm.shape[0] and not stepwise.crossed
+    assert quick.n_seen == stepwise.n_seen == 2000
+    assert quick.snapshot() == stepwise.snapshot()
+    before = quick.snapshot()
+    assert not quick.advance_if_quiet(shifted)  # a CUSUM crosses in it: nothing was fed
+    assert quick.snapshot() == before and quick.detections == ()
+
+
+def test_a_monitor_raises_the_same_alerts_at_the_same_events_for_any_batching(
+        profile: ReferenceProfile) -> None:
+    binner = ProfileBinner(profile)
+    rng = np.random.default_rng(6)
+    codes = np.concatenate([binner.bin_codes(columns(rng, 4000)), binner.bin_codes(columns(rng, 4000, 0.7)),
+                            binner.bin_codes(columns(rng, 4000))])
+
+    def alerts(batch: int) -> list[tuple[str, str, str, int]]:
+        monitor = DriftMonitor(profile)
+        found = []
+        for start in range(0, codes.shape[0], batch):
+            found += monitor.update_codes(codes[start : start + batch])
+        return [(a.type, a.kind, a.detector, a.window.end) for a in found]
+
+    whole = alerts(codes.shape[0])
+    assert any(detector == "cusum.location" for _, _, detector, _ in whole)
+    assert whole == alerts(37) == alerts(2000)

@@ -48,3 +48,27 @@ def test_out_of_range_and_unseen_categories_are_flagged() -> None:
     result = check.evaluate(window(missing=10, below=8, other=9))
     assert (result.out_of_range > check.threshold).all()
     assert result.out_of_range_share.tolist() == [8 / 500, 9 / 500]
+
+
+def test_may_exceed_agrees_with_the_scores_on_every_count_around_the_critical_one() -> None:
+    check = DataQualityCheck(profile(), alpha=1e-6)
+    seen = set()
+    for missing in range(0, 60):
+        for other in (0, 1, 2, 3, 40):
+            counts = window(missing=missing, below=0, other=other)
+            result = check.evaluate(counts)
+            scores = np.concatenate([result.missing, result.out_of_range])
+            passes = bool((scores > check.threshold).any())
+            assert check.may_exceed(counts) == passes, (missing, other)
+            seen.add(passes)
+    assert seen == {True, False}
+
+
+def test_may_exceed_follows_the_window_totals_of_a_filling_window() -> None:
+    check = DataQualityCheck(profile(), alpha=1e-6)
+    for events in (50, 100, 250, 500, 50):  # each total its own critical counts; a repeat is cached
+        counts = np.zeros((2, 7), dtype=np.int64)
+        counts[0, [1, 6]] = [events - events // 5, events // 5]
+        counts[1, 0] = events
+        result = check.evaluate(counts)
+        assert check.may_exceed(counts) == bool((result.missing > check.threshold).any())
