@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -146,9 +146,11 @@ class BrokerUnreachable(Exception):  # noqa: N818 - says what happened, like the
     """No broker of the bootstrap list answered: an outage or a wrong address, for a person to fix."""
 
 
-def unreachable(settings: Settings, exc: BaseException) -> BrokerUnreachable:
+def unreachable(settings: Settings, exc: BaseException | None = None) -> BrokerUnreachable:
     """The one line a command says when the cluster does not answer."""
-    reason = str(exc).strip() or type(exc).__name__
+    reason = "no broker of the bootstrap list answered"
+    if exc is not None:
+        reason = str(exc).strip() or type(exc).__name__
     return BrokerUnreachable(f"cannot reach Kafka at {settings.broker} ({reason}); check the setting broker "
                              "(--broker, $DRIFTLINE_BROKER) and that the broker runs (driftline kafka start)")
 
@@ -159,12 +161,25 @@ async def check_reachable(settings: Settings) -> None:
     from aiokafka import AIOKafkaClient
 
     client = AIOKafkaClient(**client_options(settings), client_id=f"{settings.app_id}-cli")
+    # aiokafka logs each failed attempt as an ERROR; the line raised here says it once, and better.
+    with _quiet("aiokafka"):
+        try:
+            await client.bootstrap()
+        except (KafkaError, OSError):
+            raise unreachable(settings) from None
+        finally:
+            await client.close()
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
-        await client.bootstrap()
-    except (KafkaError, OSError) as exc:
-        raise unreachable(settings, exc) from None
+        yield
     finally:
-        await client.close()
+        logger.setLevel(level)
 
 
 @contextlib.asynccontextmanager

@@ -94,8 +94,8 @@ def _stages_after_registration(registry: Registry, card: ModelCard, args: argpar
     promote = f"driftline models promote {name} {version}{where}"
     champion = registry.stage_record(name).champion
     if champion == version:
-        return (f"{name} v{version} is the champion (the model had none); running workers serve it once "
-                f"told: {promote}")
+        return (f"{name} v{version} is the champion (the model had none); workers started from now on serve "
+                f"it, running ones once told: {promote}")
     return f"{name} v{version} registered; the champion is still v{champion}; to serve v{version}: {promote}"
 
 
