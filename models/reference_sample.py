@@ -53,7 +53,8 @@ class ScreenedSample:
         """One line: how many rows were rejected, per code, and the first of them."""
         if not self.rejected:
             return f"all {self.total} reference rows fit the card"
-        counts = ", ".join(f"{code} {n}" for code, n in sorted(self.rejected.items(), key=lambda kv: (-kv[1], kv[0])))
+        by_count = sorted(self.rejected.items(), key=lambda kv: (-kv[1], kv[0]))
+        counts = ", ".join(f"{code} {n}" for code, n in by_count)
         return (f"{sum(self.rejected.values())} of {self.total} reference rows do not fit the card "
                 f"({counts}); first: {self.first_rejected}")
 
