@@ -11,10 +11,12 @@ from driftline.models.card import MISSING_CATEGORY, OTHER_CATEGORY, FeatureSpec,
 from driftline.models.demo import DEMO_MODEL_NAME, register_demo, train_demo_model
 from driftline.models.errors import (
     CardError,
+    CardMismatch,
     IntegrityError,
     ModelError,
     ModelLoadError,
     ModelNotFound,
+    ReferenceSampleError,
     RegistrationError,
     ScoringError,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "MISSING_CATEGORY",
     "OTHER_CATEGORY",
     "CardError",
+    "CardMismatch",
     "CategoryShare",
     "Drift",
     "FeatureSpec",
@@ -49,6 +52,7 @@ __all__ = [
     "ModelOutput",
     "OnnxModel",
     "Prediction",
+    "ReferenceSampleError",
     "RegistrationError",
     "Registry",
     "ScoringError",

@@ -9,8 +9,10 @@ only says what a valid raw input looks like.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from driftline.models.errors import CardError
@@ -56,19 +58,28 @@ class FeatureSpec:
             raise CardError(f"feature {self.name!r}: min is above max", field=self.name)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> FeatureSpec:
-        try:
-            return cls(
-                name=str(raw["name"]),
-                type=raw["type"],
-                nullable=bool(raw.get("nullable", False)),
-                min=_optional_float(raw.get("min")),
-                max=_optional_float(raw.get("max")),
-                categories=tuple(str(c) for c in raw.get("categories", ())),
-                unseen=raw.get("unseen", "other"),
-            )
-        except KeyError as missing:
-            raise CardError(f"feature spec is missing {missing}", field=str(missing)) from None
+    def from_dict(cls, raw: Any) -> FeatureSpec:
+        """Parse one entry of a card's ``features``; every mistake is a `CardError` whose ``field``
+        is ``<feature>.<key>`` and whose message names the value and what is allowed."""
+        if not isinstance(raw, dict):
+            raise CardError(f"a feature must be an object like {_FEATURE_EXAMPLE}, not {_shown(raw)}",
+                            field="features")
+        name = _feature_name(raw)
+        kind = _choice(raw, name, "type", ("numeric", "categorical"), default=None)
+        _refuse_unknown_keys(raw, name, _FEATURE_KEYS[kind])
+        low, high = _bound(raw, name, "min"), _bound(raw, name, "max")
+        if low is not None and high is not None and low > high:
+            raise CardError(f"feature {name!r}: min ({low:g}) must not be above max ({high:g})",
+                            field=f"{name}.min")
+        return cls(
+            name=name,
+            type=kind,
+            nullable=_boolean(raw, name, "nullable"),
+            min=low,
+            max=high,
+            categories=_categories(raw, name) if kind == "categorical" else (),
+            unseen=_choice(raw, name, "unseen", ("other", "strict"), default="other"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.type, "nullable": self.nullable}
@@ -236,20 +247,26 @@ class ModelCard:
         return tuple(f.name for f in self.features)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> ModelCard:
-        if not isinstance(raw, dict) or "name" not in raw or "features" not in raw:
-            raise CardError("a model card is an object with at least 'name' and 'features'")
+    def from_dict(cls, raw: Any) -> ModelCard:
+        """Parse a card document; every mistake is a `CardError` naming the field, the value and what
+        is allowed (a card is written by hand, so a traceback from ``float()`` helps nobody)."""
+        if not isinstance(raw, dict):
+            raise CardError(f"a model card must be a JSON object with 'name' and 'features', not "
+                            f"{type(raw).__name__} {_shown(raw)}", field="card")
+        if not isinstance(raw.get("name"), str) or not raw["name"]:
+            raise CardError(f"the card's name must be a non-empty string, not {_shown(raw.get('name'))}",
+                            field="name")
         return cls(
-            name=str(raw["name"]),
-            features=tuple(FeatureSpec.from_dict(f) for f in raw["features"]),
+            name=raw["name"],
+            features=_features(raw.get("features")),
             output=ModelOutput.from_dict(_required_output(raw)),
-            version=raw.get("version"),
-            sha256=raw.get("sha256"),
-            intended_use=raw.get("intended_use", ""),
-            limitations=raw.get("limitations", ""),
-            training_data=dict(raw.get("training_data", {})),
-            metrics=dict(raw.get("metrics", {})),
-            created_at=raw.get("created_at"),
+            version=_optional(raw, "version", int, "a whole number"),
+            sha256=_optional(raw, "sha256", str, "a hex string"),
+            intended_use=_optional(raw, "intended_use", str, "a string") or "",
+            limitations=_optional(raw, "limitations", str, "a string") or "",
+            training_data=dict(_optional(raw, "training_data", dict, "an object") or {}),
+            metrics=_metrics(raw.get("metrics")),
+            created_at=_optional(raw, "created_at", str, "a string"),
             fallback=Fallback.from_dict(raw["fallback"]) if raw.get("fallback") is not None else None,
             input_tensor=_input_tensor(raw.get("input_tensor")),
         )
@@ -276,5 +293,117 @@ def _input_tensor(value: Any) -> str | None:
     raise CardError(f"input_tensor must name the graph's float input, not {value!r}", field="input_tensor")
 
 
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+#: The keys a feature may have, by type.
+_COMMON_KEYS = frozenset({"name", "type", "nullable"})
+_FEATURE_KEYS: dict[str, frozenset[str]] = {
+    "numeric": _COMMON_KEYS | {"min", "max"},
+    "categorical": _COMMON_KEYS | {"categories", "unseen"},
+}
+_FEATURE_EXAMPLE = '{"name": "amount", "type": "numeric", "min": 0, "max": 100, "nullable": false}'
+
+
+def read_card_file(path: Path, *, name: str | None = None) -> ModelCard:
+    """The card in the JSON file ``path`` (its ``name`` replaced by ``name`` when given)."""
+    try:
+        raw = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise CardError(f"no model card at {path}; write one (README, \"Add a model\") or pass --card",
+                        field="card") from None
+    except OSError as exc:
+        raise CardError(f"cannot read the model card {path}: {exc.strerror}", field="card") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise CardError(f"the model card {path} is not valid JSON: {exc}", field="card") from None
+    if name is not None and isinstance(raw, dict):
+        raw = {**raw, "name": name}
+    try:
+        return ModelCard.from_dict(raw)
+    except CardError as exc:
+        raise CardError(f"{path}: {exc}", field=exc.field) from None
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a section parsed without checks
+        raise CardError(f"{path}: not a valid model card: {exc}", field="card") from None
+
+
+def _shown(value: Any) -> str:
+    """A value as the card's author wrote it, cut short: messages must stay one readable line."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    # JSON true/false arrive as bool, an int subclass; a bound of "true" is a mistake, not 1.
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _features(raw: Any) -> tuple[FeatureSpec, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise CardError(f"features must be a non-empty list of feature objects like {_FEATURE_EXAMPLE}, "
+                        f"not {_shown(raw)}", field="features")
+    return tuple(FeatureSpec.from_dict(f) for f in raw)
+
+
+def _feature_name(raw: dict[str, Any]) -> str:
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise CardError(f"every feature needs a \"name\" that is a non-empty string; {_shown(raw)} has "
+                        f"{_shown(name)}", field="features")
+    return name
+
+
+def _refuse_unknown_keys(raw: dict[str, Any], name: str, allowed: frozenset[str]) -> None:
+    # A misspelt key ("nulable") would otherwise be dropped and its default silently used.
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise CardError(f"feature {name!r}: unknown key {unknown[0]!r} for a {raw['type']} feature "
+                        f"(allowed: {', '.join(sorted(allowed))})", field=f"{name}.{unknown[0]}")
+
+
+def _choice(raw: dict[str, Any], name: str, key: str, allowed: tuple[str, ...], default: str | None) -> Any:
+    value = raw.get(key, default)
+    if value not in allowed:
+        words = " or ".join(f'"{a}"' for a in allowed)
+        found = "missing" if key not in raw else f"not {_shown(value)}"
+        raise CardError(f"feature {name!r}: {key} must be {words}, {found}", field=f"{name}.{key}")
+    return value
+
+
+def _boolean(raw: dict[str, Any], name: str, key: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):  # bool("false") is True: a quoted boolean must not pass
+        raise CardError(f"feature {name!r}: {key} must be true or false (a JSON boolean), "
+                        f"not {_shown(value)}", field=f"{name}.{key}")
+    return value
+
+
+def _bound(raw: dict[str, Any], name: str, key: str) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not _is_number(value) or not math.isfinite(value):
+        raise CardError(f"feature {name!r}: {key} must be a finite number or null, not {_shown(value)}",
+                        field=f"{name}.{key}")
+    return float(value)
+
+
+def _categories(raw: dict[str, Any], name: str) -> tuple[str, ...]:
+    value = raw.get("categories")
+    if not isinstance(value, list) or not value or not all(isinstance(c, str) for c in value):
+        raise CardError(f"feature {name!r}: categories must be a non-empty list of strings "
+                        f"(events send categories as strings), not {_shown(value)}",
+                        field=f"{name}.categories")
+    return tuple(value)
+
+
+def _optional(raw: dict[str, Any], key: str, kind: type, described: str) -> Any:
+    value = raw.get(key)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise CardError(f"the card's {key} must be {described} or absent, not {_shown(value)}", field=key)
+    return value
+
+
+def _metrics(raw: Any) -> dict[str, float]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(_is_number(v) for v in raw.values()):
+        raise CardError(f"the card's metrics must be an object of numbers like {{\"auc\": 0.91}}, not "
+                        f"{_shown(raw)}", field="metrics")
+    return dict(raw)

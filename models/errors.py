@@ -4,6 +4,8 @@
 
     ModelError                  base of everything raised by ``models``
     ├── CardError               a model card is malformed or contradicts itself
+    │   └── CardMismatch        ... or contradicts its graph (also a RegistrationError)
+    ├── ReferenceSampleError    a reference sample does not fit its card
     ├── RegistrationError       an artifact was refused by ``Registry.register``
     ├── IntegrityError          an artifact's sha256 no longer matches its card
     ├── ModelLoadError          ONNX Runtime cannot read or load an artifact
@@ -37,6 +39,16 @@ class CardError(ModelError):
 
 class RegistrationError(ModelError):
     """An artifact was refused at registration (it does not load, or mismatches its card)."""
+
+
+class CardMismatch(RegistrationError, CardError):  # noqa: N818 - reads as the refusal it reports
+    """The graph's inputs or outputs disagree with the card: a refused registration whose fix is in
+    the card (or the export), so callers that tell the two apart can catch it as a `CardError`."""
+
+
+class ReferenceSampleError(ModelError):
+    """A reference sample does not fit the model's card (bad rows, a feature it never carries, or
+    too few rows left to profile)."""
 
 
 class IntegrityError(ModelError):

@@ -34,7 +34,14 @@ from typing import Any, Literal
 import numpy as np
 
 from driftline.models.card import ModelCard
-from driftline.models.errors import CardError, IntegrityError, ModelError, ModelNotFound, RegistrationError
+from driftline.models.errors import (
+    CardError,
+    CardMismatch,
+    IntegrityError,
+    ModelError,
+    ModelNotFound,
+    RegistrationError,
+)
 from driftline.models.runtime import OnnxModel, Row, columns_from_rows, sha256_file
 from driftline.models.stages import StageError, Stages
 
@@ -110,7 +117,7 @@ class Registry:
         staging.chmod(0o755)  # mkdtemp's 0700 would hide the version from workers running as others
         try:
             digest = _stage_artifact(artifact, staging / ARTIFACT_FILE, card)
-            _validate(staging / ARTIFACT_FILE, card, digest)
+            validate_artifact(staging / ARTIFACT_FILE, card, digest)
             if reference is not None:
                 _stage_reference(reference, staging / REFERENCE_FILE, card)
             registered, version = self._commit(staging, card, digest)
@@ -321,9 +328,22 @@ def _stage_artifact(artifact: Path, staged: Path, card: ModelCard) -> str:
     return digest
 
 
-def _validate(staged: Path, card: ModelCard, digest: str) -> None:
+def validate_artifact(artifact: Path, card: ModelCard, digest: str | None = None) -> OnnxModel:
+    """The checks ``Registry.register`` makes, for a caller that must run them before anything
+    else uses the model (a reference sample is scored only by a model that fits its card).
+
+    Loads ``artifact`` (checking ``digest``, else the card's sha256, when given), checks its inputs
+    and outputs against the card and runs the test inference; returns the loaded model.
+
+    Raises
+    ------
+    CardMismatch
+        The graph disagrees with the card; ``field`` names the feature or output.
+    RegistrationError
+        The artifact does not load, or its test inference fails.
+    """
     try:
-        model = OnnxModel.load(staged, card, expected_sha256=digest)
+        model = OnnxModel.load(artifact, card, expected_sha256=digest or card.sha256)
     except ModelError as exc:
         raise RegistrationError(f"model {card.name!r}: the artifact does not load in ONNX Runtime: {exc}",
                                 model=card.name) from exc
@@ -331,9 +351,10 @@ def _validate(staged: Path, card: ModelCard, digest: str) -> None:
         model.check_inputs()
         model.check_outputs()
     except CardError as exc:
-        raise RegistrationError(f"model {card.name!r}: the artifact disagrees with its card: {exc}",
-                                field=exc.field, model=card.name) from exc
+        raise CardMismatch(f"model {card.name!r}: the artifact disagrees with its card: {exc}",
+                           field=exc.field, model=card.name) from exc
     _smoke_test(model)
+    return model
 
 
 def _smoke_test(model: OnnxModel) -> None:

@@ -76,7 +76,11 @@ class AlertLedger:
                 await client.stop()
 
     async def __aenter__(self) -> AlertLedger:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:  # a failed start leaves clients open that must still be closed
+            await self.stop()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -22,6 +22,12 @@ log = logging.getLogger("driftline")
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
+#: Exit codes. 2: a mistake in what the user gave (arguments, settings, a model card, a reference
+#: sample, a topic name); 3: what the command found (a damaged registry or artifact, a broker that
+#: does not answer or refuses us). 1: a command did part of its work (see its message).
+USER_MISTAKE = 2
+INFRASTRUCTURE = 3
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
@@ -33,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config).with_overrides(**_overrides(args))
     except SettingsError as exc:
         print(f"driftline: {exc}", file=sys.stderr)
-        return 2
+        return USER_MISTAKE
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler: Handler = args.handler
@@ -43,23 +49,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_connected(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:
-    """A command that talks to Kafka: a refused handshake, security settings that do not fit and
-    a missing ACL are a person's to fix, so they end it with one line and exit code 3."""
+    """A command that talks to Kafka: a cluster that does not answer, a refused handshake,
+    security settings that do not fit and a missing ACL are a person's to fix, so they end it
+    with one line and exit code 3. Reachability is checked first, before the command changes
+    anything (``--no-notify`` commands need no broker and are not checked)."""
+    from aiokafka.errors import KafkaConnectionError
+
     from driftline.streams.connection import (
         AUTHORIZATION_ERRORS,
+        BrokerUnreachable,
         HandshakeRefused,
         check_handshake,
+        check_reachable,
         not_authorized,
+        unreachable,
     )
 
     try:
         asyncio.run(check_handshake(settings))
+        if not getattr(args, "no_notify", False):
+            asyncio.run(check_reachable(settings))
         return handler(args, settings)
-    except (TransportSettingsError, HandshakeRefused) as exc:
+    except (TransportSettingsError, HandshakeRefused, BrokerUnreachable) as exc:
         print(f"driftline: {exc}", file=sys.stderr)
+    except KafkaConnectionError as exc:  # the cluster went away after the check
+        print(f"driftline: {unreachable(settings, exc)}", file=sys.stderr)
     except AUTHORIZATION_ERRORS as exc:
         print(f"driftline: {not_authorized(settings, exc)}", file=sys.stderr)
-    return 3
+    return INFRASTRUCTURE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="driftline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, help="TOML config file (default: $DRIFTLINE_CONFIG)")
-    parser.add_argument("--log-level", dest="log_level", help="debug, info, warning or error")
+    parser.add_argument("--log-level", dest="log_level", help="debug, info, warning, error or critical")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     kafka.register(sub)
     models.register(sub)

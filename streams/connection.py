@@ -11,9 +11,11 @@ for all of them and a deployment configures its cluster once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.conn import create_conn
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     import faust
 
 log = logging.getLogger(__name__)
+
+_Client = TypeVar("_Client", AIOKafkaConsumer, AIOKafkaProducer)
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -136,3 +140,54 @@ def _closed_during_handshake(host: str, port: str, security: TransportSecurity, 
 def _reason(exc: Exception) -> str:
     reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
     return str(reason).strip()
+
+
+class BrokerUnreachable(Exception):  # noqa: N818 - says what happened, like the broker errors
+    """No broker of the bootstrap list answered: an outage or a wrong address, for a person to fix."""
+
+
+def unreachable(settings: Settings, exc: BaseException | None = None) -> BrokerUnreachable:
+    """The one line a command says when the cluster does not answer."""
+    reason = "no broker of the bootstrap list answered"
+    if exc is not None:
+        reason = str(exc).strip() or type(exc).__name__
+    return BrokerUnreachable(f"cannot reach Kafka at {settings.broker} ({reason}); check the setting broker "
+                             "(--broker, $DRIFTLINE_BROKER) and that the broker runs (driftline kafka start)")
+
+
+async def check_reachable(settings: Settings) -> None:
+    """Ask the cluster for metadata once, so a command that needs Kafka says it cannot reach it
+    before it changes anything (a registry promotion the workers never hear of, for instance)."""
+    from aiokafka import AIOKafkaClient
+
+    client = AIOKafkaClient(**client_options(settings), client_id=f"{settings.app_id}-cli")
+    # aiokafka logs each failed attempt as an ERROR; the line raised here says it once, and better.
+    with _quiet("aiokafka"):
+        try:
+            await client.bootstrap()
+        except (KafkaError, OSError):
+            raise unreachable(settings) from None
+        finally:
+            await client.close()
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@contextlib.asynccontextmanager
+async def running(client: _Client) -> AsyncIterator[_Client]:
+    """Start an aiokafka client and stop it on every path, a failed start included: aiokafka leaves
+    a client whose bootstrap failed open, and at exit it complains of it as unclosed."""
+    try:
+        await client.start()
+        yield client
+    finally:
+        await client.stop()

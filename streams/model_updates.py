@@ -6,7 +6,9 @@ workers and only one of them would reload): it assigns itself all partitions and
 end, since the registry, read at start-up, already holds the state before that point.
 
 A ``promote`` or ``rollback`` record makes a worker that serves the model load the new champion
-from the registry (verifying its sha256) and swap it in between two batches. Records it cannot
+from the registry (verifying its sha256) and swap it in between two batches. A worker that serves
+every model with a champion (setting ``models`` empty) also starts serving a model it did not
+serve before from its first ``promote``, loaded the same way. Records it cannot
 use are logged and skipped: a bad control record must never stop scoring.
 """
 
@@ -25,7 +27,7 @@ from aiokafka.errors import KafkaError
 from driftline.models.errors import ModelError
 from driftline.models.registry import Registry
 from driftline.streams.alerts import alert_cloudevent
-from driftline.streams.connection import client_options
+from driftline.streams.connection import client_options, running
 from driftline.streams.metrics import MODEL_UPDATE_FAILURES
 from driftline.streams.scoring import BatchScorer, Rollout
 from driftline.streams.serving import load_rollout, record_rollout
@@ -42,26 +44,36 @@ KEPT = "kept"
 STAGE_ACTIONS = frozenset({"promote", "rollback", "canary", "shadow"})
 
 
-def apply_update(update: Any, scorer: BatchScorer, registry: Registry, *, monitors: bool) -> str:
-    """Apply one model-updates record; returns what was done, for the log and tests."""
+def apply_update(update: Any, scorer: BatchScorer, registry: Registry, *, monitors: bool,
+                 serve_new: bool = False) -> str:
+    """Apply one model-updates record; returns what was done, for the log and tests.
+
+    ``serve_new``: the worker serves every model that has a champion (setting ``models`` empty), so
+    a model it did not serve at start is loaded and served from its first promotion on, as a
+    restart would have done.
+    """
     if not isinstance(update, dict) or not isinstance(update.get("model"), str):
         return "ignored: not a model update"
     name, action = update["model"], update.get("action")
-    if name not in scorer.models:
-        return f"ignored: {name} is not served here"
+    if name not in scorer.models and not serve_new:
+        return f"ignored: {name} is not served here (the setting models lists the served models)"
     if action not in STAGE_ACTIONS:
         return f"ignored: {action!r} needs no reload"
-    before = scorer.models[name]
-    current = {m.version: m for m in (before, *scorer.rollouts.get(name, Rollout()).models)}
+    before = scorer.models.get(name)
+    current = {m.version: m for m in (before, *scorer.rollouts.get(name, Rollout()).models) if m is not None}
     try:
         served, rollout = load_rollout(registry, name, monitors=monitors, loaded=current)
     except ModelError as exc:
-        log.error("keeping %s v%d: cannot load the new champion: %s", name, before.version, exc)
+        if before is None:
+            log.error("not serving %s: cannot load its champion: %s", name, exc)
+        else:
+            log.error("keeping %s v%d: cannot load the new champion: %s", name, before.version, exc)
         MODEL_UPDATE_FAILURES.inc()
         return f"{KEPT}: {exc}"
     scorer.models[name], scorer.rollouts[name] = served, rollout
     record_rollout(served, rollout)
-    return f"now serving {name} v{served.version}" + _describe(rollout)
+    new = " (a model this worker did not serve before)" if before is None else ""
+    return f"now serving {name} v{served.version}{new}" + _describe(rollout)
 
 
 def _describe(rollout: Rollout) -> str:
@@ -118,7 +130,8 @@ class ModelUpdatesReader:
                 MODEL_UPDATE_FAILURES.inc()
                 continue
             try:
-                outcome = apply_update(update, self.scorer, self.registry, monitors=self.settings.monitors)
+                outcome = apply_update(update, self.scorer, self.registry, monitors=self.settings.monitors,
+                                       serve_new=not self.settings.models)
             except Exception as exc:  # one bad update must not end the reader
                 # A reader that died here would leave this worker on its old version while every
                 # later promotion goes unheard; keep serving, say so, and keep listening.
@@ -140,14 +153,15 @@ class ModelUpdatesReader:
             attempted: int | None = self.registry.champion(name)
         except ModelError:
             attempted = None
-        serving = self.scorer.models[name].version
+        served = self.scorer.models.get(name)
+        serving = f"still serves v{served.version}" if served is not None else "does not serve it"
         key, value = alert_cloudevent("raised", {
             "severity": "critical", "kind": "errors", "model": name, "version": attempted, "variant": None,
             "detector": "model_updates", "feature": None, "statistic": None, "value": None,
             "threshold": None, "features": [], "window": None,
             "dedup_key": f"{name}:{attempted}:errors:model_updates",
             "summary": f"critical: a worker could not load {name} v{attempted} after "
-                       f"{update.get('action')!r} and still serves v{serving}: {reason}",
+                       f"{update.get('action')!r} and {serving}: {reason}",
             "runbook": "docs/RUNBOOK.md#mixed-fleet"},
             source=f"driftline/{self.settings.app_id}/model-updates")
         try:
@@ -158,10 +172,7 @@ class ModelUpdatesReader:
 
 async def publish_update(settings: Settings, model: str, action: str, **details: Any) -> None:
     """Publish one model-updates record (keyed by model: the topic is compacted)."""
-    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        value = {"model": model, "action": action, "ts": int(time.time() * 1000), **details}
+    value = {"model": model, "action": action, "ts": int(time.time() * 1000), **details}
+    async with running(AIOKafkaProducer(**client_options(settings), acks="all",
+                                        enable_idempotence=True)) as producer:
         await producer.send_and_wait(settings.topic_model_updates, orjson.dumps(value), key=model.encode())
-    finally:
-        await producer.stop()

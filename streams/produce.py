@@ -11,7 +11,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from driftline.models.synthetic import Drift, SyntheticStream
-from driftline.streams.connection import client_options
+from driftline.streams.connection import client_options, running
 from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,8 @@ async def produce_events(settings: Settings, count: int, *, rate: float | None =
     producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True,
                                 linger_ms=settings.producer_linger_ms,
                                 max_batch_size=settings.producer_max_batch_bytes)
-    await producer.start()
     started, sent = time.monotonic(), 0
-    try:
+    async with running(producer):
         while sent < count:
             n = min(CHUNK, count - sent)
             deliveries = []
@@ -52,6 +51,4 @@ async def produce_events(settings: Settings, count: int, *, rate: float | None =
                 progress(sent, count)
             if rate:
                 await asyncio.sleep(max(0.0, started + sent / rate - time.monotonic()))
-    finally:
-        await producer.stop()
     return sent

@@ -353,6 +353,8 @@ def _coerce_all(settings: Settings, *, source: str) -> Settings:
             fixed[f.name] = Path(value)
         elif kind is Secret and not isinstance(value, Secret):
             fixed[f.name] = Secret(value) if isinstance(value, str) else _not_a_secret(f.name, source)
+        elif f.name == "log_level":
+            fixed[f.name] = _log_level(value, source)
         elif f.name in _CHOICES and value not in _CHOICES[f.name]:
             choices = ", ".join(c or repr(c) for c in _CHOICES[f.name])
             raise SettingsError(f"setting {f.name} from {source}: {value!r} is not one of {choices}",
@@ -376,6 +378,14 @@ def _coerce_all(settings: Settings, *, source: str) -> Settings:
     return dataclasses.replace(settings, **fixed) if fixed else settings
 
 
+def _log_level(value: Any, source: str) -> str:
+    """The level in lower case (any case is accepted, as by ``logging``)."""
+    if not isinstance(value, str) or value.lower() not in LOG_LEVELS:
+        raise SettingsError(f"setting log_level from {source}: {value!r} is not one of "
+                            f"{', '.join(LOG_LEVELS)}", setting="log_level", source=source)
+    return value.lower()
+
+
 def _not_a_secret(name: str, source: str) -> Secret:
     raise SettingsError(f"setting {name} from {source}: not a string", setting=name, source=source)
 
@@ -397,6 +407,8 @@ SECRETS = frozenset({"alert_webhook_secret"})
 #: Integer settings for which 0 means "off" rather than a mistake.
 _ZERO_ALLOWED = frozenset({"metrics_port", "producer_linger_ms", "commit_interval_ms",
                            "inference_timeout_ms"})
+#: What ``log_level`` may be (``logging``'s level names, in any case).
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 #: Settings whose value must be one of a few words (Kafka's own spelling).
 _CHOICES: dict[str, tuple[str, ...]] = {
     "kafka_security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer
 
 from driftline.streams.broker.admin import create_topics
-from driftline.streams.connection import client_options
+from driftline.streams.connection import client_options, running
 from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,22 +60,31 @@ async def ensure_topics(settings: Settings) -> None:
                         connection=client_options(settings))
 
 
+class UnknownTopic(Exception):  # noqa: N818 - reads as the condition it reports
+    """The topic asked for does not exist on the cluster."""
+
+
 async def tail(settings: Settings, topic: str, *, count: int, timeout: float,
                out: Callable[[str], None]) -> int:
-    """Print up to ``count`` records of ``topic`` from the beginning, within ``timeout`` seconds."""
-    consumer = AIOKafkaConsumer(topic, **client_options(settings), auto_offset_reset="earliest",
+    """Print up to ``count`` records of ``topic`` from the beginning, within ``timeout`` seconds.
+
+    Raises `UnknownTopic` when the cluster has no such topic (rather than waiting out ``timeout``
+    for records that cannot come).
+    """
+    consumer = AIOKafkaConsumer(**client_options(settings), auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=None)
-    await consumer.start()
     seen, deadline = 0, time.monotonic() + timeout
-    try:
+    async with running(consumer):
+        topics = await consumer.topics()
+        if topic not in topics:
+            shown = ", ".join(sorted(t for t in topics if not t.startswith("__"))) or "none"
+            raise UnknownTopic(f"no topic {topic!r} at {settings.broker}; its topics: {shown}")
+        consumer.subscribe([topic])
         while seen < count and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=200, max_records=count - seen)
             for record in (r for rs in batches.values() for r in rs):
                 out(record.value.decode("utf-8", "replace") if record.value else "")
                 seen += 1
-    finally:
-        await consumer.stop()
     if not seen:
         log.warning("no records on %s within %.0fs", topic, timeout)
     return seen
-

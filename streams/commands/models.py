@@ -10,8 +10,9 @@ from typing import Any
 
 import orjson
 
-from driftline.models.card import ModelCard
-from driftline.models.errors import ModelError
+from driftline.models.card import ModelCard, read_card_file
+from driftline.models.errors import CardError, ModelError, ReferenceSampleError
+from driftline.models.reference_sample import REJECT_POLICIES
 from driftline.models.registry import Registry
 from driftline.streams.registration import register_with_reference
 from driftline.streams.settings import Settings
@@ -30,6 +31,10 @@ def register(sub: Any) -> None:
     reg.add_argument("--reference", type=Path, help="reference sample for drift: JSON lines of events "
                      "(with 'features', and 'label' for the label prior) or of feature objects; without "
                      "it, drift is not monitored")
+    reg.add_argument("--reference-rejects", choices=REJECT_POLICIES, default="refuse",
+                     help="what to do with reference rows that live validation would reject: refuse the "
+                     "sample (default) or skip them and build the profile from the valid rows; either way "
+                     "the rejections are counted per error code")
     reg.set_defaults(handler=_register)
     listing = actions.add_parser("list", help="registered models, their versions and champions")
     listing.set_defaults(handler=_list)
@@ -66,35 +71,67 @@ def _register(args: argparse.Namespace, settings: Settings) -> int:
     card_path = args.card or artifact.parent / "card.json"
 
     def run() -> int:
-        if not card_path.exists():
-            raise ModelError(f"no model card at {card_path}; pass --card", field="card")
-        raw = orjson.loads(card_path.read_bytes())
-        raw["name"] = args.name
-        rows, labels = _reference_sample(args.reference) if args.reference else (None, None)
-        card = register_with_reference(Registry(settings.registry), artifact, ModelCard.from_dict(raw),
-                                       rows, labels)
-        return _print_card(card, args)
+        card = read_card_file(card_path, name=args.name)
+        sample = _reference_sample(args.reference) if args.reference else None
+        rows, labels, lines = sample or (None, None, None)
+        registry = Registry(settings.registry)
+        registered = register_with_reference(registry, artifact, card, rows, labels,
+                                             rejects=args.reference_rejects, lines=lines)
+        if registered.reference is not None and registered.reference.rejected:
+            print(f"driftline models register: skipped {registered.reference.summary()}", file=sys.stderr)
+        _print_card(registered.card, args)
+        print(_stages_after_registration(registry, registered.card, args), file=sys.stderr)
+        return 0
 
-    return _guarded(run)
+    # What the user handed in (the card, the reference sample) is theirs to fix: exit 2.
+    return _guarded(run, user_input=(CardError, ReferenceSampleError))
 
 
-def _reference_sample(path: Path) -> tuple[list[dict[str, Any]], list[Any] | None]:
-    """Rows of a JSON-lines reference sample, and its labels when every line carries one."""
-    rows, labels = [], []
-    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+def _stages_after_registration(registry: Registry, card: ModelCard, args: argparse.Namespace) -> str:
+    """Which version serves now, and the command that tells running workers about the new one."""
+    name, version = card.name, card.version
+    where = f" --registry {args.registry}" if args.registry else ""
+    promote = f"driftline models promote {name} {version}{where}"
+    champion = registry.stage_record(name).champion
+    if champion == version:
+        return (f"{name} v{version} is the champion (the model had none); workers started from now on serve "
+                f"it, running ones once told: {promote}")
+    return f"{name} v{version} registered; the champion is still v{champion}; to serve v{version}: {promote}"
+
+
+def _reference_sample(path: Path) -> tuple[list[dict[str, Any]], list[Any] | None, list[int]]:
+    """Rows of a JSON-lines reference sample, its labels when every line carries one, and each
+    row's line number (for messages about a row)."""
+    rows, labels, lines = [], [], []
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ReferenceSampleError(f"cannot read the reference sample {path}: {exc.strerror}",
+                                   field="reference") from None
+    for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise ModelError(f"{path}:{number}: not JSON: {exc}", field="reference") from None
-        if not isinstance(obj, dict):
-            raise ModelError(f"{path}:{number}: a reference line is a JSON object", field="reference")
-        rows.append(obj.get("features", obj))
-        labels.append(obj.get("label"))
+        features, label = _reference_row(path, number, line)
+        rows.append(features)
+        labels.append(label)
+        lines.append(number)
     if not rows:
-        raise ModelError(f"{path} holds no reference rows", field="reference")
-    return rows, labels if all(label is not None for label in labels) else None
+        raise ReferenceSampleError(f"{path} holds no reference rows", field="reference")
+    return rows, labels if all(label is not None for label in labels) else None, lines
+
+
+def _reference_row(path: Path, number: int, line: bytes) -> tuple[dict[str, Any], Any]:
+    """One line's feature object (the event's ``features``, or the line itself) and its label."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise ReferenceSampleError(f"{path}:{number}: not JSON: {exc}", field="reference") from None
+    features = obj.get("features", obj) if isinstance(obj, dict) else obj
+    if not isinstance(features, dict):
+        shown = line[:60].decode("utf-8", "replace")
+        raise ReferenceSampleError(f"{path}:{number}: a reference line must be a JSON object of features, "
+                                   f"or an event whose 'features' is one, not {shown}", field="reference")
+    return features, obj.get("label")
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
@@ -210,18 +247,21 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-#: Exit status of a registry, card or model fault (as for a worker that cannot serve).
+#: Exit status of a mistake in what the user handed in (a card, a reference sample).
+USER_MISTAKE = 2
+#: Exit status of a registry or artifact fault (as for a worker that cannot serve).
 MODEL_FAULT = 3
 
 
-def _guarded(run: Any) -> int:
-    """Run a command; a model-layer fault becomes one line naming the file or field, and exit 3."""
+def _guarded(run: Any, user_input: tuple[type[ModelError], ...] = ()) -> int:
+    """Run a command; a model-layer fault becomes one line naming the file or field, and exit 3,
+    or 2 for the ``user_input`` kinds (mistakes in what the command was given)."""
     try:
         result: int = run()
     except ModelError as exc:
         where = f" (field {exc.field})" if exc.field else ""
         print(f"driftline models: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
-        return MODEL_FAULT
+        return USER_MISTAKE if isinstance(exc, user_input) else MODEL_FAULT
     except OSError as exc:  # an unreadable registry file or folder
         print(f"driftline models: {exc}", file=sys.stderr)
         return MODEL_FAULT

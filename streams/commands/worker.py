@@ -86,8 +86,12 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _tail(args: argparse.Namespace, settings: Settings) -> int:
-    from driftline.streams.topics import tail
+    from driftline.streams.topics import UnknownTopic, tail
 
-    seen = asyncio.run(tail(settings, args.topic, count=args.count, timeout=args.timeout,
-                            out=lambda line: print(line, flush=True)))
+    try:
+        seen = asyncio.run(tail(settings, args.topic, count=args.count, timeout=args.timeout,
+                                out=lambda line: print(line, flush=True)))
+    except UnknownTopic as exc:  # a mistyped name: the user's to fix, like a bad argument
+        print(f"driftline tail: {exc}", file=sys.stderr)
+        return 2
     return 0 if seen else 1

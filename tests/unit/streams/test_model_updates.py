@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -91,3 +92,26 @@ async def test_the_reader_survives_a_version_it_cannot_load_and_applies_the_next
     await reader._follow(updates())  # type: ignore[arg-type]
     assert MODEL_UPDATE_FAILURES._value.get() == failures + 1
     assert scorer.models[DEMO_MODEL_NAME].version == 2
+
+
+def test_a_worker_serving_every_model_serves_a_newly_promoted_one(registry: Registry) -> None:
+    """A model registered after the worker started is served from its promotion on, as a restart
+    would serve it, when the worker serves every model (setting ``models`` empty)."""
+    scorer = scorer_for(registry)
+    v1 = registry.root / DEMO_MODEL_NAME / "1"
+    registry.register(v1 / "model.onnx", replace(registry.card(DEMO_MODEL_NAME, 1), name="iris"),
+                      reference=registry.reference(DEMO_MODEL_NAME, 1))
+    update = {"model": "iris", "action": "promote", "version": 1}
+    assert apply_update(update, scorer, registry, monitors=True).startswith("ignored: iris is not served")
+    outcome = apply_update(update, scorer, registry, monitors=True, serve_new=True)
+    assert outcome == "now serving iris v1 (a model this worker did not serve before)"
+    assert scorer.models["iris"].version == 1 and scorer.models["iris"].binner is not None
+    assert scorer.models[DEMO_MODEL_NAME].version == 1
+
+
+def test_a_new_model_that_cannot_be_loaded_is_not_served(registry: Registry) -> None:
+    scorer = scorer_for(registry)
+    outcome = apply_update({"model": "absent", "action": "promote"}, scorer, registry, monitors=True,
+                           serve_new=True)
+    assert outcome.startswith("kept:") and "absent" in outcome
+    assert set(scorer.models) == {DEMO_MODEL_NAME}
