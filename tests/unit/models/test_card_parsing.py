@@ -10,7 +10,7 @@ import pytest
 from driftline.models.card import FeatureSpec, ModelCard
 from driftline.models.errors import CardError
 
-GOOD: dict[str, Any] = {"name": "fraud", "features": [
+GOOD: dict[str, Any] = {"name": "fraud", "output": {"task": "binary"}, "features": [
     {"name": "age", "type": "numeric", "min": 0, "max": 120, "nullable": False},
     {"name": "channel", "type": "categorical", "categories": ["web", "app"], "unseen": "strict"},
 ]}
