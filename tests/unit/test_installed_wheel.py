@@ -9,6 +9,7 @@ driftline, so what is imported is what ``pip install driftline`` would give a us
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The installed wheel's environment: a PYTHONPATH pointing at a checkout would shadow the wheel.
+CLEAN_ENV = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
 
 USER_PROJECT = {
     "models/__init__.py": "",
@@ -94,7 +97,7 @@ def test_a_user_project_with_its_own_models_streams_and_ext_imports_driftline_be
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     result = subprocess.run([installed / "bin" / "python", "main.py"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120, check=False)
+                            text=True, timeout=120, check=False, env=CLEAN_ENV)
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
     assert seen["user"] == ["user", "user", "user"]
@@ -105,6 +108,7 @@ def test_a_user_project_with_its_own_models_streams_and_ext_imports_driftline_be
 
 def test_the_installed_console_script_runs(installed: Path, tmp_path: Path) -> None:
     result = subprocess.run([installed / "bin" / "driftline", "models", "list", "--registry", str(tmp_path)],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+                            env=CLEAN_ENV)
     assert result.returncode == 0, result.stderr
     assert "no models" in (result.stdout + result.stderr).lower()
