@@ -88,7 +88,8 @@ def _check_classifier(estimator: Any, design: Any, served: Prediction, rows: Seq
     gaps = np.abs(served.probabilities - expected).max(axis=1)
     worst = int(np.argmax(gaps))
     if gaps[worst] > tolerance:
-        raise _disagreement(rows, worst, f"probabilities {_rounded(expected[worst])} from scikit-learn, "
+        raise _disagreement(rows, worst, int((gaps > tolerance).sum()),
+                            f"probabilities {_rounded(expected[worst])} from scikit-learn, "
                             f"{_rounded(served.probabilities[worst])} from ONNX (off by {gaps[worst]:.3g}, "
                             f"more than {tolerance:g})")
     labels = np.asarray(estimator.predict(design)).reshape(-1)
@@ -98,7 +99,8 @@ def _check_classifier(estimator: Any, design: Any, served: Prediction, rows: Seq
     wrong = np.flatnonzero(differ & ~tied)
     if wrong.size:
         i = int(wrong[0])
-        raise _disagreement(rows, i, f"label {labels[i]!r} from scikit-learn, {served.labels[i]!r} from ONNX")
+        raise _disagreement(rows, i, wrong.size,
+                            f"label {labels[i]!r} from scikit-learn, {served.labels[i]!r} from ONNX")
     return Parity(len(rows), float(gaps.max()), tied_labels=int((differ & tied).sum()))
 
 
@@ -110,18 +112,19 @@ def _check_regressor(estimator: Any, design: Any, served: Prediction, rows: Sequ
     excess = gaps / (tolerance + tolerance * np.abs(expected))
     worst = int(np.argmax(excess))
     if excess[worst] > 1:
-        raise _disagreement(rows, worst, f"{expected[worst]:.6g} from scikit-learn, "
+        raise _disagreement(rows, worst, int((excess > 1).sum()), f"{expected[worst]:.6g} from scikit-learn, "
                             f"{served.values[worst]:.6g} from ONNX (off by {gaps[worst]:.3g}, more than "
                             f"{tolerance:g} + {tolerance:g} relative)")
     return Parity(len(rows), float(gaps.max()))
 
 
-def _disagreement(rows: Sequence[Row], index: int, what: str) -> ImportRefused:
-    row = rows[index]
-    return ImportRefused(f"the ONNX export does not answer like scikit-learn on sample row {index} "
-                         f"(0-based, header not counted) {dict(row)}: {what}; likely a step skl2onnx "
-                         f"converts differently, or float32 rounding at a tree threshold (--tolerance "
-                         f"accepts a larger difference)", field="sample")
+def _disagreement(rows: Sequence[Row], index: int, count: int, what: str) -> ImportRefused:
+    # A few rows point at float32 rounding next to a tree's threshold; most rows at a conversion.
+    return ImportRefused(f"the ONNX export does not answer like scikit-learn on {count} of {len(rows)} "
+                         f"sample rows; the worst is row {index} (0-based, header not counted) "
+                         f"{dict(rows[index])}: {what}. A few rows: float32 rounding at a tree's threshold "
+                         f"(--tolerance accepts it); many: a step skl2onnx converts differently",
+                         field="sample")
 
 
 def _rounded(values: npt.NDArray[np.float64]) -> list[float]:
