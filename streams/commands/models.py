@@ -49,9 +49,10 @@ def register(sub: Any) -> None:
                          "publish to the model-updates topic (running workers keep the old champion)")
     promote.add_argument("--broker", help="Kafka bootstrap host:port (setting broker)")
     promote.set_defaults(handler=_promote, connects=True)
-    from driftline.streams.commands import rollout
+    from driftline.streams.commands import importing, rollout
 
     staging = rollout.register(actions)
+    importing.register(actions)
     for parser in (demo, reg, listing, show, promote, *staging):
         parser.add_argument("--registry", type=Path, help="registry folder (setting registry)")
     for parser in (reg, listing, show, promote, demo):
