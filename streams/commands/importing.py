@@ -83,7 +83,8 @@ def _register(registry: Registry, imported: ImportedModel) -> ModelCard:
     with tempfile.TemporaryDirectory(prefix="driftline-import-") as scratch:
         artifact = Path(scratch) / "model.onnx"
         artifact.write_bytes(imported.artifact)
-        return register_with_reference(registry, artifact, imported.card, imported.rows, imported.labels)
+        return register_with_reference(registry, artifact, imported.card, imported.rows,
+                                       imported.labels).card
 
 
 def _write_card(path: Path, card: ModelCard, imported: ImportedModel) -> tuple[Path, Path]:

@@ -212,7 +212,8 @@ def test_the_imported_model_registers_and_serves_like_the_check(frame: Any, tmp_
     result = imported(tmp_path, model, frame, "churned")
     (tmp_path / "model.onnx").write_bytes(result.artifact)
     registry = Registry(tmp_path / "registry")
-    card = register_with_reference(registry, tmp_path / "model.onnx", result.card, result.rows, result.labels)
+    card = register_with_reference(registry, tmp_path / "model.onnx", result.card, result.rows,
+                                   result.labels).card
     served = registry.load(card.name).predict(columns_from_rows(card, result.rows))
     assert served.probabilities is not None
     assert np.allclose(served.probabilities, model.predict_proba(frame[FEATURES]), atol=1e-4)
