@@ -15,7 +15,11 @@ outcomes in an `OutcomeWindow` (River's metrics, vectorised), watches the error 
 concept drift (`BernoulliCUSUM`, `GaussianCUSUM` or a River detector, via
 `build_concept_detector`), the class shares against the label prior (`LabelShiftTest`) and the
 configured metric floors, and raises ``concept_drift``, ``label_drift`` and ``performance``
-alerts through the same `AlertState` machine.
+alerts through the same `AlertState` machine. Before labels arrive, an
+`EstimatedPerformanceMonitor` estimates the same metrics from the scores (CBPE: a
+`ScoreCalibration` fitted at registration, a windowed `PerformanceEstimator`) and judges the
+floors on the estimate. A `SegmentCoder` turns a declared segment's raw values into bounded codes;
+a `FairnessMonitor` per sensitive segment compares its groups and raises ``fairness`` alerts.
 Nothing here imports faust, asyncio or a Kafka client.
 """
 
@@ -32,8 +36,11 @@ from driftline.detectors.alerting import (
 )
 from driftline.detectors.binner import ProfileBinner
 from driftline.detectors.calibration import Calibration, TailModel, calibrate, fit_tail, per_test_alpha
+from driftline.detectors.cbpe import Estimate, PerformanceEstimator, ScoreCalibration, estimate_metrics
 from driftline.detectors.concept import ErrorDetector, build_concept_detector
 from driftline.detectors.cusum import BernoulliCUSUM, GaussianCUSUM
+from driftline.detectors.estimated_performance import EstimatedPerformanceMonitor
+from driftline.detectors.fairness import FairnessMonitor, FairnessSettings
 from driftline.detectors.histogram import FeatureStatistic, HistogramDriftDetector
 from driftline.detectors.label_shift import LabelShiftTest
 from driftline.detectors.monitor import DriftMonitor, MonitorSettings
@@ -43,6 +50,7 @@ from driftline.detectors.performance import PerformanceMonitor, PerformanceSetti
 from driftline.detectors.quality import DataQualityCheck, QualityResult
 from driftline.detectors.reference import SCORE, FeatureReference, ReferenceProfile, build_reference_for
 from driftline.detectors.river_adapters import RiverAdapter, RiverSpec
+from driftline.detectors.segments import SegmentCoder
 
 __all__ = [
     "METRICS",
@@ -56,6 +64,10 @@ __all__ = [
     "DataQualityCheck",
     "DriftMonitor",
     "ErrorDetector",
+    "Estimate",
+    "EstimatedPerformanceMonitor",
+    "FairnessMonitor",
+    "FairnessSettings",
     "FeatureReference",
     "FeatureStatistic",
     "Finding",
@@ -65,6 +77,7 @@ __all__ = [
     "MonitorSettings",
     "NormalScoreCUSUM",
     "OutcomeWindow",
+    "PerformanceEstimator",
     "PerformanceMonitor",
     "PerformanceSettings",
     "ProfileBinner",
@@ -72,12 +85,15 @@ __all__ = [
     "ReferenceProfile",
     "RiverAdapter",
     "RiverSpec",
+    "ScoreCalibration",
+    "SegmentCoder",
     "TailModel",
     "Transition",
     "build_concept_detector",
     "build_reference_for",
     "calibrate",
     "dedup_key",
+    "estimate_metrics",
     "fit_tail",
     "per_test_alpha",
 ]

@@ -176,7 +176,11 @@ class AlertState:
 
 @dataclass(frozen=True)
 class Finding:
-    """One drifting feature in an alert, with the evidence an on-call engineer needs."""
+    """One drifting feature in an alert, with the evidence an on-call engineer needs.
+
+    ``samples`` are the event counts behind ``current_shares`` where they differ per share (a
+    fairness finding's segment and best-off segment).
+    """
 
     feature: str
     statistic: str
@@ -185,6 +189,7 @@ class Finding:
     bins: tuple[str, ...] = ()
     reference_shares: tuple[float, ...] = ()
     current_shares: tuple[float, ...] = ()
+    samples: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

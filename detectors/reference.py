@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from driftline import ext
+from driftline.detectors.cbpe import ScoreCalibration
 from driftline.detectors.layout import quantile_edges
 from driftline.models.card import MISSING_CATEGORY, OTHER_CATEGORY, FeatureSpec, ModelCard
 
@@ -134,6 +135,10 @@ class ReferenceProfile:
         Number of reference events.
     bins
         The target number of interior bins used for numeric layouts.
+    calibration
+        Scores to probabilities, fitted on the sample's scores and binary labels, for estimating
+        performance before labels (`detectors.cbpe`); None when either was missing (and in
+        profiles stored before it existed).
     """
 
     model: str
@@ -143,6 +148,7 @@ class ReferenceProfile:
     label_counts: Mapping[str, int]
     events: int
     bins: int
+    calibration: ScoreCalibration | None = None
 
     @property
     def rows(self) -> tuple[FeatureReference, ...]:
@@ -201,7 +207,8 @@ class ReferenceProfile:
             values = np.asarray(scores, dtype=np.float64).reshape(-1)
             score = _profile_numeric(SCORE, values, bins, min_share)
         return cls(model=card.name, version=card.version, features=features, score=score,
-                   label_counts=_label_counts(labels), events=events, bins=bins)
+                   label_counts=_label_counts(labels), events=events, bins=bins,
+                   calibration=_calibration(scores, labels))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe object; ``"format"`` names the layout version."""
@@ -210,6 +217,7 @@ class ReferenceProfile:
             "bins": self.bins, "features": [f.to_dict() for f in self.features],
             "score": None if self.score is None else self.score.to_dict(),
             "labels": dict(self.label_counts),
+            **({} if self.calibration is None else {"calibration": self.calibration.to_dict()}),
         }
 
     @classmethod
@@ -222,7 +230,8 @@ class ReferenceProfile:
                    features=tuple(FeatureReference.from_dict(f) for f in raw["features"]),
                    score=None if score is None else FeatureReference.from_dict(score),
                    label_counts={str(k): int(v) for k, v in raw.get("labels", {}).items()},
-                   events=int(raw["events"]), bins=int(raw["bins"]))
+                   events=int(raw["events"]), bins=int(raw["bins"]),
+                   calibration=_stored_calibration(raw.get("calibration")))
 
 
 def _sample_size(card: ModelCard, columns: Columns) -> int:
@@ -266,6 +275,20 @@ def category_index(categories: Sequence[str]) -> dict[str, int]:
 def as_labels(column: npt.ArrayLike) -> Sequence[str | None]:
     """A categorical column, ``[N]`` or ``[N, 1]``, as the flat label sequence ``ext`` encodes."""
     return cast(Sequence[str | None], np.asarray(column, dtype=object).reshape(-1))
+
+
+def _stored_calibration(raw: Mapping[str, Any] | None) -> ScoreCalibration | None:
+    return None if raw is None else ScoreCalibration.from_dict(raw)
+
+
+def _calibration(scores: npt.ArrayLike | None, labels: npt.ArrayLike | None) -> ScoreCalibration | None:
+    """The score calibration of a binary sample (labels 0/1, or booleans); None otherwise."""
+    if scores is None or labels is None:
+        return None
+    y = np.asarray(labels).reshape(-1)
+    if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
+        return None
+    return ScoreCalibration.fit(scores, y.astype(np.float64))
 
 
 def _label_counts(labels: npt.ArrayLike | None) -> dict[str, int]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from driftline.models.errors import CardError
+from driftline.models.segments import SegmentSpec, parse_segments
 
 FeatureType = Literal["numeric", "categorical"]
 UnseenPolicy = Literal["other", "strict"]
@@ -218,6 +219,8 @@ class ModelCard:
     #: The graph's one ``float[N, k]`` input whose columns are the features in card order (the common
     #: skl2onnx export); ``None``: one input per feature, named as the feature.
     input_tensor: str | None = None
+    #: Attributes the metrics are sliced by, some judged for fairness (`models.segments`).
+    segments: tuple[SegmentSpec, ...] = ()
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.features]
@@ -231,6 +234,7 @@ class ModelCard:
         if self.fallback is not None and self.output.task != "binary":
             raise CardError(f"model {self.name!r}: a constant fallback (\"score\") answers for binary models "
                             f"only; remove fallback from this {self.output.task} card", field="fallback")
+        self._check_segment_features()
 
     def _check_tensor_features(self) -> None:
         categorical = [f.name for f in self.features if f.type != "numeric"]
@@ -241,6 +245,21 @@ class ModelCard:
                             f"but {categorical} are categorical; export one input per feature instead "
                             f"(skl2onnx: initial_types with one [None, 1] input per column, string for "
                             f"categorical ones) and drop input_tensor", field="input_tensor")
+
+    def _check_segment_features(self) -> None:
+        types = {f.name: f.type for f in self.features}
+        for i, spec in enumerate(self.segments):
+            where = f"segments[{i}]"
+            if spec.origin == "features" and spec.key not in types:
+                raise CardError(f"model {self.name!r}: {where}.source names no feature of the card: "
+                                f"{spec.source!r}", field=f"{where}.source")
+            numeric = spec.origin == "features" and types[spec.key] == "numeric"
+            if numeric and not spec.buckets:
+                raise CardError(f"model {self.name!r}: {where}.buckets: numeric feature {spec.key!r} is "
+                                f"cut into buckets, e.g. \"buckets\": [18, 30, 50]", field=f"{where}.buckets")
+            if spec.buckets and spec.origin == "features" and not numeric:
+                raise CardError(f"model {self.name!r}: {where}.buckets cut a numeric feature, and "
+                                f"{spec.key!r} is categorical", field=f"{where}.buckets")
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -269,6 +288,7 @@ class ModelCard:
             created_at=_optional(raw, "created_at", str, "a string"),
             fallback=Fallback.from_dict(raw["fallback"]) if raw.get("fallback") is not None else None,
             input_tensor=_input_tensor(raw.get("input_tensor")),
+            segments=parse_segments(raw.get("segments")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -277,6 +297,9 @@ class ModelCard:
         out["output"] = self.output.to_dict()
         if self.input_tensor is None:
             del out["input_tensor"]
+        out["segments"] = [spec.to_dict() for spec in self.segments]
+        if not self.segments:
+            del out["segments"]
         return out
 
 
