@@ -137,10 +137,14 @@ class FairnessMonitor:
         The label of every group code (`detectors.segments.SegmentCoder.labels`).
     settings
         Window, period, limits, minimum samples, budget and alert policy.
+    detector
+        The detector name in alerts and the dedup key (default ``segments.<segment>``): two
+        monitors of one segment -- one fed predictions, one labelled events -- need two.
     """
 
     def __init__(self, model: str, version: int | None, variant: str, segment: str, labels: Sequence[str], *,
-                 settings: FairnessSettings | None = None) -> None:
+                 settings: FairnessSettings | None = None, detector: str | None = None) -> None:
+        self._detector = detector or f"segments.{segment}"
         self.model = model
         self.version = version
         self.variant = variant
@@ -173,7 +177,7 @@ class FairnessMonitor:
 
     @property
     def detector(self) -> str:
-        return f"segments.{self.segment}"
+        return self._detector
 
     @property
     def events(self) -> list[AlertEvent]:

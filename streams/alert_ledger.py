@@ -39,6 +39,8 @@ from driftline.streams.settings import Settings
 log = logging.getLogger(__name__)
 
 RETIRED = "retired"
+#: Alert kinds the ledger holds for the performance agent: a drift monitor never confirms them.
+JUDGED_ELSEWHERE = frozenset({"performance", "fairness", "concept_drift", "label_drift"})
 #: Longest wait for the ledger to read the alert-state topic to its end (at start-up, and when a
 #: monitor takes a model over).
 SYNC_TIMEOUT_S = 30.0
@@ -235,6 +237,8 @@ class MonitorLedger(AlertLedger):
             return
         self._reconciled.add(version)
         for data in self.unconfirmed(*version, confirmed=set(monitor.open_alerts())):
+            if data.get("kind") in JUDGED_ELSEWHERE:  # the performance agent's to confirm, not ours
+                continue
             log.warning("resolving %s: its monitor did not confirm it", data["dedup_key"])
             await self.resolve(data, f"not confirmed by the monitor's new owner after "
                                      f"{monitor.n_seen} events")

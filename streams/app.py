@@ -23,6 +23,7 @@ from driftline.streams.join.slots import Slot
 from driftline.streams.model_updates import ModelUpdatesReader
 from driftline.streams.monitor_agent import register_monitor_agent
 from driftline.streams.performance_agent import PerformanceAgent
+from driftline.streams.prediction_outbox import PredictionOutbox
 from driftline.streams.reachability import ReachabilityProbe
 from driftline.streams.rollout.auto import RolloutWatch
 from driftline.streams.rollout.guard import ServingGuard
@@ -41,11 +42,14 @@ def build_scorer(settings: Settings, served: dict[str, ServedModel]) -> BatchSco
         raise CannotServe(f"default_model {default!r} is not among the served models {sorted(served)}")
     drift = DriftOutbox(f"{settings.app_id}-{os.getpid()}", settings.drift_flush_ms / 1000,
                         score_chunk=settings.drift_score_chunk) if settings.monitors else None
+    # The performance agent judges these; it runs with the label join.
+    predictions_out = PredictionOutbox(settings.drift_flush_ms / 1000) if settings.label_join else None
     return BatchScorer(served, default_model=default, predictions_topic=settings.topic_predictions,
                        deadletter_topic=settings.topic_deadletter, max_event_bytes=settings.max_event_bytes,
                        deadletter_payload_max_bytes=settings.deadletter_payload_max_bytes, drift=drift,
                        echo_features=settings.label_join, shadow_topic=settings.topic_shadow_predictions,
-                       rollouts=load_rollouts(settings, served), guard=serving_guard(settings))
+                       rollouts=load_rollouts(settings, served), guard=serving_guard(settings),
+                       predictions_out=predictions_out)
 
 
 def serving_guard(settings: Settings) -> ServingGuard:
@@ -85,7 +89,7 @@ def create_app(settings: Settings, served: dict[str, ServedModel], slot: Slot) -
     watch = RolloutWatch(settings, scorer)
     factories: list[AgentFactory] = [lambda: ScoreAgent(settings, scorer, watch)]
     if settings.label_join:
-        factories += [lambda: JoinAgent(settings, slot), lambda: PerformanceAgent(settings)]
+        factories += [lambda: JoinAgent(settings, slot), lambda: PerformanceAgent(settings, ledger)]
     service = BatchAgentsService(factories, [ModelUpdatesReader(settings, scorer), ledger],
                                  ReachabilityProbe(settings), debug_clients=settings.log_level == "debug")
     # Faust types ``service`` for classes but starts instances too; ours needs constructor arguments.

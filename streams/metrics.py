@@ -49,6 +49,26 @@ PERFORMANCE = Gauge("driftline_performance", "Realised metric of a model version
                     "events", ["model", "version", "variant", "metric"])
 PERFORMANCE_FLOOR = Gauge("driftline_performance_floor", "Configured floor (a ceiling for error metrics) "
                           "of a realised metric", ["model", "version", "variant", "metric"])
+ESTIMATED = Gauge("driftline_estimated_performance", "CBPE estimate of a binary model version's metric over "
+                  "its last window of predictions, before labels", ["model", "version", "variant", "metric"])
+ESTIMATED_LOWER = Gauge("driftline_estimated_performance_lower", "Lower end of the estimate's 95% band",
+                        ["model", "version", "variant", "metric"])
+ESTIMATED_UPPER = Gauge("driftline_estimated_performance_upper", "Upper end of the estimate's 95% band",
+                        ["model", "version", "variant", "metric"])
+PERFORMANCE_GAP = Gauge("driftline_performance_gap", "Realised minus estimated metric over the same "
+                        "labelled window (far from 0: the calibration no longer holds)",
+                        ["model", "version", "variant", "metric"])
+SEGMENT_PERFORMANCE = Gauge("driftline_segment_performance", "Realised metric of one group of a declared "
+                            "segment over its last window of labelled events",
+                            ["model", "version", "variant", "segment", "group", "metric"])
+SEGMENT_PREDICTIONS = Counter("driftline_segment_predictions_total", "Binary predictions by group of a "
+                              "declared segment and predicted class", ["model", "version", "segment", "group",
+                                                                       "predicted"])
+FAIRNESS = Gauge("driftline_fairness", "Worst-off judged group's disparity of a sensitive segment "
+                 "(a difference of shares, or the ratio for disparate_impact)",
+                 ["model", "version", "variant", "segment", "metric"])
+FAIRNESS_LIMIT = Gauge("driftline_fairness_limit", "The limit that disparity is held to",
+                       ["model", "version", "variant", "segment", "metric"])
 MODEL_UPDATE_FAILURES = Counter("driftline_model_update_failures_total",
                                 "model-updates records this worker could not apply (it kept its model)")
 MODEL_INFO = Gauge("driftline_model_served", "1 for each model version this worker serves, by role "
@@ -107,8 +127,9 @@ def record_join(labels: Mapping[str, int], predictions: Mapping[str, int], train
 def forget_performance(monitors: Iterable[tuple[str, int, str]]) -> None:
     """Drop every series of these (model, version, variant): another worker judges them now."""
     gone = {(model, str(version), variant) for model, version, variant in monitors}
-    for gauge in (PERFORMANCE, PERFORMANCE_FLOOR):
-        series = {(s.labels["model"], s.labels["version"], s.labels["variant"], s.labels["metric"])
+    for gauge in (PERFORMANCE, PERFORMANCE_FLOOR, *_JUDGED_PER_VARIANT):
+        names = gauge._labelnames  # the label order `remove` takes
+        series = {tuple(s.labels[name] for name in names)
                   for family in gauge.collect() for s in family.samples}
         for labels in series:
             if labels[:3] in gone:
@@ -134,3 +155,42 @@ def record_drift(snapshot: dict[str, Any]) -> None:
             DRIFT_STATISTIC.labels(*labels).set(row["value"])
         if row.get("threshold") is not None:
             DRIFT_THRESHOLD.labels(*labels).set(row["threshold"])
+
+
+#: Series of the performance agent's estimates, segments and fairness, per model version and variant.
+_JUDGED_PER_VARIANT = (ESTIMATED, ESTIMATED_LOWER, ESTIMATED_UPPER, PERFORMANCE_GAP, SEGMENT_PERFORMANCE,
+                       FAIRNESS, FAIRNESS_LIMIT)
+
+
+def record_segment_predictions(counts: Mapping[tuple[str, int, str, str, int], int]) -> None:
+    """Count binary predictions by segment group (labels: declared names, ``other``, ``missing``)."""
+    for (model, version, segment, group, predicted), n in counts.items():
+        SEGMENT_PREDICTIONS.labels(model, str(version), segment, group, str(predicted)).inc(n)
+
+
+def record_estimates(snapshot: Mapping[str, Any]) -> None:
+    """Export an estimated-performance snapshot: estimates, their bands, the gap to the realised values."""
+    labels = (str(snapshot["model"]), str(snapshot["version"]), str(snapshot["variant"]))
+    for metric, estimate in (snapshot.get("estimated") or {}).items():
+        if estimate is not None:
+            ESTIMATED.labels(*labels, metric).set(estimate["value"])
+            ESTIMATED_LOWER.labels(*labels, metric).set(estimate["lower"])
+            ESTIMATED_UPPER.labels(*labels, metric).set(estimate["upper"])
+    for metric, gap in (snapshot.get("gap") or {}).items():
+        if gap is not None:
+            PERFORMANCE_GAP.labels(*labels, metric).set(gap)
+
+
+def record_segments(snapshot: Mapping[str, Any]) -> None:
+    """Export a segments snapshot: realised metrics per group, and each fairness metric's worst group."""
+    labels = (str(snapshot["model"]), str(snapshot["version"]), str(snapshot["variant"]))
+    for segment, groups in (snapshot.get("performance") or {}).items():
+        for group, metrics in groups.items():
+            for metric, value in metrics.items():
+                if value is not None:
+                    SEGMENT_PERFORMANCE.labels(*labels, segment, group, metric).set(value)
+    for segment, judged in (snapshot.get("fairness") or {}).items():
+        for metric, row in judged.items():
+            FAIRNESS_LIMIT.labels(*labels, segment, metric).set(row["limit"])
+            if row.get("judged"):
+                FAIRNESS.labels(*labels, segment, metric).set(row["value"])

@@ -7,6 +7,12 @@ outcomes are written in transactions and must be read ``read_committed`` (Faust 
 records only when the whole app runs exactly-once, which shared/KAFKA-AND-FAUST.md calls
 experimental); the volume is a few records per second, so nothing here is hot.
 
+The same topic carries the scoring workers' binary predictions (`streams.prediction_outbox`,
+``"kind": "predictions"``), so the agent that owns a model also judges what needs no label: the
+CBPE estimate (`streams.estimates`) and the prediction side of fairness (`streams.segment_book`).
+Their alerts (``performance`` from detector ``cbpe``, ``fairness``) go through the open-alert
+ledger, so they outlive this worker; the realised monitor's alerts are sent directly, as before.
+
 State lives in memory, like the drift monitor's: after a restart the windows refill from new
 outcomes (documented in the README's known limits).
 """
@@ -14,6 +20,7 @@ outcomes (documented in the README's known limits).
 from __future__ import annotations
 
 import asyncio
+import binascii
 import logging
 import time
 from collections.abc import Iterable
@@ -26,9 +33,18 @@ from driftline.detectors.alerting import AlertEvent
 from driftline.detectors.performance import PerformanceMonitor, PerformanceSettings
 from driftline.models.errors import ModelError
 from driftline.models.registry import Registry
+from driftline.streams.alert_ledger import MonitorLedger
 from driftline.streams.alerts import alert_cloudevent, alert_data
 from driftline.streams.connection import client_options, close_abandoned
-from driftline.streams.metrics import forget_performance, record_performance
+from driftline.streams.estimates import EstimateBook
+from driftline.streams.metrics import (
+    forget_performance,
+    record_estimates,
+    record_performance,
+    record_segments,
+)
+from driftline.streams.prediction_outbox import KIND, decode_predictions
+from driftline.streams.segment_book import SegmentBook, fairness_settings
 from driftline.streams.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -101,6 +117,11 @@ def decode_outcomes(value: bytes | None) -> dict[str, Any] | None:
         outcomes = orjson.loads(value or b"")
     except orjson.JSONDecodeError:
         return None
+    return checked_outcomes(outcomes)
+
+
+def checked_outcomes(outcomes: Any) -> dict[str, Any] | None:
+    """A decoded outcomes record if it has what the monitors need, else None."""
     required = ("model", "version", "variant", "task", "y_true", "y_pred")
     ok = isinstance(outcomes, dict) and all(k in outcomes for k in required)
     return outcomes if ok and len(outcomes["y_true"]) == len(outcomes["y_pred"]) else None
@@ -116,7 +137,9 @@ class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         lost = {tp.partition for tp in revoked}
         models = {model for model, partition in self._agent.partition_of.items() if partition in lost}
-        forget_performance(self._agent.book.forget(models))
+        agent = self._agent
+        forget_performance([*agent.book.forget(models), *agent.estimates.forget(models),
+                            *agent.segments.forget(models)])
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         """Monitors of newly assigned models are built on their first outcomes."""
@@ -125,9 +148,14 @@ class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
 class PerformanceAgent:
     """Follows the outcomes topic in the ``<group_id>-performance`` group until stopped."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, ledger: MonitorLedger | None = None) -> None:
         self.settings = settings
-        self.book = PerformanceBook(performance_settings(settings), Registry(settings.registry))
+        registry = Registry(settings.registry)
+        self.book = PerformanceBook(performance_settings(settings), registry)
+        self.estimates = EstimateBook(self.book.settings, registry)
+        self.segments = SegmentBook(settings.perf_window_size, fairness_settings(settings), registry)
+        #: Where estimate and fairness alerts go (None: straight to the alerts topic).
+        self.ledger = ledger
         self.source = f"driftline/{settings.app_id}/performance"
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
@@ -170,8 +198,12 @@ class PerformanceAgent:
             for record in (r for rs in batches.values() for r in rs):
                 if record.key is not None:
                     self.partition_of[record.key.decode(errors="replace")] = record.partition
+                direct, ledgered = self._judge(record.value)
                 deliveries += [await self._producer.send(self.settings.topic_alerts, value, key=key)
-                               for key, value in self._judge(record.value)]
+                               for key, value in direct]
+                for event in ledgered:
+                    delivery = await self._publish(event)
+                    deliveries += [] if delivery is None else [delivery]
             if time.monotonic() - self._snapshot_at >= self.settings.metrics_snapshot_ms / 1000:
                 self._snapshot_at = time.monotonic()
                 deliveries += [await self._producer.send(self.settings.topic_metrics, value, key=key)
@@ -180,21 +212,72 @@ class PerformanceAgent:
             if batches:
                 await self._consumer.commit()
 
-    def _judge(self, value: bytes | None) -> list[tuple[bytes, bytes]]:
-        outcomes = decode_outcomes(value)
+    async def _publish(self, event: AlertEvent) -> asyncio.Future[Any] | None:
+        """One estimate or fairness alert: through the ledger (sent and acknowledged there), or,
+        without one, queued on the alerts topic (its delivery returned)."""
+        log.warning("alert %s: %s", event.type, event.summary)
+        if self.ledger is None:
+            assert self._producer is not None, "start() the agent first"
+            key, value = alert_cloudevent(event.type, alert_data(event), source=self.source)
+            topic = self.settings.topic_alerts
+            delivery: asyncio.Future[Any] = await self._producer.send(topic, value, key=key)
+            return delivery
+        await self.ledger.started.wait()
+        await self.ledger.take_over(event.model)
+        await self.ledger.publish(event.type, alert_data(event))
+        return None
+
+    def _judge(self, value: bytes | None) -> tuple[list[tuple[bytes, bytes]], list[AlertEvent]]:
+        """Alert records of the realised monitor, and the alert events of the estimates and segments."""
+        try:
+            raw = orjson.loads(value or b"")
+        except orjson.JSONDecodeError:
+            raw = None
+        if isinstance(raw, dict) and raw.get("kind") == KIND:
+            return [], self._judge_predictions(raw)
+        outcomes = checked_outcomes(raw)
         if outcomes is None:
             log.warning("skipping a malformed outcomes record")
-            return []
+            return [], []
         records = []
         for event in self.book.feed(outcomes):
             log.warning("alert %s: %s", event.type, event.summary)
             records.append(alert_cloudevent(event.type, alert_data(event), source=self.source))
-        return records
+        self.estimates.feed_outcomes(outcomes)
+        try:
+            ledgered = self.segments.feed_outcomes(outcomes)
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            log.warning("skipping the segments of an outcomes record of %s: %s", outcomes["model"], exc)
+            ledgered = []
+        return records, ledgered
+
+    def _judge_predictions(self, raw: dict[str, Any]) -> list[AlertEvent]:
+        try:
+            batch = decode_predictions(raw)
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            log.warning("skipping a malformed predictions record: %s", exc)
+            return []
+        return self.estimates.feed_predictions(batch) + self.segments.feed_predictions(batch)
 
     def _snapshots(self) -> list[tuple[bytes, bytes]]:
-        records = []
-        for snapshot in self.book.snapshots():
+        """Snapshots for the metrics topic (and /metrics): realised, estimated, per segment."""
+        realised = self.book.snapshots()
+        for snapshot in realised:
             record_performance(snapshot, self.book.settings.floors)
-            value = orjson.dumps({"kind": "performance", **snapshot}, option=orjson.OPT_SERIALIZE_NUMPY)
-            records.append((str(snapshot["model"]).encode(), value))
-        return records
+        by_key = {(str(s["model"]), int(s["version"]), str(s["variant"])): s.get("metrics") or {}
+                  for s in realised}
+        estimated = self.estimates.snapshots(by_key)
+        for snapshot in estimated:
+            record_estimates(snapshot)
+        segments = self.segments.snapshots()
+        for snapshot in segments:
+            record_segments(snapshot)
+        return [_snapshot_record(kind, snapshot)
+                for kind, snapshots in (("performance", realised), ("estimated_performance", estimated),
+                                        ("segments", segments))
+                for snapshot in snapshots]
+
+
+def _snapshot_record(kind: str, snapshot: dict[str, Any]) -> tuple[bytes, bytes]:
+    return str(snapshot["model"]).encode(), orjson.dumps({"kind": kind, **snapshot},
+                                                         option=orjson.OPT_SERIALIZE_NUMPY)

@@ -32,7 +32,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from driftline.streams.connection import client_options, close_abandoned
 from driftline.streams.health import READINESS
-from driftline.streams.metrics import forget_lag, record_batch, record_lag
+from driftline.streams.metrics import forget_lag, record_batch, record_lag, record_segment_predictions
 from driftline.streams.offsets import next_offsets
 from driftline.streams.rollout.auto import RolloutWatch
 from driftline.streams.scoring import BatchOutcome, BatchScorer, ConsumedRecord
@@ -156,8 +156,7 @@ class ScoreAgent:
             async with self.in_flight:  # idle: nothing to overlap with, settle now
                 await self.settle()
                 record_lag(self.lag(await self._positions()))
-                if self.scorer.drift is not None and self.scorer.drift.due():
-                    await asyncio.gather(*await self._queue_drift())
+                await asyncio.gather(*await self._queue_summaries())
 
     async def process(self, batches: dict[TopicPartition, list[Any]]) -> BatchOutcome | None:
         async with self.in_flight:
@@ -169,8 +168,7 @@ class ScoreAgent:
             started = time.perf_counter()
             outcome = self.scorer.score(records)
             deliveries = await self.sender.send(outcome.all_outputs)
-            if self.scorer.drift is not None and self.scorer.drift.due():
-                deliveries += await self._queue_drift()
+            deliveries += await self._queue_summaries()
             try:
                 await self.settle(commit_now=False)
             except KafkaError:
@@ -229,10 +227,19 @@ class ScoreAgent:
             log.warning("commit failed after a rebalance (outputs of %d partitions may repeat): %s",
                         len(offsets), exc)
 
-    async def _queue_drift(self) -> list[asyncio.Future[Any]]:
-        assert self.scorer.drift is not None
-        send, topic = self.producer.send, self.settings.topic_drift_counts
-        return [await send(topic, value, key=key) for key, value in self.scorer.drift.drain()]
+    async def _queue_summaries(self) -> list[asyncio.Future[Any]]:
+        """Send what the monitors downstream judge, when due: drift codes to the monitor agent,
+        binary predictions to the performance agent (each at most every ``drift_flush_ms``)."""
+        send, deliveries = self.producer.send, []
+        drift, predictions = self.scorer.drift, self.scorer.predictions_out
+        if drift is not None and drift.due():
+            deliveries += [await send(self.settings.topic_drift_counts, value, key=key)
+                           for key, value in drift.drain()]
+        if predictions is not None and predictions.due():
+            record_segment_predictions(predictions.take_counts())
+            deliveries += [await send(self.settings.topic_outcomes, value, key=key)
+                           for key, value in predictions.drain()]
+        return deliveries
 
 
 def _ignore_outcomes(deliveries: list[asyncio.Future[Any]]) -> None:

@@ -28,6 +28,7 @@ from driftline.models.validation import FeatureValidator, Invalid
 from driftline.streams.decoding import Event, decode_event
 from driftline.streams.drift_outbox import DriftOutbox
 from driftline.streams.outputs import ConsumedRecord, Output, answer_fields, dead_letter
+from driftline.streams.prediction_outbox import PredictionOutbox
 from driftline.streams.rollout.guard import ServingGuard
 from driftline.streams.rollout.health import VariantBatch
 from driftline.streams.rollout.router import canary_mask
@@ -128,7 +129,8 @@ class BatchScorer:
                  deadletter_payload_max_bytes: int, drift: DriftOutbox | None = None,
                  echo_features: bool = False, clock: Callable[[], float] = time.time,
                  shadow_topic: str = "shadow-predictions",
-                 rollouts: Mapping[str, Rollout] | None = None, guard: ServingGuard | None = None) -> None:
+                 rollouts: Mapping[str, Rollout] | None = None, guard: ServingGuard | None = None,
+                 predictions_out: PredictionOutbox | None = None) -> None:
         #: Each served model's champion, and what serves beside it.
         self.models = dict(models)
         self.rollouts = dict(rollouts or {})
@@ -143,6 +145,8 @@ class BatchScorer:
         self.max_event_bytes = max_event_bytes
         self.deadletter_payload_max_bytes = deadletter_payload_max_bytes
         self.drift = drift
+        #: Scores, classes and segments of binary answers, for estimated performance and fairness.
+        self.predictions_out = predictions_out
         #: Predictions carry the event's features when the label join needs them for training
         #: examples (the join reads predictions, never events).
         self.echo_features = echo_features
@@ -262,6 +266,10 @@ class BatchScorer:
         for key, value, index in self._prediction_records(served, rows, prediction, batch, variant):
             batch.slots[index] = Output(self.predictions_topic, key, value)
         batch.outcome.predictions_by_model[served.name, served.version, variant] += len(rows)
+        if self.predictions_out is not None and variant != "fallback":  # a fallback's score says nothing
+            self.predictions_out.add(served.model.card, served.version, variant,
+                                     attributes=[row.event.attributes for row in rows],
+                                     features=[row.event.features for row in rows], prediction=prediction)
 
     def _prediction_records(self, served: ServedModel, rows: list[_Accepted], prediction: Prediction,
                             batch: _Batch, variant: str) -> list[tuple[bytes, bytes, int]]:

@@ -224,6 +224,16 @@ class Settings:
     #: (labels are rarer than events, hence a smaller budget than ``drift_target_arl``; at 1e6 a
     #: 0.12 → 0.20 error-rate change is found ~385 labelled events after it starts).
     perf_target_arl: float = 1e6
+    #: Fairness of every sensitive segment a card declares: events per window (predictions for
+    #: parity and impact, labelled events for equal opportunity and predictive parity), events
+    #: between evaluations, the denominator a group needs to be judged, the events between false
+    #: alarms of one segment's tests, and limits ``metric=value`` replacing the defaults
+    #: (demographic_parity=0.1, disparate_impact=0.8, equal_opportunity=0.1, predictive_parity=0.1).
+    fairness_window_size: int = 20_000
+    fairness_evaluate_every: int = 1000
+    fairness_min_samples: int = 500
+    fairness_target_arl: float = 1e6
+    fairness_limits: tuple[str, ...] = ()
 
     #: Port of the ``/metrics``, ``/healthz`` and ``/readyz`` endpoint; 0 turns it off.
     metrics_port: int = 9400

@@ -51,6 +51,7 @@ from driftline.streams.join.slots import Slot
 from driftline.streams.join.store import JoinStore
 from driftline.streams.metrics import record_join
 from driftline.streams.outputs import Output
+from driftline.streams.segments import CardSegments
 from driftline.streams.sending import BatchSender
 from driftline.streams.settings import Settings
 
@@ -100,7 +101,7 @@ class JoinAgent:
             settings.topic_join_changelog, settings.topic_training_examples, settings.topic_deadletter,
             settings.topic_outcomes), ttl_ms=settings.label_ttl_ms,
             payload_max_bytes=settings.deadletter_payload_max_bytes, classes=self._classes,
-            clock_ms=lambda: time.time() * 1000)
+            clock_ms=lambda: time.time() * 1000, segments=self._segments)
         #: Held for one cycle (process, expire, commit) and through rebalance callbacks.
         self.cycle = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -117,6 +118,7 @@ class JoinAgent:
         self._offsets: dict[TopicPartition, int] = {}
         self._deliveries: list[asyncio.Future[Any]] = []
         self._class_names: dict[str, tuple[str, ...]] = {}
+        self._card_segments: dict[tuple[str, int], CardSegments | None] = {}
         self.pacer = PredictionPacer(settings.topic_predictions)
         self._routed = 0
         self._partition_count = 0
@@ -340,6 +342,16 @@ class JoinAgent:
             except ModelError:
                 self._class_names[model] = ()
         return self._class_names[model]
+
+    def _segments(self, model: str, version: int) -> CardSegments | None:
+        """The segments ``model`` ``version``'s card declares (None: none, or no such card)."""
+        if (model, version) not in self._card_segments:
+            try:
+                specs = self.registry.card(model, version).segments
+            except ModelError:
+                specs = ()
+            self._card_segments[model, version] = CardSegments(specs) if specs else None
+        return self._card_segments[model, version]
 
 
 class JoinNotPossible(Exception):  # noqa: N818 - reads as the condition it reports

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import numpy as np
 import orjson
 
 from driftline.models.validation import Invalid
@@ -26,6 +27,7 @@ from driftline.streams.join import store as entries
 from driftline.streams.join.labels import Label, binary_class, regression_target
 from driftline.streams.join.store import DONE, HELD, PENDING, JoinStore
 from driftline.streams.outputs import Output, dead_letter
+from driftline.streams.segments import CardSegments
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,9 @@ class Outcomes:
     y_true: list[float] = field(default_factory=list)
     y_pred: list[float] = field(default_factory=list)
     score: list[float] = field(default_factory=list)
+    #: The model version's declared segments, and each one's group code per pair.
+    segments: CardSegments | None = None
+    codes: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,12 +82,15 @@ class JoinCore:
     """Applies predictions, labels and expiry to the store; collects what to produce."""
 
     def __init__(self, store: JoinStore, topics: JoinTopics, *, ttl_ms: int, payload_max_bytes: int,
-                 classes: Callable[[str], tuple[str, ...]], clock_ms: Callable[[], float]) -> None:
+                 classes: Callable[[str], tuple[str, ...]], clock_ms: Callable[[], float],
+                 segments: Callable[[str, int], CardSegments | None] = lambda model, version: None) -> None:
         self.store = store
         self.topics = topics
         self.ttl_ms = ttl_ms
         self.payload_max_bytes = payload_max_bytes
         self.classes = classes
+        #: A model version's declared segments (None: it declares none).
+        self.segments = segments
         self.clock_ms = clock_ms
         self.outputs: list[Output] = []
         self.outcomes: dict[tuple[str, int, str], Outcomes] = {}
@@ -159,7 +167,7 @@ class JoinCore:
                 outputs.append(Output(self.topics.outcomes, model.encode(), orjson.dumps({
                     "model": model, "version": version, "variant": variant, "task": rows.task,
                     "y_true": rows.y_true[start:end], "y_pred": rows.y_pred[start:end],
-                    "score": rows.score[start:end] or None})))
+                    "score": rows.score[start:end] or None, **_segments(rows, start, end)})))
         self.outcomes.clear()
         return outputs
 
@@ -197,7 +205,12 @@ class JoinCore:
         key = (str(prediction["model"]), int(prediction["version"]), variant)
         rows = self.outcomes.get(key)
         if rows is None:
-            rows = self.outcomes[key] = Outcomes("regression" if regression else "binary")
+            rows = self.outcomes[key] = Outcomes("regression" if regression else "binary",
+                                                 segments=self.segments(key[0], key[1]))
+        if rows.segments is not None:  # the only read of the prediction's raw segment values here
+            for name, code in rows.segments.codes([prediction.get("attributes")],
+                                                  [prediction.get("features")]).items():
+                rows.codes.setdefault(name, []).append(int(code[0]))
         rows.y_true.append(realised)
         rows.y_pred.append(prediction["value"] if regression else prediction["label"])
         if not regression:
@@ -220,6 +233,14 @@ class JoinCore:
     def _write(self, partition: int, event_id: bytes, value: bytes, old: bytes | None) -> None:
         """A state change: the store sends its last value per id to the changelog at commit."""
         self.store.put(partition, event_id, value, old=old)
+
+
+def _segments(rows: Outcomes, start: int, end: int) -> dict[str, Any]:
+    """An outcomes record's ``segments`` field (none when the card declares no segment)."""
+    if rows.segments is None or not rows.codes:
+        return {}
+    return {"segments": rows.segments.wire({name: np.asarray(codes[start:end], dtype=np.int64)
+                                            for name, codes in rows.codes.items()})}
 
 
 def held_entry(label: Label, origin: LabelOrigin, ttl_ms: int) -> bytes:
