@@ -6,13 +6,20 @@ using unique topic and group names from ``topic_prefix``.
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from driftline.models.demo import train_demo_model
+from driftline.models.registry import Registry
+from driftline.models.segments import SegmentSpec
+from driftline.models.synthetic import SyntheticStream
 from driftline.streams.broker import start_on_free_port, stop
+from driftline.streams.registration import register_with_reference
 from driftline.streams.settings import Settings
 from tests.integration.support import WorkerProcess
 
@@ -38,6 +45,21 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield handle.bootstrap
     finally:
         stop(data_dir)
+
+
+@pytest.fixture
+def segmented_registry(tmp_path: Path) -> Path:
+    """The demo model, its card declaring a sensitive region, registered with labelled reference rows
+    (so its profile carries a score calibration)."""
+    root = tmp_path / "registry"
+    with tempfile.TemporaryDirectory(prefix="driftline-seg-") as scratch:
+        artifact, card = train_demo_model(Path(scratch), seed=11, n_train=5000)
+        region = SegmentSpec(name="region", source="attributes.region", sensitive=True,
+                             values=("north", "south"))
+        card = dataclasses.replace(card, segments=(region,))
+        rows, labels = SyntheticStream(seed=11).sample(5000)
+        register_with_reference(Registry(root), artifact, card, rows, labels.tolist())
+    return root
 
 
 @pytest.fixture

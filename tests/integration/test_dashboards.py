@@ -71,8 +71,11 @@ def traffic(round_no: int) -> tuple[Records, Records]:
     rows, truth = SyntheticStream(seed=round_no).sample(ROUND_EVENTS)
     rows[0] = {**rows[0], "channel": "teleport"}  # scored as 'other' and counted as unseen
     ids = [f"r{round_no}-{i}" for i in range(ROUND_EVENTS)]
-    events: Records = [(i.encode(), orjson.dumps({"id": i, "features": row}))
-                       for i, row in zip(ids, rows, strict=True)]
+    # Regions for the segment panels (the card declares north and south; "west" publishes as other).
+    regions = ("north", "south", "west")
+    events: Records = [(i.encode(), orjson.dumps({"id": i, "features": row,
+                                                  "attributes": {"region": regions[n % 3]}}))
+                       for n, (i, row) in enumerate(zip(ids, rows, strict=True))]
     events.append((b"broken", b'{"id": "broken", "features": '))
     events.append((b"untyped", orjson.dumps({"id": "untyped", "features": "none"})))
     labels: Records = [(i.encode(), orjson.dumps({"id": i, "label": int(cls)}))
@@ -84,12 +87,15 @@ def traffic(round_no: int) -> tuple[Records, Records]:
 
 
 @pytest.fixture
-def settings(kafka_bootstrap: str, topic_prefix: str, demo_registry: Path) -> Settings:
+def settings(kafka_bootstrap: str, topic_prefix: str, segmented_registry: Path) -> Settings:
     # Floors the demo model clears (accuracy, and a ceiling for brier), so both floor branches
-    # export data and no rule has a reason to fire.
-    return isolated_settings(kafka_bootstrap, topic_prefix, demo_registry, metrics_port=free_port(),
+    # export data and no rule has a reason to fire. The demo model here declares a sensitive
+    # segment and has a score calibration, for the estimate and fairness panels; its fairness
+    # windows are short so that a round or two fills them.
+    return isolated_settings(kafka_bootstrap, topic_prefix, segmented_registry, metrics_port=free_port(),
                              metrics_snapshot_ms=1000, label_ttl_ms=LABEL_TTL_MS, perf_window_size=200,
-                             perf_evaluate_every=50, perf_floors=("accuracy=0.5", "brier=0.5"))
+                             perf_evaluate_every=50, perf_floors=("accuracy=0.5", "brier=0.5"),
+                             fairness_window_size=300, fairness_evaluate_every=100, fairness_min_samples=20)
 
 
 @pytest.fixture
@@ -124,7 +130,7 @@ async def test_every_panel_has_data_and_the_rules_evaluate(settings: Settings, w
     worker.start()
     await wait_for_group(settings.broker, settings.group_id, 1, timeout=90, alive=worker.assert_alive)
     queries = panel_queries(json.loads(DASHBOARD.read_text()))
-    assert len(queries) >= 19
+    assert len(queries) >= 32
 
     deadline, round_no = time.monotonic() + DATA_TIMEOUT_S, 0
     while True:
@@ -152,6 +158,12 @@ async def test_every_panel_has_data_and_the_rules_evaluate(settings: Settings, w
     floored = {(s["metric"]["model"], s["metric"]["metric"])
                for s in prometheus.query(queries["Performance vs floor / A"])}
     assert floored == {(DEMO_MODEL_NAME, "accuracy"), (DEMO_MODEL_NAME, "brier")}
+    shares = prometheus.query(queries["Positive predictions share by segment group / A"])
+    groups = {s["metric"]["group"] for s in shares}
+    assert groups == {"north", "south", "other"}  # declared names only: "west" is other
+    disparities = prometheus.query(queries["Fairness: worst group's disparity vs limit / A"])
+    judged = {s["metric"]["metric"] for s in disparities}
+    assert {"demographic_parity", "disparate_impact"} <= judged
     assert_rules_evaluate(prometheus)
 
     worker.stop()

@@ -10,21 +10,16 @@ metrics topic or a ``/metrics`` label value.
 
 from __future__ import annotations
 
-import dataclasses
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from driftline.models.demo import train_demo_model
 from driftline.models.registry import Registry
-from driftline.models.segments import SegmentSpec
 from driftline.models.synthetic import SyntheticStream
 from driftline.streams.broker import free_port
-from driftline.streams.registration import register_with_reference
 from driftline.streams.settings import Settings
 from driftline.streams.topics import ensure_topics
 from tests.integration.support import (
@@ -39,21 +34,6 @@ from tests.integration.support import (
 MARKERS = ("MARKER-7f3a", "MARKER-9c1e")
 REGIONS = ("north", "south", *MARKERS)
 EVENTS = 6000
-
-
-@pytest.fixture
-def segmented_registry(tmp_path: Path) -> Path:
-    """The demo model, its card declaring a sensitive region, registered with labelled reference rows
-    (so its profile carries a score calibration)."""
-    root = tmp_path / "registry"
-    with tempfile.TemporaryDirectory(prefix="driftline-seg-") as scratch:
-        artifact, card = train_demo_model(Path(scratch), seed=11, n_train=5000)
-        region = SegmentSpec(name="region", source="attributes.region", sensitive=True,
-                             values=("north", "south"))
-        card = dataclasses.replace(card, segments=(region,))
-        rows, labels = SyntheticStream(seed=11).sample(5000)
-        register_with_reference(Registry(root), artifact, card, rows, labels.tolist())
-    return root
 
 
 @pytest.fixture
