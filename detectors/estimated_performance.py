@@ -129,7 +129,7 @@ class EstimatedPerformanceMonitor:
                            model=self.model, version=self.version, detector=DETECTOR, findings=findings,
                            window=AlertWindow(events=size, start=end - size, end=end),
                            dedup_key=self.dedup_key, summary=summary,
-                           runbook=f"{self.settings.runbook}#performance", variant=self.variant)]
+                           runbook=f"{self.settings.runbook}#estimated-performance", variant=self.variant)]
 
     def snapshot(self) -> dict[str, Any]:
         """The window's estimates with their bands (JSON-safe), the floors and whether they are open."""
