@@ -106,7 +106,7 @@ def events_and_labels(rows: list[dict[str, Any]], classes: np.ndarray,
 @pytest.fixture
 def settings(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Settings:
     return isolated_settings(kafka_bootstrap, topic_prefix, tmp_path / "registry", drift_window_size=WINDOW,
-                             drift_sub_windows=2, drift_cooldown_events=0, metrics_snapshot_ms=500,
+                             drift_sub_windows=2, metrics_snapshot_ms=500,
                              perf_window_size=WINDOW, perf_evaluate_every=100, topic_partitions=2)
 
 
