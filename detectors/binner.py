@@ -75,6 +75,7 @@ class ProfileBinner:
         self._categorical = [r for r, row in enumerate(rows) if row.kind == "categorical"]
         self._edges = [np.asarray(rows[r].edges, dtype=np.float64) for r in self._numeric]
         self._prediction_rows = list(profile.prediction_rows)
+        self._per_class = profile.per_class  # read per batch: not a property scan each time
         self._prediction_edges = [np.asarray(row.edges, dtype=np.float64) for row in profile.predictions]
         self._indexes = [category_index(rows[r].categories) for r in self._categorical]
         self._n_categories = np.array([len(rows[r].categories) for r in self._categorical], dtype=np.int64)
@@ -85,8 +86,8 @@ class ProfileBinner:
 
     def monitored(self, prediction: ScoredBatch) -> npt.NDArray[np.float64]:
         """The numbers of ``prediction`` (a ``models.runtime.Prediction``) this profile's prediction
-        rows watch, ``[N, rows]``: what `bin_codes` takes as ``scores``."""
-        return monitored_values(prediction, self.profile.per_class)
+        rows watch (``[N]`` for one row, ``[N, k]`` per class): what `bin_codes` takes as ``scores``."""
+        return monitored_values(prediction, self._per_class)
 
     def bin_columns(self, columns: Columns, scores: npt.ArrayLike | None = None) -> npt.NDArray[np.int64]:
         """Count delta of one batch: ``int64[rows, width]``.
@@ -132,9 +133,10 @@ class ProfileBinner:
         rows, edges = list(self._numeric), list(self._edges)
         predicted = None
         if scores is not None and self._prediction_rows:
-            predicted = np.asarray(scores, dtype=np.float64).reshape(size, -1)
-            if predicted.shape[1] != len(self._prediction_rows):
-                raise ValueError(f"{predicted.shape[1]} prediction columns for the profile's "
+            predicted = np.asarray(scores, dtype=np.float64)
+            width = predicted.shape[1] if predicted.ndim == 2 else 1
+            if width != len(self._prediction_rows):
+                raise ValueError(f"{width} prediction columns for the profile's "
                                  f"{len(self._prediction_rows)} prediction rows")
             rows += self._prediction_rows
             edges += self._prediction_edges
@@ -142,7 +144,7 @@ class ProfileBinner:
         for j, r in enumerate(self._numeric):
             matrix[:, j] = np.asarray(columns[self._names[r]]).reshape(-1)
         if predicted is not None:
-            matrix[:, len(self._numeric):] = predicted
+            matrix[:, len(self._numeric):] = predicted.reshape(size, -1)
         return rows, edges, matrix
 
     def _bin_numeric(self, columns: Columns, scores: npt.ArrayLike | None,

@@ -328,9 +328,9 @@ class ScoredBatch(Protocol):
 def monitored_values(prediction: ScoredBatch, per_class: bool) -> npt.NDArray[np.float64]:
     """The prediction's numbers that drift monitoring bins: every class's probability
     (``[N, k]``) when ``per_class``, else the score (the positive class's probability, or the
-    value) as ``[N, 1]``."""
+    value) as ``[N]``, as it is (the hot path of every binary model)."""
     if not per_class:
-        return np.asarray(prediction.scores, dtype=np.float64).reshape(-1, 1)
+        return prediction.scores
     if prediction.probabilities is None:
         raise ValueError("a per-class profile needs the prediction's probabilities")
     return np.asarray(prediction.probabilities, dtype=np.float64)

@@ -77,7 +77,7 @@ def test_a_binary_or_regression_profile_bins_the_score() -> None:
     values = rng.normal(50.0, 10.0, size=5000)
     binner = ProfileBinner(ReferenceProfile.build(PRICE, {"x": rng.normal(size=5000)}, values))
     scored = Scored(values[:100])
-    assert binner.monitored(scored).shape == (100, 1)
+    assert binner.monitored(scored).shape == (100,)
     assert np.array_equal(binner.bin_codes({"x": np.zeros(100)}, binner.monitored(scored)),
                           binner.bin_codes({"x": np.zeros(100)}, values[:100]))
 
