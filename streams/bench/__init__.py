@@ -16,7 +16,7 @@ from typing import Any
 __all__ = ["BenchError", "BenchOptions", "BenchReport", "format_table", "run_bench"]
 
 _HOMES = {"BenchError": "children", "BenchOptions": "runner", "BenchReport": "report",
-          "format_table": "report", "run_bench": "runner"}
+          "format_table": "table", "run_bench": "runner"}
 
 
 def __getattr__(name: str) -> Any:
