@@ -9,8 +9,9 @@ from typing import Any
 
 from driftline.streams.bench.report import MODE_NAMES, PEER_NAMES, PEER_TITLES
 
-_HEADER = (f"{'':<14}{'events/s':>10}{'min-max':>17}{'x raw':>7}{'x scoring':>10}{'x full':>8}"
-           f"{'CPU s/1k':>10}{'min-max':>14}{'CPU x scoring':>15}{'peak RSS MB':>13}")
+#: CPU per 1,000 events first: it is the cost figure a neighbour's load moves least.
+_HEADER = (f"{'':<14}{'CPU s/1k':>10}{'min-max':>14}{'CPU x raw':>10}{'CPU x scoring':>14}"
+           f"{'events/s':>10}{'min-max':>17}{'x raw':>7}{'x scoring':>10}{'x full':>8}{'peak RSS MB':>13}")
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -54,13 +55,15 @@ def _range(values: list[float] | None, spec: str) -> str:
 
 def _mode_row(name: str, mode: dict[str, Any] | None) -> str:
     if mode is None:
-        return f"{name:<14}{'—':>10}{'':>17}{'—':>7}{'—':>10}{'—':>8}{'—':>10}{'':>14}{'—':>15}{'—':>13}"
+        return (f"{name:<14}{'—':>10}{'':>14}{'—':>10}{'—':>14}{'—':>10}{'':>17}"
+                f"{'—':>7}{'—':>10}{'—':>8}{'—':>13}")
     spread = mode["spread"]
-    return (f"{name:<14}{_number(mode['eps'], ',.0f'):>10}{_range(spread['eps'], ',.0f'):>17}"
+    return (f"{name:<14}{_number(mode['cpu_s_per_1k'], '.4f'):>10}"
+            f"{_range(spread['cpu_s_per_1k'], '.4f'):>14}{_number(mode['cpu_ratio_to_raw'], '.2f'):>10}"
+            f"{_number(mode['cpu_ratio_to_scoring'], '.2f'):>14}"
+            f"{_number(mode['eps'], ',.0f'):>10}{_range(spread['eps'], ',.0f'):>17}"
             f"{_number(mode['ratio_to_raw'], '.2f'):>7}{_number(mode['ratio_to_scoring'], '.2f'):>10}"
-            f"{_number(mode['ratio_to_full'], '.2f'):>8}{_number(mode['cpu_s_per_1k'], '.4f'):>10}"
-            f"{_range(spread['cpu_s_per_1k'], '.4f'):>14}{_number(mode['cpu_ratio_to_scoring'], '.2f'):>15}"
-            f"{_number(mode['peak_rss_mb'], '.1f'):>13}")
+            f"{_number(mode['ratio_to_full'], '.2f'):>8}{_number(mode['peak_rss_mb'], '.1f'):>13}")
 
 
 def _load_row(load: dict[str, Any]) -> str:
