@@ -35,6 +35,9 @@ def register(sub: Any) -> None:
                             "scored event by event by a Faust agent and a Quix Streams app)")
     bench.add_argument("--repeat", type=_positive_int, default=3, metavar="K",
                        help="rounds of every mode and latency phase, interleaved (default 3)")
+    bench.add_argument("--broker-warmup-events", type=int, default=200_000, metavar="N",
+                       help="events of an unrecorded raw passthrough run before the rounds, while a "
+                            "fresh broker's JIT warms up (default 200000; 0: none)")
     bench.add_argument("--peer-events", type=_positive_int, default=50_000, metavar="N",
                        help="events each peer scores, the first N of the same events (default 50000)")
     bench.add_argument("--low-rate", type=float, default=1_000.0, metavar="EPS",
@@ -89,6 +92,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
             broker=args.bench_broker, seed=args.seed, loads=_loads(args.loads),
             latency_seconds=args.latency_seconds, latency_max_events=args.latency_max_events,
             warmup_seconds=args.warmup_seconds, repeat=args.repeat, peer_events=args.peer_events,
+            broker_warmup_events=max(args.broker_warmup_events, 0),
             low_rate_eps=args.low_rate, low_rate_seconds=args.low_rate_seconds,
             command=shlex.join(["driftline", *sys.argv[1:]]))
     except ValueError as exc:
