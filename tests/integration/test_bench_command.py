@@ -59,8 +59,9 @@ def report(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> di
     log_path = tmp_path_factory.mktemp("bench") / "progress.log"
     done = run_bench(["--broker", kafka_bootstrap, "--events", str(EVENTS), "--partitions", "3",
                       "--modes", "raw,scoring,full,join,faust,quix", "--peer-events", str(PEER_EVENTS),
-                      "--repeat", "1", "--broker-warmup-events", "2000", "--latency-seconds", "1", "--latency-max-events", "1000",
-                      "--warmup-seconds", "0.5", "--low-rate", "200", "--low-rate-seconds", "1",
+                      "--repeat", "1", "--broker-warmup-events", "2000", "--latency-seconds", "1",
+                      "--latency-max-events", "1000", "--warmup-seconds", "0.5", "--low-rate", "200",
+                      "--low-rate-seconds", "1",
                       "--json"], log_path)
     assert done.returncode == 0, log_path.read_text()[-3000:]
     assert not leftover_children(kafka_bootstrap)
