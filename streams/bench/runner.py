@@ -78,7 +78,7 @@ class BenchOptions:
     low_rate_eps: float = 1_000.0
     low_rate_seconds: float = 20.0
     #: Events of an unrecorded raw passthrough run before the rounds (0: none). A fresh broker's JIT
-    #: warms up for about a minute; without this, round 1 measured 25-35% fewer events/s than
+    #: warms up for about a minute; without this, round 1 measured 23-47% fewer events/s than
     #: rounds 2 and 3 for every mode.
     broker_warmup_events: int = 200_000
     #: Events of each peer (a prefix of the same events): a Faust agent scores ~1,000 events/s here.
