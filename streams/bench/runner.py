@@ -78,9 +78,9 @@ class BenchOptions:
     low_rate_eps: float = 1_000.0
     low_rate_seconds: float = 20.0
     #: Events of an unrecorded raw passthrough run before the rounds (0: none). A fresh broker's JIT
-    #: warms up for about a minute; without this, round 1 measured 23-47% fewer events/s than
-    #: rounds 2 and 3 for every mode.
-    broker_warmup_events: int = 200_000
+    #: warms up for about a minute: without this, round 1 measured 23-47% fewer events/s than
+    #: rounds 2 and 3; 200,000 events (5 s) did not change that, 1,500,000 (~40 s) did.
+    broker_warmup_events: int = 1_500_000
     #: Events of each peer (a prefix of the same events): a Faust agent scores ~1,000 events/s here.
     peer_events: int = 50_000
     command: str = "driftline bench"

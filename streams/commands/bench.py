@@ -35,9 +35,9 @@ def register(sub: Any) -> None:
                             "scored event by event by a Faust agent and a Quix Streams app)")
     bench.add_argument("--repeat", type=_positive_int, default=3, metavar="K",
                        help="rounds of every mode and latency phase, interleaved (default 3)")
-    bench.add_argument("--broker-warmup-events", type=int, default=200_000, metavar="N",
+    bench.add_argument("--broker-warmup-events", type=int, default=1_500_000, metavar="N",
                        help="events of an unrecorded raw passthrough run before the rounds, while a "
-                            "fresh broker's JIT warms up (default 200000; 0: none)")
+                            "fresh broker's JIT warms up (default 1500000, ~40 s; 0: none)")
     bench.add_argument("--peer-events", type=_positive_int, default=50_000, metavar="N",
                        help="events each peer scores, the first N of the same events (default 50000)")
     bench.add_argument("--low-rate", type=float, default=1_000.0, metavar="EPS",

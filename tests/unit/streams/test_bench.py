@@ -461,7 +461,7 @@ def test_the_bench_command_parses_its_flags() -> None:
     assert args.low_rate == 500.0 and args.low_rate_seconds == 7
     defaults = build_parser().parse_args(["bench"])
     assert defaults.repeat == 3 and defaults.events == 600_000 and defaults.low_rate == 1000.0
-    assert defaults.broker_warmup_events == 200_000
+    assert defaults.broker_warmup_events == 1_500_000
 
 
 def test_a_negative_warm_up_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
