@@ -1,7 +1,8 @@
 """Bin live batches into a reference profile's layout, with one kernel call per kind of feature.
 
 `ProfileBinner` is the hot-path half of a `detectors.reference.ReferenceProfile`: each batch's
-numeric features and score go through one ``ext.bin_numeric`` call on a ``float64[N, F]`` matrix,
+numeric features and prediction rows (the score, or every class's probability: `monitored`) go
+through one ``ext.bin_numeric`` call on a ``float64[N, F]`` matrix,
 its categorical features through ``ext.encode_categories`` per column and one
 ``ext.bin_categorical`` call. The result is an ``int64[rows, width]`` count delta laid out like
 ``ReferenceProfile.counts()``; deltas from several workers merge by addition.
@@ -24,13 +25,20 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 
 from driftline import ext
-from driftline.detectors.reference import Columns, ReferenceProfile, as_labels, category_index
+from driftline.detectors.reference import (
+    Columns,
+    ReferenceProfile,
+    ScoredBatch,
+    as_labels,
+    category_index,
+    monitored_values,
+)
+
+FloatArray = npt.NDArray[np.float64]
 
 __all__ = ["ProfileBinner", "ReferenceProfile", "code_dtype", "counts_from_codes"]
 
@@ -52,7 +60,7 @@ def counts_from_codes(codes: npt.NDArray[np.unsignedinteger], width: int) -> npt
 
 
 class ProfileBinner:
-    """Turns batches of columns (and scores) into count deltas in a profile's layout.
+    """Turns batches of columns (and predictions) into count deltas or codes in a profile's layout.
 
     Parameters
     ----------
@@ -66,14 +74,20 @@ class ProfileBinner:
         self._numeric = [r for r, row in enumerate(rows) if row.kind == "numeric"]
         self._categorical = [r for r, row in enumerate(rows) if row.kind == "categorical"]
         self._edges = [np.asarray(rows[r].edges, dtype=np.float64) for r in self._numeric]
-        if profile.score is not None:
-            self._score_edges = np.asarray(profile.score.edges, dtype=np.float64)
+        self._prediction_rows = list(profile.prediction_rows)
+        self._per_class = profile.per_class  # read per batch: not a property scan each time
+        self._prediction_edges = [np.asarray(row.edges, dtype=np.float64) for row in profile.predictions]
         self._indexes = [category_index(rows[r].categories) for r in self._categorical]
         self._n_categories = np.array([len(rows[r].categories) for r in self._categorical], dtype=np.int64)
         self._names = [row.name for row in rows]
         self._width = profile.width
         self._n_rows = len(profile.rows)
         self._code_dtype = code_dtype(profile)
+
+    def monitored(self, prediction: ScoredBatch) -> npt.NDArray[np.float64]:
+        """The numbers of ``prediction`` (a ``models.runtime.Prediction``) this profile's prediction
+        rows watch (``[N]`` for one row, ``[N, k]`` per class): what `bin_codes` takes as ``scores``."""
+        return monitored_values(prediction, self._per_class)
 
     def bin_columns(self, columns: Columns, scores: npt.ArrayLike | None = None) -> npt.NDArray[np.int64]:
         """Count delta of one batch: ``int64[rows, width]``.
@@ -83,7 +97,8 @@ class ProfileBinner:
         columns
             One array per card feature, ``[N]`` or ``[N, 1]`` (raw or feeding form).
         scores
-            The batch's scores ``[N]``; without them the score row stays zero.
+            The batch's monitored predictions: ``[N]`` or ``[N, 1]`` for a ``"__score__"`` row,
+            ``[N, k]`` for per-class rows (`monitored`); without them the prediction rows stay zero.
         """
         out = np.zeros((self._n_rows, self._width), dtype=np.int64)
         self._bin_numeric(columns, scores, out)
@@ -95,24 +110,15 @@ class ProfileBinner:
         """Bin code of every event and row, ``[N, rows]`` in `code_dtype`: the events keep their order.
 
         `counts_from_codes` of the result equals `bin_columns`; the order lets a monitor close
-        windows at exact event counts and run CUSUMs event by event. ``scores`` are required when
-        the profile has a score row.
+        windows at exact event counts and run CUSUMs event by event. ``scores`` (as in
+        `bin_columns`) are required when the profile has prediction rows.
         """
         first = np.asarray(columns[self._names[0]]).reshape(-1) if self._names else np.empty(0)
         out = np.zeros((first.size, self._n_rows), dtype=self._code_dtype)
-        rows = list(self._numeric)
-        edges = list(self._edges)
-        arrays: list[npt.NDArray[Any]] = [np.asarray(columns[self._names[r]]).reshape(-1) for r in rows]
-        if self.profile.score is not None:
-            if scores is None:
-                raise ValueError("this profile has a score row: bin_codes needs the scores")
-            rows.append(self._n_rows - 1)
-            edges.append(self._score_edges)
-            arrays.append(np.asarray(scores).reshape(-1))
+        if self._prediction_rows and scores is None:
+            raise ValueError("this profile has prediction rows: bin_codes needs the scores")
+        rows, edges, matrix = self._numeric_matrix(columns, scores, first.size)
         if rows:
-            matrix = np.empty((first.size, len(rows)), dtype=np.float64)
-            for j, array in enumerate(arrays):
-                matrix[:, j] = array
             ext.bin_codes(matrix, edges, out, rows)
         for r, index, n in zip(self._categorical, self._indexes, self._n_categories.tolist(), strict=True):
             codes = ext.encode_categories(as_labels(columns[self._names[r]]), index)
@@ -120,20 +126,33 @@ class ProfileBinner:
             out[:, r] = np.where(codes >= 0, codes, n - 1 - codes)
         return out
 
+    def _numeric_matrix(self, columns: Columns, scores: npt.ArrayLike | None,
+                        size: int) -> tuple[list[int], list[FloatArray], FloatArray]:
+        """The rows one ``ext`` numeric call bins, their edges, and their values as ``float64[N, rows]``
+        (numeric features, then the prediction's rows when ``scores`` are given)."""
+        rows, edges = list(self._numeric), list(self._edges)
+        predicted = None
+        if scores is not None and self._prediction_rows:
+            predicted = np.asarray(scores, dtype=np.float64)
+            width = predicted.shape[1] if predicted.ndim == 2 else 1
+            if width != len(self._prediction_rows):
+                raise ValueError(f"{width} prediction columns for the profile's "
+                                 f"{len(self._prediction_rows)} prediction rows")
+            rows += self._prediction_rows
+            edges += self._prediction_edges
+        matrix = np.empty((size, len(rows)), dtype=np.float64)
+        for j, r in enumerate(self._numeric):
+            matrix[:, j] = np.asarray(columns[self._names[r]]).reshape(-1)
+        if predicted is not None:
+            matrix[:, len(self._numeric):] = predicted.reshape(size, -1)
+        return rows, edges, matrix
+
     def _bin_numeric(self, columns: Columns, scores: npt.ArrayLike | None,
                      out: npt.NDArray[np.int64]) -> None:
-        rows = list(self._numeric)
-        edges = list(self._edges)
-        arrays: list[npt.NDArray[Any]] = [np.asarray(columns[self._names[r]]).reshape(-1) for r in rows]
-        if scores is not None and self.profile.score is not None:
-            rows.append(self._n_rows - 1)
-            edges.append(self._score_edges)
-            arrays.append(np.asarray(scores).reshape(-1))
+        size = np.asarray(columns[self._names[0]]).reshape(-1).size if self._names else 0
+        rows, edges, matrix = self._numeric_matrix(columns, scores, size)
         if not rows:
             return
-        matrix = np.empty((arrays[0].size, len(rows)), dtype=np.float64)
-        for j, array in enumerate(arrays):
-            matrix[:, j] = array
         counts = np.zeros((len(rows), self._width), dtype=np.int64)
         ext.bin_numeric(matrix, edges, counts)
         out[rows] += counts

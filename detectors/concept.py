@@ -2,8 +2,8 @@
 
 Input monitors cannot see a change of concept -- the same inputs now call for other answers --
 so the performance monitor runs a detector on the per-event errors of the joined outcomes: 1 for
-a wrong class and 0 for a right one (binary), or the absolute error (regression).
-`build_concept_detector` builds it by name; every detector follows River's contract, fed in
+a wrong class and 0 for a right one (classifiers: binary or multi-class), or the absolute error
+(regression). `build_concept_detector` builds it by name; every detector follows River's contract, fed in
 batches (``update_many``, then ``detections``).
 
 Measured with ``python -m driftline.detectors.bench_concept`` (December 2026) on 30 seeds of a stream whose
@@ -41,7 +41,7 @@ young -- about 7e5 events between false alarms. The acceptance test
 (``tests/unit/detectors/test_acceptance_concept.py``) runs the 1e6 budget: mean delay 370.
 
 The default, ``"cusum"``, is `detectors.cusum.BernoulliCUSUM` (odds ratio 1.8, a 1,000-event
-warm-up, headstart 0.5, threshold from ``target_arl``) for binary models and
+warm-up, headstart 0.5, threshold from ``target_arl``) for classifiers and
 `detectors.cusum.GaussianCUSUM` (tuned to a rise of half a standard deviation, values clipped at
 three) on a regression's absolute errors. On |N(0, 1)| errors whose standard deviation grows to
 1.5 the Gaussian one found the change in all 20 seeds, 80 events late on average, with one false
@@ -92,7 +92,7 @@ def build_concept_detector(name: str, task: Task, target_arl: float,
     """
     options = dict(params or {})
     if name == DEFAULT:
-        if task == "binary":
+        if task != "regression":  # a classifier's errors are 0/1, whatever its number of classes
             return "cusum.bernoulli", BernoulliCUSUM(target_arl, **options)
         return "cusum.gaussian", GaussianCUSUM(target_arl, **options)
     if task == "regression" and name in BINARY:

@@ -10,14 +10,20 @@ delta instead (coarser: see `detectors.histogram`). Every call returns the alert
 kind                      detector                             watches
 ========================  ===================================  =====================================
 ``data_drift``            ``histogram.psi`` (or ``.js``)       shape of every input feature
-``prediction_drift``      ``histogram.psi`` (or ``.js``)       shape of the score (``__score__``)
+``prediction_drift``      ``histogram.psi`` (or ``.js``)       shape of each prediction row
 ``data_drift``            ``cusum.location``                   level of every numeric feature
-``prediction_drift``      ``cusum.location``                   level of the score
+``prediction_drift``      ``cusum.location``                   level of each prediction row
 ``prediction_drift``      ``river.<name>``                     River detectors on score values
 ``data_quality``          ``missing_rate``                     jumps in a feature's missing share
 ``data_quality``          ``out_of_range``                     values outside the reference range,
                                                                unlisted categories
 ========================  ===================================  =====================================
+
+The prediction rows are those of the profile (`detectors.reference`): ``__score__`` for a binary
+model (the positive class's probability) or a regressor (the value), ``__score__[<class>]`` per
+class of a multi-class model. River detectors always watch ``Prediction.scores`` (chunk means of
+the predicted class's probability for a multi-class model): one stream per model, where per-class
+shifts are the histograms' and CUSUMs' job.
 
 All histogram, quality and CUSUM tests share one false-alarm budget, ``target_arl`` events between
 false alarms (see `detectors.calibration` and `detectors.normal_score_cusum`); River detectors
@@ -196,9 +202,10 @@ class DriftMonitor:
         policy = self.settings.policy()
         statistic = self.settings.statistic
         streams = [_Stream("data_drift", name, statistic, features, AlertState(len(features), policy))]
-        if self.profile.score is not None:
-            streams.append(_Stream("prediction_drift", name, self.settings.statistic, (len(features),),
-                                   AlertState(1, policy)))
+        predictions = self.profile.prediction_rows
+        if predictions:
+            streams.append(_Stream("prediction_drift", name, self.settings.statistic, predictions,
+                                   AlertState(len(predictions), policy)))
         for check in ("missing_rate", "out_of_range"):
             streams.append(_Stream("data_quality", check, check, every, AlertState(len(every), policy)))
         return streams
@@ -207,10 +214,10 @@ class DriftMonitor:
         if self._location is None:
             return []
         policy = self.settings.policy()
-        score = len(self.profile.features)
+        predictions = set(self.profile.prediction_rows)
         streams = []
-        for kind, rows in (("data_drift", tuple(r for r in self._location.rows if r != score)),
-                           ("prediction_drift", tuple(r for r in self._location.rows if r == score))):
+        for kind, rows in (("data_drift", tuple(r for r in self._location.rows if r not in predictions)),
+                           ("prediction_drift", tuple(r for r in self._location.rows if r in predictions))):
             if rows:
                 streams.append(_Stream(kind, LOCATION, "cusum", rows, AlertState(len(rows), policy)))
         return streams

@@ -1,17 +1,18 @@
 """The rolling window of labelled outcomes, and the realised metrics over it.
 
-`OutcomeWindow` keeps the last ``size`` joined outcomes (true value, prediction and, for a binary
-model, the score) in numpy ring buffers, written a batch at a time; metrics are computed only when
-asked, over the window as it stands. Every metric here is order-free, so the ring is read in
-place, without rotating it.
+`OutcomeWindow` keeps the last ``size`` joined outcomes (true value or class index, prediction and,
+for a binary model, the score) in numpy ring buffers, written a batch at a time; metrics are
+computed only when asked, over the window as it stands. Every metric here is order-free, so the ring
+is read in place, without rotating it.
 
 The metrics are River's (``river.metrics``), vectorised: fed the same window, River's ``Accuracy``,
-``Precision``, ``Recall``, ``F1``, ``LogLoss``, ``MSE`` of the score (the Brier score, which River
-does not name), ``MAE`` and ``RMSE`` agree to 1e-9, with River's conventions (a ratio with an empty
-denominator is 0; probabilities are clamped to ``[1e-15, 1 - 1e-15]`` for the log loss). ROC AUC
-is exact -- the Mann-Whitney statistic, a tie counting one half -- where River's ``ROCAUC`` integrates a
-curve over ``n_thresholds`` cut points. Metrics that cannot be defined on the window (any on an
-empty window, ROC AUC with a single class, score metrics without scores) are None.
+``Precision``, ``Recall``, ``F1``, ``MacroF1`` (multi-class), ``LogLoss``, ``MSE`` of the score (the
+Brier score, which River does not name), ``MAE`` and ``RMSE`` agree to 1e-9, with River's
+conventions (a ratio with an empty denominator is 0; probabilities are clamped to
+``[1e-15, 1 - 1e-15]`` for the log loss). ROC AUC is exact -- the Mann-Whitney statistic, a tie
+counting one half -- where River's ``ROCAUC`` integrates a curve over ``n_thresholds`` cut points.
+Metrics that cannot be defined on the window (any on an empty window, ROC AUC with a single class,
+score metrics without scores) are None.
 
 Examples
 --------
@@ -33,7 +34,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-Task = Literal["binary", "regression"]
+Task = Literal["binary", "multiclass", "regression"]
 FloatArray = npt.NDArray[np.float64]
 Metric = Callable[[FloatArray, FloatArray, FloatArray], float | None]
 
@@ -69,6 +70,17 @@ def f1(y: FloatArray, p: FloatArray, s: FloatArray) -> float:
     tp, predicted, actual = _confusion(y, p)
     pr, rc = _ratio(tp, predicted), _ratio(tp, actual)
     return _ratio(2.0 * pr * rc, pr + rc)
+
+
+def macro_f1(y: FloatArray, p: FloatArray, s: FloatArray) -> float:
+    """The mean F1 over the classes the window has seen, true or predicted (River's ``MacroF1``)."""
+    seen = np.union1d(y, p)
+    scores = []
+    for c in seen.tolist():
+        tp = float(np.count_nonzero((y == c) & (p == c)))
+        pr, rc = _ratio(tp, float(np.count_nonzero(p == c))), _ratio(tp, float(np.count_nonzero(y == c)))
+        scores.append(_ratio(2.0 * pr * rc, pr + rc))
+    return float(np.mean(scores))
 
 
 def roc_auc(y: FloatArray, p: FloatArray, s: FloatArray) -> float | None:
@@ -109,6 +121,7 @@ def rmse(y: FloatArray, p: FloatArray, s: FloatArray) -> float:
 METRICS: dict[Task, dict[str, Metric]] = {
     "binary": {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1,
                "roc_auc": roc_auc, "log_loss": log_loss, "brier": brier},
+    "multiclass": {"accuracy": accuracy, "macro_f1": macro_f1},
     "regression": {"mae": mae, "rmse": rmse},
 }
 #: Metrics where lower is better: a configured limit is a ceiling, not a floor.
@@ -123,7 +136,8 @@ class OutcomeWindow:
     size
         Outcomes the window holds.
     task
-        ``"binary"`` (true and predicted classes 0/1, scores P(class 1)) or ``"regression"``.
+        ``"binary"`` (true and predicted classes 0/1, scores P(class 1)), ``"multiclass"`` (class
+        indices, no scores) or ``"regression"``.
     """
 
     def __init__(self, size: int, task: Task) -> None:
@@ -153,6 +167,11 @@ class OutcomeWindow:
     def positives(self) -> int:
         """Outcomes in the window whose true class is 1 (binary)."""
         return int(np.count_nonzero(self._true[: self.events] == 1))
+
+    def class_counts(self, n_classes: int) -> npt.NDArray[np.int64]:
+        """Outcomes in the window per true class index ``0 .. n_classes - 1`` (classifiers)."""
+        truth = self._true[: self.events].astype(np.int64)
+        return np.bincount(truth[(truth >= 0) & (truth < n_classes)], minlength=n_classes)
 
     def extend(self, y_true: FloatArray, y_pred: FloatArray, score: FloatArray | None = None) -> None:
         """Append a batch in arrival order (only its last ``size`` outcomes can stay)."""

@@ -7,9 +7,10 @@ every call returns the alert events it caused:
 =================  ======================  ==================================================
 kind               detector                watches
 =================  ======================  ==================================================
-``concept_drift``  ``cusum.bernoulli``     the 0/1 error stream (binary) against its baseline
+``concept_drift``  ``cusum.bernoulli``     the 0/1 error stream (classifiers) against its baseline
                    ``cusum.gaussian``      the absolute errors (regression)
 ``label_drift``    ``labels.g_test``       the window's class shares against the label prior
+                                           (classifiers)
 ``performance``    ``floors``              each configured floor (or ceiling) of a metric
 =================  ======================  ==================================================
 
@@ -125,12 +126,14 @@ class PerformanceMonitor:
     model, version, variant
         What the outcomes belong to (``variant`` is the served arm, such as ``"champion"``).
     task
-        ``"binary"`` (classes 0/1, scores P(class 1)) or ``"regression"``.
+        ``"binary"`` (classes 0/1, scores P(class 1)), ``"multiclass"`` (class indices) or
+        ``"regression"``.
     settings
         Window, period, detectors, floors, budget and alert policy.
     label_prior
         Training class counts (``ReferenceProfile.label_counts``) for the label-drift test; none
-        means no label-drift test (regression never has one).
+        means no label-drift test (regression never has one). A prior that is not counts per class
+        index (a profile from before priors were counted so) raises ValueError.
     """
 
     def __init__(self, model: str, version: int | None, variant: str, task: Task,
@@ -148,8 +151,8 @@ class PerformanceMonitor:
             raise ValueError(f"no metric {sorted(set(s.floors) - known)}; known: {sorted(known)}")
         self.concept_name = self._build_concept()[0]  # fails here, not at the first outcome
         alpha = per_test_alpha(s.target_arl, s.evaluate_every, 1)
-        binary_prior = self.label_prior if task == "binary" else None
-        self._labels = LabelShiftTest(binary_prior, alpha) if binary_prior else None
+        prior = self.label_prior if task != "regression" else None
+        self._labels = LabelShiftTest(prior, alpha) if prior else None
         # One settings object serves every task: floors of the other task's metrics do not apply.
         self._floor_names = tuple(name for name in s.floors if name in METRICS[task])
         self._reset()
@@ -182,7 +185,7 @@ class PerformanceMonitor:
                score: npt.ArrayLike | None = None) -> list[AlertEvent]:
         """Feed a batch of joined outcomes in label-arrival order; returns the alert events it caused."""
         truth, predicted, scores = self._coerce(y_true, y_pred, score)
-        errors = truth != predicted if self.task == "binary" else np.abs(truth - predicted)
+        errors = np.abs(truth - predicted) if self.task == "regression" else truth != predicted
         every = self.settings.evaluate_every
         events: list[AlertEvent] = []
         start = 0
@@ -206,6 +209,8 @@ class PerformanceMonitor:
             raise ValueError("y_true, y_pred and score must have one value per outcome")
         if self.task == "binary" and not np.isin(np.concatenate([truth, predicted]), (0.0, 1.0)).all():
             raise ValueError("binary outcomes take the classes 0 and 1")
+        if self.task == "multiclass" and not _are_indices(np.concatenate([truth, predicted])):
+            raise ValueError("multi-class outcomes are class indices 0, 1, ...")
         return truth, predicted, scores
 
     # --- the three alert streams ---------------------------------------------------------------
@@ -227,7 +232,7 @@ class PerformanceMonitor:
                                               samples=end, events=end)
         if transition is None:
             return []
-        finding = Finding(feature="error_rate" if self.task == "binary" else "abs_error",
+        finding = Finding(feature="abs_error" if self.task == "regression" else "error_rate",
                           statistic="detections", value=value, threshold=_DETECTION_THRESHOLD)
         return [self._event("concept_drift", self.concept_name, transition, (finding,), end=end,
                             evidence=self._concept_evidence())]
@@ -245,19 +250,21 @@ class PerformanceMonitor:
         return events
 
     def _step_labels(self, test: LabelShiftTest) -> list[AlertEvent]:
-        positives, n = self._window.positives, self._window.events
-        self._label_value = test.statistic(positives, n)
+        counts, n = self._window.class_counts(test.n_classes), self._window.events
+        self._label_value = test.statistic(counts)
         transition = self._label_state.step(np.array([self._label_value]), np.array([test.threshold]),
                                             samples=n, events=self.n_labelled)
         if transition is None:
             return []
-        prior = (round(1.0 - test.share, 6), round(test.share, 6))
-        current = (round(1.0 - positives / n, 6), round(positives / n, 6))
+        prior = tuple(round(float(x), 6) for x in test.shares)
+        current = tuple(round(float(x), 6) for x in counts / max(1, n))
+        # The class furthest from its prior share is the one a reader looks at first.
+        moved = int(np.argmax(np.abs(np.subtract(current, prior))))
         finding = Finding(feature="label", statistic="g_test", value=self._label_value,
-                          threshold=test.threshold, bins=("0", "1"), reference_shares=prior,
-                          current_shares=current)
+                          threshold=test.threshold, bins=tuple(str(i) for i in range(test.n_classes)),
+                          reference_shares=prior, current_shares=current)
         return [self._event("label_drift", "labels.g_test", transition, (finding,), end=self.n_labelled,
-                            evidence=f"class 1 share {current[1]:.4g} vs prior {prior[1]:.4g}")]
+                            evidence=f"class {moved} share {current[moved]:.4g} vs prior {prior[moved]:.4g}")]
 
     def _step_floors(self) -> list[AlertEvent]:
         names, limits = self._floor_names, self.settings.floors
@@ -277,7 +284,7 @@ class PerformanceMonitor:
     # --- events and snapshots ------------------------------------------------------------------
 
     def _concept_evidence(self) -> str:
-        if self.task == "binary":
+        if self.task != "regression":
             text = f"error rate {1.0 - _number(self._window.metrics(['accuracy'])['accuracy']):.4g}"
         else:
             text = f"mean absolute error {_number(self._window.metrics(['mae'])['mae']):.4g}"
@@ -336,9 +343,9 @@ class PerformanceMonitor:
             reason = "regression has no label prior" if self.task == "regression" else "no label prior"
             return {"checked": False, "reason": reason}
         n = self._window.events
-        share = self._window.positives / n if n else None
-        return {"checked": True, "prior": {"0": 1.0 - test.share, "1": test.share},
-                "window": None if share is None else {"0": 1.0 - share, "1": share},
+        counts = self._window.class_counts(test.n_classes)
+        return {"checked": True, "prior": {str(i): float(x) for i, x in enumerate(test.shares)},
+                "window": {str(i): float(c) / n for i, c in enumerate(counts)} if n else None,
                 "statistic": _finite(self._label_value), "threshold": test.threshold}
 
 
@@ -349,6 +356,10 @@ def _shortfall(name: str, value: float | None, limit: float) -> float:
     if name in ERROR_METRICS:
         return value / limit
     return limit / value if value > 0 else math.inf
+
+
+def _are_indices(values: FloatArray) -> bool:
+    return bool(np.all((values >= 0) & (values == np.floor(values))))
 
 
 def _number(value: float | None) -> float:

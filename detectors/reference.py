@@ -1,11 +1,24 @@
-"""Reference profiles: what a model's inputs and scores looked like when it was approved.
+"""Reference profiles: what a model's inputs and predictions looked like when it was approved.
 
-A `ReferenceProfile` holds, for every input feature of a model card and for the prediction score
-(the pseudo-feature ``"__score__"``), a bin layout and the reference sample's counts in it, plus
-the class counts of the reference labels. It is plain data: `ReferenceProfile.to_dict` gives the
-JSON object the model registry stores beside a version (``reference.json``, format 1), and
-`ReferenceProfile.from_dict` reads it back. `detectors.binner.ProfileBinner` bins live batches
-into the same layout, so live counts and reference counts compare bin for bin.
+A `ReferenceProfile` holds, for every input feature of a model card and for the prediction, a bin
+layout and the reference sample's counts in it, plus the class counts of the reference labels. The
+prediction is watched as pseudo-features, by the card's task (`prediction_row_names`):
+
+* binary: one row ``"__score__"``, the positive class's probability;
+* regression: one row ``"__score__"``, the predicted value (edges from its reference quantiles);
+* multiclass: one row per class, ``"__score__[setosa]"``, that class's probability: a shift of
+  probability between two classes can leave the predicted class's probability unchanged.
+
+It is plain data: `ReferenceProfile.to_dict` gives the JSON object the model registry stores beside
+a version (``reference.json``), and `ReferenceProfile.from_dict` reads it back. Format 1 (one
+``"score"`` row) is still written whenever the prediction is one row, so workers that predate
+per-class rows keep reading binary and regression profiles; per-class rows need format 2
+(``"predictions"``). `detectors.binner.ProfileBinner` bins live batches into the same layout, so
+live counts and reference counts compare bin for bin.
+
+The label prior (``label_counts``) counts the reference labels per class index, ``"0"`` ..
+``"k-1"``, every class of the model included, read with `driftline.models.labels.class_index` (the
+label join's rule). A regressor has none: its labels are values, not classes.
 
 Columns may come in the raw form of ``models.synthetic.SyntheticStream.columns`` (``float64[N]``
 with NaN for null, ``object[N]`` of ``str``/``None``) or in the ONNX feeding form of
@@ -43,11 +56,14 @@ import numpy.typing as npt
 from driftline import ext
 from driftline.detectors.cbpe import ScoreCalibration
 from driftline.detectors.layout import quantile_edges
-from driftline.models.card import MISSING_CATEGORY, OTHER_CATEGORY, FeatureSpec, ModelCard
+from driftline.models.card import MISSING_CATEGORY, OTHER_CATEGORY, FeatureSpec, ModelCard, ModelOutput
+from driftline.models.labels import class_index
 
-#: Version of the JSON layout written by `ReferenceProfile.to_dict`.
-FORMAT = 1
-#: Name of the prediction-score pseudo-feature.
+#: Version of the JSON layout `ReferenceProfile.to_dict` writes for per-class prediction rows.
+FORMAT = 2
+#: The layout with one ``"score"`` row, written when the prediction is one row (and still read).
+SCORE_FORMAT = 1
+#: Name of the prediction-score pseudo-feature (per class: ``__score__[<class>]``).
 SCORE = "__score__"
 
 RowKind = Literal["numeric", "categorical"]
@@ -117,7 +133,7 @@ class FeatureReference:
 
 @dataclass(frozen=True)
 class ReferenceProfile:
-    """Reference counts of a model version's features, its score and its label prior.
+    """Reference counts of a model version's features, its prediction and its label prior.
 
     Build it with `build` (or `build_reference_for`); store it with `to_dict`.
 
@@ -127,10 +143,10 @@ class ReferenceProfile:
         The model version the profile belongs to (``version`` may be None before registration).
     features
         One `FeatureReference` per card feature, in card order.
-    score
-        The score pseudo-feature ``"__score__"``, if scores were given.
+    predictions
+        The prediction's pseudo-features (see the module docstring), if predictions were given.
     label_counts
-        Reference class counts (the label prior), keyed by the class as a string.
+        Reference class counts (the label prior), keyed by the class index as a string.
     events
         Number of reference events.
     bins
@@ -144,7 +160,7 @@ class ReferenceProfile:
     model: str
     version: int | None
     features: tuple[FeatureReference, ...]
-    score: FeatureReference | None
+    predictions: tuple[FeatureReference, ...]
     label_counts: Mapping[str, int]
     events: int
     bins: int
@@ -152,8 +168,18 @@ class ReferenceProfile:
 
     @property
     def rows(self) -> tuple[FeatureReference, ...]:
-        """The monitored rows: every feature, then the score when present."""
-        return self.features if self.score is None else (*self.features, self.score)
+        """The monitored rows: every feature, then the prediction's rows."""
+        return (*self.features, *self.predictions)
+
+    @property
+    def prediction_rows(self) -> tuple[int, ...]:
+        """Indices of the prediction's rows among `rows`."""
+        return tuple(range(len(self.features), len(self.features) + len(self.predictions)))
+
+    @property
+    def per_class(self) -> bool:
+        """The prediction is watched class by class (a multi-class profile)."""
+        return any(row.name != SCORE for row in self.predictions)
 
     @property
     def row_names(self) -> tuple[str, ...]:
@@ -180,7 +206,7 @@ class ReferenceProfile:
 
     @classmethod
     def build(cls, card: ModelCard, columns: Columns, scores: npt.ArrayLike | None = None,
-              labels: npt.ArrayLike | None = None, *, bins: int = 10,
+              labels: Sequence[Any] | npt.ArrayLike | None = None, *, bins: int = 10,
               min_share: float = 0.01) -> ReferenceProfile:
         """Profile a reference sample: edges from its quantiles, and its counts in them.
 
@@ -191,9 +217,12 @@ class ReferenceProfile:
         columns
             The reference sample column-wise, one array per card feature (see module docstring).
         scores
-            The model's scores on the sample, ``[N]``; adds the ``"__score__"`` row.
+            The model's monitored predictions on the sample (`monitored_values`): ``[N]`` or
+            ``[N, 1]`` adds the ``"__score__"`` row, a multi-class model's ``[N, k]`` one row per
+            class.
         labels
-            Observed class labels of the sample (the label prior), ``[N]``.
+            Observed labels of the sample, ``[N]``: a classifier's label prior (class names or
+            indices); ignored for a regressor.
         bins
             Interior bins per numeric feature (quantiles); fewer when values tie.
         min_share
@@ -202,33 +231,43 @@ class ReferenceProfile:
         events = _sample_size(card, columns)
         features = tuple(_profile_feature(spec, columns[spec.name], bins, min_share)
                          for spec in card.features)
-        score = None
+        predictions: tuple[FeatureReference, ...] = ()
         if scores is not None:
-            values = np.asarray(scores, dtype=np.float64).reshape(-1)
-            score = _profile_numeric(SCORE, values, bins, min_share)
-        return cls(model=card.name, version=card.version, features=features, score=score,
-                   label_counts=_label_counts(labels), events=events, bins=bins,
-                   calibration=_calibration(scores, labels))
+            values = _as_matrix(scores)
+            names = prediction_row_names(card.output, values.shape[1])
+            if len(names) != values.shape[1]:
+                raise ValueError(f"{values.shape[1]} prediction columns for the rows {list(names)}")
+            predictions = tuple(_profile_numeric(name, values[:, j], bins, min_share)
+                                for j, name in enumerate(names))
+        return cls(model=card.name, version=card.version, features=features, predictions=predictions,
+                   label_counts=label_prior(card.output, labels, _classes_in(card.output, scores)),
+                   events=events, bins=bins, calibration=_calibration(card.output, scores, labels))
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe object; ``"format"`` names the layout version."""
-        return {
-            "format": FORMAT, "model": self.model, "version": self.version, "events": self.events,
-            "bins": self.bins, "features": [f.to_dict() for f in self.features],
-            "score": None if self.score is None else self.score.to_dict(),
-            "labels": dict(self.label_counts),
+        """A JSON-safe object; ``"format"`` names the layout version (1 unless rows are per class)."""
+        out: dict[str, Any] = {
+            "format": FORMAT if self.per_class else SCORE_FORMAT, "model": self.model,
+            "version": self.version, "events": self.events, "bins": self.bins,
+            "features": [f.to_dict() for f in self.features], "labels": dict(self.label_counts),
             **({} if self.calibration is None else {"calibration": self.calibration.to_dict()}),
         }
+        if self.per_class:
+            out["predictions"] = [row.to_dict() for row in self.predictions]
+        else:
+            out["score"] = self.predictions[0].to_dict() if self.predictions else None
+        return out
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> ReferenceProfile:
-        """Read a profile written by `to_dict`; refuses formats it does not know."""
-        if raw.get("format") != FORMAT:
-            raise ValueError(f"reference profile format {raw.get('format')!r} is not {FORMAT}")
+        """Read a profile written by `to_dict` (format 1 or 2); refuses formats it does not know."""
+        if raw.get("format") not in (SCORE_FORMAT, FORMAT):
+            raise ValueError(f"reference profile format {raw.get('format')!r} is neither {SCORE_FORMAT} "
+                             f"nor {FORMAT}")
         score = raw.get("score")
+        rows = raw.get("predictions") or ([] if score is None else [score])
         return cls(model=str(raw["model"]), version=raw.get("version"),
                    features=tuple(FeatureReference.from_dict(f) for f in raw["features"]),
-                   score=None if score is None else FeatureReference.from_dict(score),
+                   predictions=tuple(FeatureReference.from_dict(row) for row in rows),
                    label_counts={str(k): int(v) for k, v in raw.get("labels", {}).items()},
                    events=int(raw["events"]), bins=int(raw["bins"]),
                    calibration=_stored_calibration(raw.get("calibration")))
@@ -281,21 +320,81 @@ def _stored_calibration(raw: Mapping[str, Any] | None) -> ScoreCalibration | Non
     return None if raw is None else ScoreCalibration.from_dict(raw)
 
 
-def _calibration(scores: npt.ArrayLike | None, labels: npt.ArrayLike | None) -> ScoreCalibration | None:
-    """The score calibration of a binary sample (labels 0/1, or booleans); None otherwise."""
-    if scores is None or labels is None:
+def _calibration(output: ModelOutput, scores: npt.ArrayLike | None,
+                 labels: Sequence[Any] | npt.ArrayLike | None) -> ScoreCalibration | None:
+    """The score calibration of a binary model's sample (each label a class name or index, as the
+    label prior reads it); None for other tasks or without labels."""
+    if output.task != "binary" or scores is None or labels is None:
         return None
-    y = np.asarray(labels).reshape(-1)
-    if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
-        return None
-    return ScoreCalibration.fit(scores, y.astype(np.float64))
+    names = output.class_names(2)
+    indices = [class_index(v.item() if isinstance(v, np.generic) else v, names)
+               for v in np.asarray(labels, dtype=object).reshape(-1).tolist()]
+    if any(index is None for index in indices):
+        return None  # label_prior refuses such a sample with the reason
+    positive = np.array([index == output.positive_index for index in indices], dtype=np.float64)
+    return ScoreCalibration.fit(np.asarray(scores, dtype=np.float64).reshape(-1), positive)
 
 
-def _label_counts(labels: npt.ArrayLike | None) -> dict[str, int]:
-    if labels is None:
+def prediction_row_names(output: ModelOutput, columns: int) -> tuple[str, ...]:
+    """Names of the prediction's rows: ``__score__[<class>]`` per class (multiclass), else ``__score__``."""
+    if output.task == "multiclass":
+        return tuple(f"{SCORE}[{name}]" for name in output.class_names(columns))
+    return (SCORE,)
+
+
+class ScoredBatch(Protocol):
+    """What `monitored_values` reads of a ``models.runtime.Prediction``."""
+
+    @property
+    def scores(self) -> npt.NDArray[np.float64]: ...
+
+    @property
+    def probabilities(self) -> npt.NDArray[np.float64] | None: ...
+
+
+def monitored_values(prediction: ScoredBatch, per_class: bool) -> npt.NDArray[np.float64]:
+    """The prediction's numbers that drift monitoring bins: every class's probability
+    (``[N, k]``) when ``per_class``, else the score (the positive class's probability, or the
+    value) as ``[N]``, as it is (the hot path of every binary model)."""
+    if not per_class:
+        return prediction.scores
+    if prediction.probabilities is None:
+        raise ValueError("a per-class profile needs the prediction's probabilities")
+    return np.asarray(prediction.probabilities, dtype=np.float64)
+
+
+def _as_matrix(scores: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    values = np.asarray(scores, dtype=np.float64)
+    return values.reshape(-1, 1) if values.ndim == 1 else values
+
+
+def _classes_in(output: ModelOutput, scores: npt.ArrayLike | None) -> int:
+    """How many classes the model has: its declared classes, else the per-class columns (binary: 2)."""
+    if output.task == "binary":
+        return 2
+    if output.classes or scores is None:
+        return len(output.classes)
+    return int(_as_matrix(scores).shape[1])
+
+
+def label_prior(output: ModelOutput, labels: Sequence[Any] | npt.ArrayLike | None,
+                n_classes: int) -> dict[str, int]:
+    """Reference labels counted per class index (``"0"`` .. ``"k-1"``, zeros included).
+
+    Raises ValueError on a label that names no class: a prior that mislabels classes would make
+    every label-drift alert wrong, so it is refused at registration, not at the first labels.
+    """
+    if labels is None or output.task == "regression" or n_classes < 2:
         return {}
-    classes, counts = np.unique(np.asarray(labels).reshape(-1), return_counts=True)
-    return {str(c): int(n) for c, n in zip(classes.tolist(), counts.tolist(), strict=True)}
+    names = output.class_names(n_classes)
+    counts = [0] * n_classes
+    for value in np.asarray(labels, dtype=object).reshape(-1).tolist():
+        index = class_index(value.item() if isinstance(value, np.generic) else value, names)
+        if index is None:
+            raise ValueError(f"reference label {value!r} names no class of {output.task} model "
+                             f"(classes {list(names)}): use a class name or its index")
+        counts[index] += 1
+    return {str(i): n for i, n in enumerate(counts)}
 
 
 class Scorer(Protocol):
@@ -308,7 +407,8 @@ class Scorer(Protocol):
 
 
 def build_reference_for(card: ModelCard, rows_or_columns: Sequence[RawRow] | Columns, model: Scorer, *,
-                        labels: npt.ArrayLike | None = None, bins: int = 10) -> ReferenceProfile:
+                        labels: Sequence[Any] | npt.ArrayLike | None = None,
+                        bins: int = 10) -> ReferenceProfile:
     """Score a reference sample with ``model`` and profile it, ready for ``Registry.register``.
 
     ``rows_or_columns`` is a list of raw event rows (``name -> number | str | None``) or columns
@@ -318,7 +418,8 @@ def build_reference_for(card: ModelCard, rows_or_columns: Sequence[RawRow] | Col
         registry.register(artifact, card, reference=profile.to_dict())
     """
     columns = rows_or_columns if isinstance(rows_or_columns, Mapping) else columns_of(card, rows_or_columns)
-    scores = np.asarray(model.predict(feeding_columns(card, columns)).scores, dtype=np.float64)
+    prediction = model.predict(feeding_columns(card, columns))
+    scores = monitored_values(prediction, per_class=card.output.task == "multiclass")
     return ReferenceProfile.build(card, columns, scores, labels, bins=bins)
 
 

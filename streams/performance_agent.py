@@ -24,12 +24,13 @@ import binascii
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from driftline.detectors.alerting import AlertEvent
+from driftline.detectors.outcomes import Task
 from driftline.detectors.performance import PerformanceMonitor, PerformanceSettings
 from driftline.models.errors import ModelError
 from driftline.models.registry import Registry
@@ -50,7 +51,7 @@ from driftline.streams.settings import Settings, SettingsError
 log = logging.getLogger(__name__)
 
 #: Higher is better for these; for the rest (errors and losses) a floor is a ceiling.
-HIGHER_IS_BETTER = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc"})
+HIGHER_IS_BETTER = frozenset({"accuracy", "precision", "recall", "f1", "macro_f1", "roc_auc"})
 METRICS = HIGHER_IS_BETTER | {"log_loss", "brier", "mae", "rmse"}
 
 
@@ -100,16 +101,24 @@ class PerformanceBook:
         return gone
 
     def _build(self, model: str, version: int, variant: str, *, task: str) -> PerformanceMonitor:
+        kind = cast(Task, task) if task in ("binary", "multiclass", "regression") else "binary"
+        log.info("judging the realised performance of %s v%d (%s), window %d labelled events", model,
+                 version, variant, self.settings.window_size)
+        prior = self._prior(model, version) if kind != "regression" else None
+        try:
+            return PerformanceMonitor(model, version, variant, kind, self.settings, label_prior=prior)
+        except ValueError as exc:  # a prior counted before priors were per class index
+            log.warning("label prior of %s v%d is unusable (%s): label drift is not judged", model, version,
+                        exc)
+            return PerformanceMonitor(model, version, variant, kind, self.settings)
+
+    def _prior(self, model: str, version: int) -> dict[str, int] | None:
         try:
             reference = self.registry.reference(model, version)
         except ModelError as exc:
             log.warning("no label prior for %s v%d (%s): label drift is not judged", model, version, exc)
-            reference = None
-        prior = (reference or {}).get("labels") or None
-        log.info("judging the realised performance of %s v%d (%s), window %d labelled events", model,
-                 version, variant, self.settings.window_size)
-        return PerformanceMonitor(model, version, variant, "regression" if task == "regression" else "binary",
-                                  self.settings, label_prior=prior)
+            return None
+        return (reference or {}).get("labels") or None
 
 
 def decode_outcomes(value: bytes | None) -> dict[str, Any] | None:

@@ -96,7 +96,7 @@ class ScoreAgent:
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
             max_partition_fetch_bytes=max(1 << 20, settings.max_event_bytes * 4),
-            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms, fetch_min_bytes=settings.fetch_min_bytes,
             # Events of a producer's aborted transaction never happened: never score them.
             isolation_level="read_committed",
         )

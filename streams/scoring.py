@@ -248,7 +248,7 @@ class BatchScorer:
             batch.outcome.alert_outputs += guard.succeeded(served)
         self._answer(served, rows, prediction, batch, variant)
         if self.drift is not None and served.binner is not None:
-            codes = served.binner.bin_codes(checked.columns, prediction.scores)
+            codes = served.binner.bin_codes(checked.columns, served.binner.monitored(prediction))
             self.drift.add(served.name, served.version, codes, prediction.scores)
 
     def _fall_back(self, served: ServedModel, rows: list[_Accepted], batch: _Batch, why: str) -> None:

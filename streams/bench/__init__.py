@@ -1,11 +1,14 @@
 """``driftline bench``: throughput, CPU, memory and latency of the scoring path on a real broker.
 
-One run measures, on the same preloaded events, a bare aiokafka passthrough (the ceiling), the
-worker scoring only, and the worker with drift monitoring, then end-to-end latency at fixed shares
-of the monitored worker's maximum. Modules: ``runner`` (the run), ``modes`` (what each mode runs),
-``watch`` (rates from end offsets), ``latency`` (paced loads and a reader), ``passthrough`` and
-``pacer`` (child processes), ``payload`` (events), ``procfs`` (CPU and RSS), ``stats`` (the
-arithmetic) and ``report`` (JSON and table). See docs/PERFORMANCE.md for numbers.
+One run measures, on the same preloaded events and in interleaved rounds, a bare aiokafka
+passthrough (the ceiling), the worker scoring only, and the worker with drift monitoring (and, when
+asked, the same work built on Faust or Quix Streams), then end-to-end latency at fixed shares of the
+monitored worker's maximum and CPU at a low steady rate. Modules: ``runner`` (the run), ``modes``
+(what each mode runs), ``repeats`` (round order, medians and spreads), ``watch`` (rates from end
+offsets), ``latency`` (paced loads and a reader), ``low_rate`` (CPU share while paced),
+``passthrough``, ``pacer`` and ``peers`` (child processes), ``payload`` (events), ``procfs`` (CPU
+and RSS), ``stats`` (the arithmetic), ``report`` (JSON) and ``table`` (text). See
+docs/PERFORMANCE.md for numbers.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 __all__ = ["BenchError", "BenchOptions", "BenchReport", "format_table", "run_bench"]
 
 _HOMES = {"BenchError": "children", "BenchOptions": "runner", "BenchReport": "report",
-          "format_table": "report", "run_bench": "runner"}
+          "format_table": "table", "run_bench": "runner"}
 
 
 def __getattr__(name: str) -> Any:

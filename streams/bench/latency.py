@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,11 +112,12 @@ class PredictionReader:
 
 
 async def run_load(reader: PredictionReader, children: Children, settings: Settings, plan: LoadPlan, *,
-                   work_dir: Path, seed: int, label: str = "lat") -> dict[str, Any]:
+                   work_dir: Path, seed: int, label: str = "lat",
+                   probe: Callable[[], None] | None = None) -> dict[str, Any]:
     """Offer one load and return its percentiles, offered and achieved rate, sent and received.
 
     ``label`` names the pacer and prefixes event ids; it must differ between targets and between
-    a warm-up and the loads.
+    a warm-up and the loads. ``probe`` is called every ``PACER_POLL_S`` while the pacer runs.
     """
     prefix = f"{label}{plan.load_pct}-"
     summary = work_dir / f"pacer-{label}{plan.load_pct}.json"
@@ -128,7 +130,7 @@ async def run_load(reader: PredictionReader, children: Children, settings: Setti
     arrivals = Arrivals()
     try:
         sent, seconds = await _await_pacer_then_read(reader, pacer, plan, prefix=prefix, arrivals=arrivals,
-                                                     summary=summary)
+                                                     summary=summary, probe=probe)
     finally:
         pacer.stop()  # before the worker it feeds, if this load is cut short
     if len(arrivals.total) < sent:
@@ -142,12 +144,15 @@ async def run_load(reader: PredictionReader, children: Children, settings: Setti
 
 
 async def _await_pacer_then_read(reader: PredictionReader, pacer: ChildProcess, plan: LoadPlan, *,
-                                 prefix: str, arrivals: Arrivals, summary: Path) -> tuple[int, float]:
+                                 prefix: str, arrivals: Arrivals, summary: Path,
+                                 probe: Callable[[], None] | None) -> tuple[int, float]:
     """Wait for the pacer, then read until all its events are predicted, within deadlines."""
     hung_at = time.monotonic() + plan.seconds + PACER_GRACE_S
     while (code := pacer.exit_code()) is None:
         if time.monotonic() > hung_at:
             raise BenchError(f"{pacer.name} did not finish in time:\n{pacer.log_tail()}")
+        if probe is not None:
+            probe()
         await asyncio.sleep(PACER_POLL_S)
     if code != 0:
         raise BenchError(f"{pacer.name} exited with {code}:\n{pacer.log_tail()}")

@@ -5,7 +5,9 @@ A mode is a process that turns the events topic into one output per event: the b
 (``full``); and the worker's label join (``join``), whose input is predictions and their labels
 rather than events and whose output is training examples. Each gets its own topics, group and
 client ids, so modes never read each other's data or offsets. ``pending`` (not a default) feeds the
-join predictions only, to measure what holding them costs.
+join predictions only, to measure what holding them costs. The peers (``faust``, ``quix``; not
+defaults, they are several times slower) do the scoring work the way a user would build it without
+driftline, on the same events and model (``streams.bench.peers``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class ModeSpec:
     #: ``labels``), its output training examples (with labels) or pending entries (without).
     label_join: bool = False
     labels: bool = True
+    #: A peer (``streams.bench.peers``): started with the model's artifact, name and version.
+    peer: bool = False
     #: What progress messages call the child.
     title: str = ""
 
@@ -49,9 +53,14 @@ MODES: dict[str, ModeSpec] = {
     # Not a default: run it with --events 1000000 to see what a million waiting predictions cost.
     "pending": ModeSpec("pending", "driftline.streams.cli", ("worker",), label_join=True, labels=False,
                         title="worker, label join holding predictions whose labels never come"),
+    "faust": ModeSpec("faust", "driftline.streams.bench.peers.faust_agent", peer=True,
+                      title="plain Faust agent scoring event by event"),
+    "quix": ModeSpec("quix", "driftline.streams.bench.peers.quix_app", peer=True,
+                     title="Quix Streams application scoring event by event"),
 }
 
 DEFAULT_MODES = ("raw", "scoring", "full", "join")
+PEER_MODES = ("faust", "quix")
 
 #: Settings fields naming topics (``topic_partitions`` is a count, not a name).
 TOPIC_FIELDS = tuple(f.name for f in fields(Settings) if f.name.startswith("topic_")
@@ -63,7 +72,7 @@ def parse_modes(text: str) -> tuple[str, ...]:
     asked = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [m for m in asked if m not in MODES]
     if unknown or not asked:
-        raise ValueError(f"unknown modes {unknown}; choose from {', '.join(DEFAULT_MODES)}")
+        raise ValueError(f"unknown modes {unknown}; choose from {', '.join(MODES)}")
     missing = [m for m in asked if MODES[m].module is None]
     if missing:
         raise ValueError(f"mode {missing[0]} is not implemented yet (it is reported as null)")

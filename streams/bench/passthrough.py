@@ -1,11 +1,12 @@
 """The ceiling of a benchmark: a bare aiokafka consume → produce → commit loop, run as a child.
 
 It does everything the scoring agent does except score: the same settings (batch size, poll
-timeout, linger, batch bytes, ``acks=all`` with idempotence, explicit commits after every batch
-is acknowledged) and the same event loop (uvloop), and it writes one record per event shaped
-like a prediction (same fields, so the same bytes on the wire). The worker's rate divided by this
-one is therefore the share of the client-bound ceiling that validation, inference and monitoring
-leave. Run with ``python -m driftline.streams.bench.passthrough`` and settings in ``DRIFTLINE_*``.
+timeout, fetch wait and minimum bytes, linger, batch bytes, ``acks=all`` with idempotence,
+explicit commits after every batch is acknowledged) and the same event loop (uvloop), and it
+writes one record per event shaped like a prediction (same fields, so the same bytes on the
+wire). The worker's rate divided by this one is therefore the share of the client-bound ceiling
+that validation, inference and monitoring leave.
+Run with ``python -m driftline.streams.bench.passthrough`` and settings in ``DRIFTLINE_*``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def _clients(settings: Settings) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
         client_id=f"{settings.app_id}-passthrough", enable_auto_commit=False, auto_offset_reset="earliest",
         session_timeout_ms=settings.session_timeout_ms, heartbeat_interval_ms=settings.heartbeat_interval_ms,
         max_partition_fetch_bytes=max(1 << 20, settings.max_event_bytes * 4),
+        fetch_max_wait_ms=settings.fetch_max_wait_ms, fetch_min_bytes=settings.fetch_min_bytes,
     )
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-passthrough", acks="all",

@@ -1,13 +1,16 @@
-"""One benchmark run, start to finish: broker, model, then each mode on the same data.
+"""One benchmark run, start to finish: broker, model, then each mode on the same data, repeated.
 
 Order and lifetime: a broker is started only when none is given (``--broker``), the demo model is
-registered into a temporary registry, and each mode gets fresh topics, the same preloaded events
-and its own child process, which is stopped before the next mode starts so no two processes under
-test ever share the two cores. The latency loads run against the ``full`` worker while it is still
-up; then, if the raw mode ran too, a fresh passthrough on the raw mode's topics gets the same
-offered rates, so the report can set the worker's latency beside the bare client's from the same
-run. Every child and the broker are stopped on the way out, whatever happened (``finally`` blocks
-and context managers, which Ctrl-C unwinds like any exception).
+registered into a temporary registry, and then the modes run ``repeat`` rounds, interleaved (raw,
+scoring, full, raw, scoring, full, ...; ``streams.bench.repeats`` says why). Every mode of every
+round gets fresh topics, the same preloaded events and its own child process, which is stopped
+before the next one starts so no two processes under test ever share the two cores. The latency
+rounds come after: in each, a fresh full worker on that round's topics is warmed up and offered
+each load, then fed a low steady rate to read its CPU share, and then a fresh raw passthrough gets
+the same offered rates (shares of the full worker's median maximum, the same in every round), so
+the worker's latency is set beside the bare client's from the same run. Every child and the broker
+are stopped on the way out, whatever happened (``finally`` blocks and context managers, which
+Ctrl-C unwinds like any exception).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import statistics
 import tempfile
 import time
 import uuid
@@ -25,14 +29,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from driftline.models.registry import Registry
+from driftline.models.registry import ARTIFACT_FILE, Registry
 from driftline.streams.bench.children import Children
 from driftline.streams.bench.labelled import preload_labelled
 from driftline.streams.bench.latency import APPEND_TIME_CONFIG, LoadPlan, PredictionReader, run_load, settle
+from driftline.streams.bench.low_rate import measure_low_rate
 from driftline.streams.bench.modes import DEFAULT_MODES, MODES, TOPIC_FIELDS, ModeSpec, mode_settings
 from driftline.streams.bench.payload import PRELOAD_BATCH_BYTES, PRELOAD_LINGER_MS
 from driftline.streams.bench.procfs import machine, peak_rss_mb
-from driftline.streams.bench.report import BenchReport, ModeResult
+from driftline.streams.bench.repeats import interleaved
+from driftline.streams.bench.report import BenchReport, ModeResult, TargetRun
 from driftline.streams.bench.stats import offered_loads
 from driftline.streams.bench.watch import OutputWatcher, measure
 from driftline.streams.broker.admin import create_topics
@@ -43,6 +49,9 @@ from driftline.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
+#: The round number of the unrecorded broker warm-up (its topics are ``bench-<run>-0-raw-*``).
+WARMUP_ROUND = -1
+
 Progress = Callable[[str], None]
 
 
@@ -51,17 +60,29 @@ Progress = Callable[[str], None]
 class BenchOptions:
     """What ``driftline bench`` was asked to do."""
 
-    events: int = 200_000
+    #: Events preloaded for each mode and round: about 15 s of work at 40,000 events/s.
+    events: int = 600_000
     modes: tuple[str, ...] = DEFAULT_MODES
     partitions: int = 6
     #: ``host:port`` of an existing broker; None starts (and stops) one.
     broker: str | None = None
     seed: int = 0
+    #: Rounds of every mode (and of the latency phase), interleaved.
+    repeat: int = 3
     loads: tuple[int, ...] = (25, 50, 75)
     latency_seconds: float = 12.0
     latency_max_events: int | None = None
     #: Unrecorded load before each target's latency loads.
     warmup_seconds: float = 10.0
+    #: The steady rate at which each target's CPU share is read (0: not measured).
+    low_rate_eps: float = 1_000.0
+    low_rate_seconds: float = 20.0
+    #: Events of an unrecorded raw passthrough run before the rounds (0: none). A fresh broker's JIT
+    #: warms up for about a minute: without this, round 1 measured 23-47% fewer events/s than
+    #: rounds 2 and 3; 200,000 events (5 s) did not change that, 1,500,000 (~40 s) did.
+    broker_warmup_events: int = 1_500_000
+    #: Events of each peer (a prefix of the same events): a Faust agent scores ~1,000 events/s here.
+    peer_events: int = 50_000
     command: str = "driftline bench"
 
 
@@ -77,10 +98,26 @@ class _Run:
     children: Children
     progress: Progress
     run_id: str
+    #: What a peer is started with: the model's artifact, name and version.
+    peer_args: tuple[str, ...]
 
-    def settings_for(self, spec: ModeSpec) -> Settings:
+    def settings_for(self, spec: ModeSpec, round_: int) -> Settings:
         return mode_settings(self.base, spec, bootstrap=self.bootstrap, registry=self.registry,
-                             run_id=self.run_id, partitions=self.options.partitions)
+                             run_id=f"{self.run_id}-{round_ + 1}", partitions=self.options.partitions)
+
+    def events_for(self, spec: ModeSpec, round_: int) -> int:
+        if round_ == WARMUP_ROUND:
+            return self.options.broker_warmup_events
+        return min(self.options.events, self.options.peer_events) if spec.peer else self.options.events
+
+    def spawn(self, spec: ModeSpec, name: str, settings: Settings) -> Any:
+        assert spec.module is not None
+        return self.children.spawn(name, spec.module, settings,
+                                   *spec.args, *(self.peer_args if spec.peer else ()))
+
+    def say(self, round_: int, message: str) -> None:
+        where = "warm-up" if round_ == WARMUP_ROUND else f"{round_ + 1}/{self.options.repeat}"
+        self.progress(f"[{where}] {message}")
 
 
 def run_bench(options: BenchOptions, settings: Settings, progress: Progress) -> BenchReport:
@@ -92,10 +129,12 @@ def run_bench(options: BenchOptions, settings: Settings, progress: Progress) -> 
         bootstrap = options.broker or _start_broker(work / "kafka", stack, progress, report)
         registry = work / "registry"
         progress("registering the demo model and its reference profile into a temporary registry")
-        register_demo_with_reference(Registry(registry))  # without a reference, nothing is monitored
+        card = register_demo_with_reference(Registry(registry))  # without a reference, nothing is monitored
+        artifact = registry / card.name / str(card.version) / ARTIFACT_FILE
         children = stack.enter_context(Children(work))
         run = _Run(options, settings, bootstrap, registry, work, children, progress,
-                   f"bench-{uuid.uuid4().hex[:8]}")
+                   f"bench-{uuid.uuid4().hex[:8]}",
+                   ("--model", str(artifact), "--name", card.name, "--version", str(card.version)))
         asyncio.run(_run_modes(run, report))
     report.duration_s = time.monotonic() - began
     progress(f"done in {report.duration_s:.0f} s")
@@ -105,15 +144,19 @@ def run_bench(options: BenchOptions, settings: Settings, progress: Progress) -> 
 def _empty_report(options: BenchOptions, settings: Settings) -> BenchReport:
     tuning = ("batch_max_records", "poll_timeout_ms", "producer_linger_ms", "producer_max_batch_bytes",
               "fetch_max_wait_ms", "commit_interval_ms", "log_level")
+    peers = any(MODES[m].peer for m in options.modes)
     return BenchReport(
         events=options.events, partitions=options.partitions, seed=options.seed, command=options.command,
         started_at=datetime.now(UTC).isoformat(timespec="seconds"), kafka_version=None,
         broker={"bootstrap": options.broker, "started_by_bench": options.broker is None},
         machine=machine(), settings={name: getattr(settings, name) for name in tuning},
         latency_plan={"against": ["full", "raw"], "loads_pct": list(options.loads),
-                      "warmup_seconds": options.warmup_seconds,
+                      "offered_from": "median full_eps", "warmup_seconds": options.warmup_seconds,
                       "seconds_per_load": options.latency_seconds,
                       "max_events_per_load": options.latency_max_events},
+        repeat=options.repeat, peer_events=min(options.events, options.peer_events) if peers else None,
+        low_rate_plan=({"offered_eps": options.low_rate_eps, "seconds": options.low_rate_seconds}
+                       if options.low_rate_eps > 0 else {}),
     )
 
 
@@ -132,42 +175,41 @@ def _start_broker(data_dir: Path, stack: ExitStack, progress: Progress, report: 
 async def _run_modes(run: _Run, report: BenchReport) -> None:
     created: list[str] = []
     try:
-        for name in run.options.modes:
-            spec = MODES[name]
-            report.modes[name] = await _run_mode(run, spec, created)
-        await _raw_latency(run, report)
+        if run.options.broker_warmup_events > 0:
+            await _run_mode(run, MODES["raw"], WARMUP_ROUND, created)  # not recorded
+        for round_, name in interleaved(run.options.modes, run.options.repeat):
+            result = await _run_mode(run, MODES[name], round_, created)
+            report.modes.setdefault(name, []).append(result)
+        await _latency_rounds(run, report)
     finally:
         if run.options.broker is not None and created:
             await _delete_topics(run.bootstrap, created)
 
 
-async def _run_mode(run: _Run, spec: ModeSpec, created: list[str]) -> ModeResult:
-    """Preload, start the mode's process, measure it (and latency, for ``full``), stop it."""
-    settings = run.settings_for(spec)
+async def _run_mode(run: _Run, spec: ModeSpec, round_: int, created: list[str]) -> ModeResult:
+    """Preload, start the mode's process, measure its throughput, stop it."""
+    settings = run.settings_for(spec, round_)
     # Predictions are stamped by the broker on append: latency ends when a prediction is available.
     await create_topics(run.bootstrap, {settings.topic_predictions: run.options.partitions},
                         configs={settings.topic_predictions: APPEND_TIME_CONFIG})
     await ensure_topics(settings)
     created.extend(getattr(settings, name) for name in TOPIC_FIELDS)
-    await _preload(run, spec, settings)
-    run.progress(f"{spec.name}: starting the {spec.title}")
-    assert spec.module is not None
-    child = run.children.spawn(spec.name, spec.module, settings, *spec.args)
-    outputs = _outputs(spec, settings)
+    events = run.events_for(spec, round_)
+    await _preload(run, spec, round_, settings, events)
+    run.say(round_, f"{spec.name}: starting the {spec.title}")
+    child = run.spawn(spec, f"{spec.name}-{round_ + 1}", settings)
     try:
         # Training examples are written in transactions: their end offsets also count one commit
         # marker per partition and transaction (about 60/s at 100 ms cycles), a rate error < 0.5%.
-        async with OutputWatcher(run.bootstrap, outputs, run.options.partitions) as watcher:
-            measured = await measure(watcher, child, run.options.events)
-        run.progress(f"{spec.name}: {measured.rate.eps:,.0f} events/s over {measured.rate.seconds:.1f} s, "
-                     f"{measured.cpu_s_per_1k:.3f} CPU s per 1k events")
-        latency = await _latency(run, settings, "full", measured.rate.eps) if spec.name == "full" else None
+        async with OutputWatcher(run.bootstrap, _outputs(spec, settings), run.options.partitions) as watcher:
+            measured = await measure(watcher, child, events)
+        run.say(round_, f"{spec.name}: {measured.rate.eps:,.0f} events/s over {measured.rate.seconds:.1f} s, "
+                        f"{measured.cpu_s_per_1k:.4f} CPU s per 1k events")
         rss = peak_rss_mb(child.pid)
     finally:
         child.stop()
     return ModeResult(eps=measured.rate.eps, window_s=measured.rate.seconds, events=measured.rate.events,
-                      cpu_s_per_1k=measured.cpu_s_per_1k, peak_rss_mb=rss, startup_s=measured.startup_s,
-                      latency=latency)
+                      cpu_s_per_1k=measured.cpu_s_per_1k, peak_rss_mb=rss, startup_s=measured.startup_s)
 
 
 def _outputs(spec: ModeSpec, settings: Settings) -> list[str]:
@@ -177,67 +219,94 @@ def _outputs(spec: ModeSpec, settings: Settings) -> list[str]:
     return [settings.topic_training_examples if spec.labels else settings.topic_join_changelog]
 
 
-async def _preload(run: _Run, spec: ModeSpec, settings: Settings) -> None:
-    total = run.options.events
+async def _preload(run: _Run, spec: ModeSpec, round_: int, settings: Settings, total: int) -> None:
     step = max(total // 4, 1)
     reported = [0]
 
     def report(sent: int, count: int) -> None:
         if sent == count or sent // step > reported[0]:
             reported[0] = sent // step
-            run.progress(f"{spec.name}: preloaded {sent:,}/{count:,} events")
+            run.say(round_, f"{spec.name}: preloaded {sent:,}/{count:,} events")
 
     if spec.label_join:
-        run.progress(f"{spec.name}: preloading {total:,} predictions" + (" and their labels" * spec.labels))
+        labels = " and their labels" if spec.labels else ""
+        run.say(round_, f"{spec.name}: preloading {total:,} predictions{labels}")
         await preload_labelled(settings, total, partitions=run.options.partitions, seed=run.options.seed,
                                labels=spec.labels, progress=report)
         return
-    run.progress(f"{spec.name}: preloading {total:,} events into {settings.topic_events}")
+    run.say(round_, f"{spec.name}: preloading {total:,} events into {settings.topic_events}")
     preloading = dataclasses.replace(settings, broker=run.bootstrap, producer_linger_ms=PRELOAD_LINGER_MS,
                                      producer_max_batch_bytes=PRELOAD_BATCH_BYTES)
     await produce_events(preloading, total, seed=run.options.seed, id_prefix="evt", progress=report)
 
 
-async def _latency(run: _Run, settings: Settings, target: str, full_max_eps: float) -> list[dict[str, Any]]:
+async def _latency_rounds(run: _Run, report: BenchReport) -> None:
+    """Per round: the full worker, then the raw passthrough, at the same offered rates."""
+    options, full = run.options, report.modes.get("full")
+    if not full or not (options.loads or options.low_rate_eps > 0):
+        return
+    rates = offered_loads(statistics.median(r.eps for r in full), options.loads)
+    targets = ["full", "raw"] if "raw" in report.modes else ["full"]
+    for round_ in range(options.repeat):
+        for target in targets:
+            measured = await _latency_round(run, MODES[target], round_, rates)
+            report.latency.setdefault(target, []).append(measured)
+
+
+async def _latency_round(run: _Run, spec: ModeSpec, round_: int, rates: list[float]) -> TargetRun:
+    """A fresh process on the round's topics: warm-up, each load, then the low steady rate."""
+    settings = run.settings_for(spec, round_)
+    run.say(round_, f"{spec.name}: starting the {spec.title} again for the latency loads")
+    child = run.spawn(spec, f"{spec.name}-latency-{round_ + 1}", settings)
+    try:
+        topic, partitions = settings.topic_predictions, run.options.partitions
+        async with PredictionReader(run.bootstrap, topic, partitions) as reader:
+            loads = await _latency(run, reader, settings, target=spec.name, round_=round_, rates=rates)
+            low_rate = await _low_rate(run, reader, settings, target=spec.name, round_=round_, pid=child.pid)
+        rss = peak_rss_mb(child.pid)
+    finally:
+        child.stop()
+    return TargetRun(loads=loads, peak_rss_mb=rss, low_rate=low_rate)
+
+
+async def _latency(run: _Run, reader: PredictionReader, settings: Settings, *, target: str, round_: int,
+                   rates: list[float]) -> list[dict[str, Any]]:
     """Warm ``target`` up, then offer each load (a share of the full worker's maximum) in turn."""
     options, results = run.options, list[dict[str, Any]]()
-    rates = offered_loads(full_max_eps, options.loads)
-    if not rates:  # --loads "": no latency phase (a reader stopped at once raised CancelledError)
-        return results
-    async with PredictionReader(run.bootstrap, settings.topic_predictions, options.partitions) as reader:
-        if options.warmup_seconds > 0 and rates:
-            run.progress(f"{target}: warming up at {rates[0]:,.0f} events/s for {options.warmup_seconds:g} s")
-            warmup = LoadPlan(0, rates[0], options.warmup_seconds, options.latency_max_events)
-            await run_load(reader, run.children, settings, warmup, work_dir=run.work_dir,
-                           seed=options.seed + 1, label=f"{target}-warm")
-        for pct, rate in zip(options.loads, rates, strict=True):
-            run.progress(f"{target}: latency at {pct}% load, {rate:,.0f} events/s "
-                         f"for {options.latency_seconds:g} s")
-            plan = LoadPlan(pct, rate, options.latency_seconds, options.latency_max_events)
-            load = await run_load(reader, run.children, settings, plan, work_dir=run.work_dir,
-                                  seed=options.seed + 1, label=f"{target}-lat")
-            results.append(load)
-            run.progress(f"{target}: {pct}% load: {load['received']:,} predictions, p50 "
-                         f"{_ms(load['p50_ms'])}, p99 {_ms(load['p99_ms'])}")
-            await settle(1.0)
+    if options.warmup_seconds > 0:
+        warm_rate = rates[0] if rates else options.low_rate_eps
+        run.say(round_, f"{target}: warming up at {warm_rate:,.0f} events/s "
+                        f"for {options.warmup_seconds:g} s")
+        warmup = LoadPlan(0, warm_rate, options.warmup_seconds, options.latency_max_events)
+        await run_load(reader, run.children, settings, warmup, work_dir=run.work_dir,
+                       seed=options.seed + 1, label=f"{target}{round_ + 1}-warm")
+    for pct, rate in zip(options.loads, rates, strict=True):
+        run.say(round_, f"{target}: latency at {pct}% load, {rate:,.0f} events/s "
+                        f"for {options.latency_seconds:g} s")
+        plan = LoadPlan(pct, rate, options.latency_seconds, options.latency_max_events)
+        load = await run_load(reader, run.children, settings, plan, work_dir=run.work_dir,
+                              seed=options.seed + 1, label=f"{target}{round_ + 1}-lat")
+        results.append(load)
+        run.say(round_, f"{target}: {pct}% load: {load['received']:,} predictions, p50 "
+                        f"{_ms(load['p50_ms'])}, p99 {_ms(load['p99_ms'])}")
+        await settle(1.0)
     return results
 
 
-async def _raw_latency(run: _Run, report: BenchReport) -> None:
-    """The same offered rates through a fresh raw passthrough: the client's own latency floor."""
-    raw, full = report.modes.get("raw"), report.modes.get("full")
-    if raw is None or full is None or not run.options.loads:
-        return
-    spec = MODES["raw"]
-    assert spec.module is not None
-    settings = run.settings_for(spec)
-    run.progress(f"raw: starting the {spec.title} again for the same latency loads")
-    child = run.children.spawn("raw-latency", spec.module, settings, *spec.args)
-    try:
-        latency = await _latency(run, settings, "raw", full.eps)
-    finally:
-        child.stop()
-    report.modes["raw"] = dataclasses.replace(raw, latency=latency)
+async def _low_rate(run: _Run, reader: PredictionReader, settings: Settings, *, target: str, round_: int,
+                    pid: int) -> dict[str, Any] | None:
+    options = run.options
+    if options.low_rate_eps <= 0:
+        return None
+    run.say(round_, f"{target}: CPU share at {options.low_rate_eps:,.0f} events/s "
+                    f"for {options.low_rate_seconds:g} s")
+    low = await measure_low_rate(reader, run.children, settings, pid, rate=options.low_rate_eps,
+                                 seconds=options.low_rate_seconds, work_dir=run.work_dir,
+                                 seed=options.seed + 1, label=f"{target}{round_ + 1}-low")
+    share = low["cpu_share"]
+    run.say(round_, f"{target}: {'n/a' if share is None else f'{share:.1%}'} of a core at "
+                    f"{options.low_rate_eps:,.0f} events/s")
+    return low
 
 
 def _ms(value: float | None) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from driftline.streams.bench.modes import DEFAULT_MODES, MODES
+from driftline.streams.bench.modes import DEFAULT_MODES, MODES, PEER_MODES
 from driftline.streams.settings import Settings
 
 _INTERRUPTED = 130
@@ -22,14 +22,29 @@ def register(sub: Any) -> None:
     bench = sub.add_parser(
         "bench", help="benchmark raw passthrough, scoring and monitored workers on a real broker",
         description="Start a local broker (or use --broker), preload events, measure events/s, CPU per "
-                    "1,000 events and peak RSS of each mode, then latency at 25/50/75% of the "
-                    "monitored worker's maximum. Progress goes to stderr, the report to stdout.")
-    bench.add_argument("--events", type=_positive_int, default=200_000, metavar="N",
-                       help="events preloaded per mode (default 200000)")
+                    "1,000 events and peak RSS of each mode in --repeat interleaved rounds, then "
+                    "latency at 25/50/75% of the monitored worker's median maximum and CPU at a low "
+                    "steady rate, for the worker and the raw client. Reports medians and min-max. "
+                    "Progress goes to stderr, the report to stdout.")
+    bench.add_argument("--events", type=_positive_int, default=600_000, metavar="N",
+                       help="events preloaded per mode and round (default 600000: ~15 s of work)")
     bench.add_argument("--modes", default=",".join(DEFAULT_MODES),
                        help=f"comma-separated modes among {', '.join(MODES)} (default: "
                             f"{','.join(DEFAULT_MODES)}; pending holds --events predictions whose "
-                            "labels never come)")
+                            f"labels never come; {' and '.join(PEER_MODES)} are peers: the same model "
+                            "scored event by event by a Faust agent and a Quix Streams app)")
+    bench.add_argument("--repeat", type=_positive_int, default=3, metavar="K",
+                       help="rounds of every mode and latency phase, interleaved (default 3)")
+    bench.add_argument("--broker-warmup-events", type=int, default=1_500_000, metavar="N",
+                       help="events of an unrecorded raw passthrough run before the rounds, while a "
+                            "fresh broker's JIT warms up (default 1500000, ~40 s; 0: none)")
+    bench.add_argument("--peer-events", type=_positive_int, default=50_000, metavar="N",
+                       help="events each peer scores, the first N of the same events (default 50000)")
+    bench.add_argument("--low-rate", type=float, default=1_000.0, metavar="EPS",
+                       help="steady rate at which the worker's and the raw client's CPU share is read "
+                            "(default 1000; 0: skip)")
+    bench.add_argument("--low-rate-seconds", type=float, default=20.0,
+                       help="how long that CPU share is measured (default 20)")
     bench.add_argument("--partitions", dest="topic_partitions", type=_positive_int, metavar="N",
                        help="partitions of the benchmark's topics (setting topic_partitions, default 6)")
     bench.add_argument("--broker", dest="bench_broker", metavar="HOST:PORT",
@@ -70,11 +85,15 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.warmup_seconds < 0:
             raise ValueError(f"--warmup-seconds must not be negative, got {args.warmup_seconds:g}")
+        if args.low_rate < 0 or args.low_rate_seconds <= 0:
+            raise ValueError("--low-rate must not be negative and --low-rate-seconds must be positive")
         options = BenchOptions(
             events=args.events, modes=parse_modes(args.modes), partitions=settings.topic_partitions,
             broker=args.bench_broker, seed=args.seed, loads=_loads(args.loads),
             latency_seconds=args.latency_seconds, latency_max_events=args.latency_max_events,
-            warmup_seconds=args.warmup_seconds,
+            warmup_seconds=args.warmup_seconds, repeat=args.repeat, peer_events=args.peer_events,
+            broker_warmup_events=max(args.broker_warmup_events, 0),
+            low_rate_eps=args.low_rate, low_rate_seconds=args.low_rate_seconds,
             command=shlex.join(["driftline", *sys.argv[1:]]))
     except ValueError as exc:
         print(f"driftline bench: {exc}", file=sys.stderr)

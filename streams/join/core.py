@@ -7,7 +7,8 @@ version and variant; the agent produces them in one transaction with the consume
 Every label ends as exactly one of: ``joined``; ``duplicate`` (its id already has a label, or is
 joined: the first label wins); ``late`` (its prediction expired first: dead letter
 ``late_label``); ``unknown`` (no prediction came within ``label_ttl``: dead letter ``unknown_id``);
-``malformed`` (a bad envelope, or a value that is no class of the model: dead letter). Every
+``malformed`` (a bad envelope, or a value that is no class of the model: dead letter). The model's
+task, and so what a label means, is read off the prediction record (`task_of`). Every
 prediction ends as ``joined``, ``expired`` or ``duplicate`` (the score path is at-least-once).
 """
 
@@ -22,9 +23,10 @@ from typing import Any, Final
 import numpy as np
 import orjson
 
+from driftline.models.labels import class_index
 from driftline.models.validation import Invalid
 from driftline.streams.join import store as entries
-from driftline.streams.join.labels import Label, binary_class, regression_target
+from driftline.streams.join.labels import Label, binary_class, multiclass_class, regression_target
 from driftline.streams.join.store import DONE, HELD, PENDING, JoinStore
 from driftline.streams.outputs import Output, dead_letter
 from driftline.streams.segments import CardSegments
@@ -195,25 +197,27 @@ class JoinCore:
         self._write(partition, event_id, self._done(_JOINED), old)
 
     def _realised(self, prediction: dict[str, Any], value: Any) -> float | int | Invalid:
-        if "value" in prediction:
+        task = task_of(prediction)
+        if task == "regression":
             return regression_target(value)
+        if task == "multiclass":
+            return multiclass_class(value, tuple(prediction["scores"]))
         return binary_class(value, self.classes(str(prediction.get("model"))))
 
     def _outcome(self, prediction: dict[str, Any], realised: float) -> None:
-        regression = "value" in prediction
+        task = task_of(prediction)
         variant = str(prediction.get("variant", "champion"))
         key = (str(prediction["model"]), int(prediction["version"]), variant)
         rows = self.outcomes.get(key)
         if rows is None:
-            rows = self.outcomes[key] = Outcomes("regression" if regression else "binary",
-                                                 segments=self.segments(key[0], key[1]))
+            rows = self.outcomes[key] = Outcomes(task, segments=self.segments(key[0], key[1]))
         if rows.segments is not None:  # the only read of the prediction's raw segment values here
             for name, code in rows.segments.codes([prediction.get("attributes")],
                                                   [prediction.get("features")]).items():
                 rows.codes.setdefault(name, []).append(int(code[0]))
         rows.y_true.append(realised)
-        rows.y_pred.append(prediction["value"] if regression else prediction["label"])
-        if not regression:
+        rows.y_pred.append(_predicted(prediction, task))
+        if task == "binary":
             rows.score.append(prediction["score"])
 
     def _refuse_label(self, held: bytes, reason: Invalid, outcome: str,
@@ -253,9 +257,37 @@ def held_entry(label: Label, origin: LabelOrigin, ttl_ms: int) -> bytes:
             "timestamp": origin.timestamp}}))
 
 
+def task_of(prediction: dict[str, Any]) -> str:
+    """The task of the model that made ``prediction``, read off the record's shape (the predictions
+    topic's contract): a regressor's has ``value``, a binary classifier's ``score`` (the positive
+    class's probability), a multi-class classifier's ``scores`` by class and no ``score``. The record
+    says it for its own version; the registry's card is the latest version's, cached by model name."""
+    if "value" in prediction:
+        return "regression"
+    return "multiclass" if "score" not in prediction and isinstance(prediction.get("scores"), dict) \
+        else "binary"
+
+
+def _predicted(prediction: dict[str, Any], task: str) -> float | int:
+    """The predicted value or class index of a prediction record."""
+    if task == "regression":
+        return float(prediction["value"])
+    if task == "binary":
+        return int(prediction["label"])
+    classes = tuple(prediction["scores"])
+    index = class_index(prediction.get("label"), classes)
+    # A graph whose labels are not the card's class names (nor indices): its most probable column.
+    return index if index is not None else classes.index(max(classes, key=prediction["scores"].__getitem__))
+
+
 def _training_example(prediction: dict[str, Any], label: dict[str, Any], realised: float) -> dict[str, Any]:
-    answer = ({"value": prediction["value"]} if "value" in prediction
-              else {"label": prediction.get("label"), "score": prediction.get("score")})
+    task = task_of(prediction)
+    if task == "regression":
+        answer = {"value": prediction["value"]}
+    elif task == "multiclass":
+        answer = {"label": prediction.get("label"), "scores": prediction.get("scores")}
+    else:
+        answer = {"label": prediction.get("label"), "score": prediction.get("score")}
     return {
         "id": prediction["id"], "model": prediction["model"], "version": prediction["version"],
         "variant": prediction.get("variant", "champion"), "features": prediction.get("features"),

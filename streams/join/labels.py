@@ -2,13 +2,10 @@
 
 A label record is ``{"id": "...", "label": ..., "ts": ...}``. The envelope is checked where the
 label enters driftline (before it is re-partitioned by id); what the value means is only known
-once it meets its prediction, because the prediction names the model. The rule for a binary
-classifier, in one place:
-
-* ``true``/``false`` → 1/0;
-* the numbers 0 and 1 (``1.0`` too) → that class;
-* the strings ``"0"``, ``"1"``, ``"true"``, ``"false"`` (any case) → that class;
-* a class name the card declares in ``output.classes`` → its index.
+once it meets its prediction, because the prediction names the model. Which class a classifier's
+label names is `driftline.models.labels.class_index`'s rule (the one the label prior is counted
+with): the class name, the class index (``2``, ``"2"``), and for a binary model ``true``/``false``.
+A regressor's label is a finite number.
 
 Anything else is an ``invalid_label`` dead letter naming the forms accepted.
 """
@@ -19,12 +16,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final
 
+from driftline.models.labels import class_index
 from driftline.models.validation import MISSING_FIELD, WRONG_TYPE, Invalid
 from driftline.streams.decoding import check_id_and_ts, decode_object
 
 INVALID_LABEL: Final = "invalid_label"
-
-_TEXT_CLASSES: Final = {"0": 0, "1": 1, "false": 0, "true": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +54,21 @@ def _envelope(obj: dict[str, Any]) -> Label | Invalid:
 
 def binary_class(value: bool | int | float | str, classes: tuple[str, ...] = ()) -> int | Invalid:
     """The class (0 or 1) a binary classifier's label names; see the module docstring."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int | float):
-        if value in (0, 1):
-            return int(value)
-    elif value in classes:
-        return classes.index(value)
-    elif value.strip().lower() in _TEXT_CLASSES:
-        return _TEXT_CLASSES[value.strip().lower()]
+    index = class_index(value, classes or ("0", "1"))
+    if index is not None:
+        return index
     named = f", or one of {list(classes)}" if classes else ""
     return Invalid(INVALID_LABEL, f"label {value!r} is not a class of a binary model: send 0/1, "
                    f"true/false{named}", "label")
+
+
+def multiclass_class(value: bool | int | float | str, classes: tuple[str, ...]) -> int | Invalid:
+    """The class index a multi-class model's label names, among ``classes`` (its prediction's)."""
+    index = class_index(value, classes)
+    if index is not None:
+        return index
+    return Invalid(INVALID_LABEL, f"label {value!r} is not a class of this model: send one of "
+                   f"{list(classes)} or its index 0-{len(classes) - 1}", "label")
 
 
 def regression_target(value: bool | int | float | str) -> float | Invalid:

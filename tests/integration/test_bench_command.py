@@ -16,10 +16,12 @@ import pytest
 
 from tests.command import DRIFTLINE
 
-TIMEOUT_S = 150.0
+TIMEOUT_S = 240.0
 #: Enough that every mode's measured window spans many 10 ms CPU-clock ticks (3,000 read 0.000
 #: CPU s per 1k once: the raw passthrough finished within a few ticks).
 EVENTS = 15_000
+#: The peers score event by event (a Faust agent ~1,000 events/s here): a few seconds' worth.
+PEER_EVENTS = 2_000
 
 
 def run_bench(args: list[str], log_path: Path) -> subprocess.CompletedProcess[bytes]:
@@ -56,7 +58,10 @@ def leftover_children(bootstrap: str) -> list[int]:
 def report(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     log_path = tmp_path_factory.mktemp("bench") / "progress.log"
     done = run_bench(["--broker", kafka_bootstrap, "--events", str(EVENTS), "--partitions", "3",
-                      "--latency-seconds", "1", "--latency-max-events", "1000", "--warmup-seconds", "0.5",
+                      "--modes", "raw,scoring,full,join,faust,quix", "--peer-events", str(PEER_EVENTS),
+                      "--repeat", "1", "--broker-warmup-events", "2000", "--latency-seconds", "1",
+                      "--latency-max-events", "1000", "--warmup-seconds", "0.5", "--low-rate", "200",
+                      "--low-rate-seconds", "1",
                       "--json"], log_path)
     assert done.returncode == 0, log_path.read_text()[-3000:]
     assert not leftover_children(kafka_bootstrap)
@@ -73,6 +78,30 @@ def test_every_mode_has_a_positive_rate(report: dict[str, Any]) -> None:
         assert details["ratio_to_raw"] > 0 and details["window_s"] > 0
     assert report["modes"]["raw"]["ratio_to_raw"] == pytest.approx(1.0)
     assert report["peak_rss_mb"] == report["modes"]["full"]["peak_rss_mb"]
+
+
+def test_each_figure_keeps_its_repeat(report: dict[str, Any]) -> None:
+    assert report["repeat"] == 1
+    for mode in ("raw", "scoring", "full", "join"):
+        details = report["modes"][mode]
+        assert len(details["repeats"]) == 1 and details["repeats"][0]["eps"] == details["eps"]
+        assert details["spread"]["eps"] == [details["eps"], details["eps"]]
+
+
+def test_the_peers_score_the_same_events_with_the_same_model(report: dict[str, Any]) -> None:
+    assert report["peer_events"] == PEER_EVENTS
+    for name in ("faust", "quix"):
+        peer = report["peers"][name]
+        assert peer["eps"] > 0 and peer["cpu_s_per_1k"] > 0 and peer["peak_rss_mb"] > 10
+        assert peer["ratio_to_full"] > 0 and len(peer["repeats"]) == 1
+
+
+def test_the_cpu_share_at_a_low_rate_is_read_for_worker_and_client(report: dict[str, Any]) -> None:
+    low = report["low_rate"]
+    assert low["offered_eps"] == 200.0 and low["seconds"] == 1.0
+    for target in ("full", "raw"):
+        assert 0 < low[target]["cpu_share"] < 2.0 and low[target]["wall_s"] > 0.5
+    assert next(t for t in report["targets"] if t["name"] == "low_rate_cpu_share")["value"] is not None
 
 
 def test_latency_is_measured_at_each_load_with_ordered_percentiles(report: dict[str, Any]) -> None:
@@ -102,5 +131,6 @@ def test_the_report_says_where_and_how_it_was_measured(report: dict[str, Any]) -
     assert report["machine"]["cores"] >= 1 and report["machine"]["cpu_model"]
     assert report["command"].startswith("driftline bench --broker")
     assert report["settings"]["batch_max_records"] > 0 and report["started_at"]
-    assert {t["name"] for t in report["targets"]} == {"full_vs_raw", "full_vs_scoring", "p99_ms_at_50pct",
-                                                      "peak_rss_mb", "join_vs_full", "pending_peak_rss_mb"}
+    assert {t["name"] for t in report["targets"]} == {
+        "full_vs_raw", "full_vs_scoring", "full_vs_scoring_cpu", "p99_ms_at_50pct", "p99_vs_raw_at_50pct",
+        "peak_rss_mb", "join_vs_full", "pending_peak_rss_mb", "low_rate_cpu_share"}

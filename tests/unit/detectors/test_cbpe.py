@@ -7,7 +7,7 @@ import pytest
 
 from driftline.detectors.cbpe import PerformanceEstimator, ScoreCalibration, estimate_metrics
 from driftline.detectors.reference import ReferenceProfile
-from driftline.models.card import FeatureSpec, ModelCard
+from driftline.models.card import FeatureSpec, ModelCard, ModelOutput
 
 
 def sample(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,5 +67,6 @@ def test_the_profile_keeps_the_calibration_and_old_profiles_load_without() -> No
     del old["calibration"]
     assert ReferenceProfile.from_dict(old).calibration is None
     assert ReferenceProfile.build(card, {"x": scores}, scores, bins=4).calibration is None
-    regression = ReferenceProfile.build(card, {"x": scores}, scores, scores * 10, bins=4)
+    regressor = ModelCard(name="toy", features=card.features, output=ModelOutput(task="regression"))
+    regression = ReferenceProfile.build(regressor, {"x": scores}, scores, scores * 10, bins=4)
     assert regression.calibration is None

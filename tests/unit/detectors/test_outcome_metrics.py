@@ -97,4 +97,4 @@ def test_undefined_metrics_are_none() -> None:
     assert out["roc_auc"] is None and out["log_loss"] is None and out["brier"] is None
     assert out["accuracy"] == 1.0 and out["precision"] == 0.0 and out["f1"] == 0.0
     with pytest.raises(ValueError, match="task"):
-        OutcomeWindow(10, "multiclass")  # type: ignore[arg-type]
+        OutcomeWindow(10, "ranking")  # type: ignore[arg-type]

@@ -16,9 +16,11 @@ import pytest
 
 from driftline.streams.bench.children import BenchError, child_environment
 from driftline.streams.bench.latency import Arrivals
+from driftline.streams.bench.low_rate import CpuProbe
 from driftline.streams.bench.modes import MODES, TOPIC_FIELDS, mode_settings, parse_modes
 from driftline.streams.bench.passthrough import forward_value
 from driftline.streams.bench.payload import encode_event
+from driftline.streams.bench.peers.per_event import EventScorer, InvalidEventError, _features
 from driftline.streams.bench.procfs import (
     cpu_seconds,
     machine,
@@ -27,7 +29,8 @@ from driftline.streams.bench.procfs import (
     parse_status_kb,
     peak_rss_mb,
 )
-from driftline.streams.bench.report import BenchReport, ModeResult, format_table
+from driftline.streams.bench.repeats import interleaved, ratio, spread, summarise
+from driftline.streams.bench.report import BenchReport, ModeResult, TargetRun
 from driftline.streams.bench.stats import (
     Sample,
     crossing_time,
@@ -39,6 +42,7 @@ from driftline.streams.bench.stats import (
     percentile,
     window_rate,
 )
+from driftline.streams.bench.table import format_table
 from driftline.streams.bench.watch import Throughput, measure
 from driftline.streams.cli import build_parser
 from driftline.streams.offsets import next_offsets
@@ -216,6 +220,8 @@ def test_a_child_that_dies_fails_the_measurement() -> None:
 
 def test_modes_are_parsed_in_table_order() -> None:
     assert parse_modes("join, full, raw") == ("raw", "full", "join")
+    assert parse_modes("quix,faust,full") == ("full", "faust", "quix")
+    assert MODES["faust"].peer and MODES["quix"].peer and not MODES["full"].peer
     with pytest.raises(ValueError, match="unknown"):
         parse_modes("raw,turbo")
 
@@ -272,6 +278,66 @@ def test_passthrough_commits_the_next_offset_of_each_partition() -> None:
     assert {(tp.partition, o) for tp, o in offsets.items()} == {(0, 10), (1, 3)}
 
 
+# --- repeats ----------------------------------------------------------------------------------
+
+
+def test_modes_run_interleaved_round_after_round() -> None:
+    assert interleaved(("raw", "scoring", "full"), 3) == [
+        (0, "raw"), (0, "scoring"), (0, "full"), (1, "raw"), (1, "scoring"), (1, "full"),
+        (2, "raw"), (2, "scoring"), (2, "full")]
+    assert interleaved(("full",), 1) == [(0, "full")]
+    with pytest.raises(ValueError, match="at least 1"):
+        interleaved(("raw",), 0)
+
+
+def test_a_figure_is_its_median_with_min_and_max() -> None:
+    assert spread([3.0, 1.0, 2.0]) == (2.0, [1.0, 3.0])
+    assert spread([4.0, 1.0]) == (2.5, [1.0, 4.0])
+    assert spread([None, 5.0]) == (5.0, [5.0, 5.0])  # a repeat that could not measure it is left out
+    assert spread([None]) == (None, None)
+    assert ratio(3.0, 4.0) == 0.75 and ratio(None, 1.0) is None and ratio(1.0, 0.0) is None
+
+
+def test_summarise_keeps_the_repeats_and_the_fields_that_do_not_vary() -> None:
+    repeats: list[dict[str, Any]] = [{"load_pct": 50, "p99_ms": 12.0, "sent": 10, "note": "a"},
+               {"load_pct": 50, "p99_ms": 30.0, "sent": 12, "note": "b"},
+               {"load_pct": 50, "p99_ms": 20.0, "sent": None, "note": "c"}]
+    summary = summarise(repeats, keep=("load_pct",))
+    assert summary["load_pct"] == 50 and summary["p99_ms"] == 20.0 and summary["sent"] == 11
+    assert summary["spread"] == {"p99_ms": [12.0, 30.0], "sent": [10, 12]}
+    assert summary["repeats"] == repeats and "note" not in summary
+
+
+def test_the_cpu_probe_skips_the_lead_and_spans_first_to_last_sample() -> None:
+    clock, cpu = iter([0.0, 1.0, 5.5, 10.0, 15.5]), iter([2.0, 3.5, 5.0])
+    probe = CpuProbe(lambda: next(cpu), skip_s=5.0, clock=lambda: next(clock))
+    probe()  # at 1.0: inside the lead, not sampled
+    assert probe.window() is None
+    probe()
+    probe()
+    probe()
+    window = probe.window()
+    assert window is not None and window.wall_s == pytest.approx(10.0) and window.cpu_s == pytest.approx(3.0)
+    assert window.share == pytest.approx(0.3)
+
+
+# --- peers -------------------------------------------------------------------------------------
+
+
+def test_a_peer_checks_events_minimally() -> None:
+    assert _features({"id": "e-1", "features": {"amount": 1.0}}) == {"amount": 1.0}
+    bad: Any
+    for bad in ({"features": {}}, {"id": "e-1"}, {"id": "e-1", "features": [1]}, [1]):
+        with pytest.raises(InvalidEventError):
+            _features(bad)
+    assert EventScorer._tensor(None, False, "amount").dtype == np.float32
+    assert EventScorer._tensor(None, True, "channel")[0, 0] == "__missing__"
+    with pytest.raises(InvalidEventError, match="amount must be a number"):
+        EventScorer._tensor("12", False, "amount")
+    with pytest.raises(InvalidEventError, match="channel must be a string"):
+        EventScorer._tensor(3, True, "channel")
+
+
 # --- the report --------------------------------------------------------------------------------
 
 
@@ -281,51 +347,96 @@ def _load(pct: int, p99: float) -> dict[str, Any]:
             "to_scoring_p50_ms": 1.0, "to_scoring_p99_ms": 2.0}
 
 
+def _low(share: float) -> dict[str, Any]:
+    return {"cpu_share": share, "cpu_s": share * 20, "wall_s": 20.0, "offered_eps": 1000.0,
+            "achieved_eps": 999.0, "received": 25_000, "p50_ms": 5.0, "p99_ms": 20.0}
+
+
 def sample_report() -> BenchReport:
+    """Three rounds; round 2 had a slow minute for every mode alike."""
     report = BenchReport(
         events=1000, partitions=6, seed=0, command="driftline bench --events 1000",
         started_at="2026-11-26T17:00:00+00:00", kafka_version="4.4.0",
         broker={"bootstrap": "127.0.0.1:9", "started_by_bench": True},
         machine={"cores": 2, "usable_cores": 2, "cpu_model": "Xeon", "loadavg_at_start": [0.5, 0.4, 0.3]},
-        settings={"batch_max_records": 2000}, latency_plan={"loads_pct": [25, 50, 75]})
-    report.modes["raw"] = ModeResult(40_000.0, 5.0, 200_000, 0.03, 90.0, 2.0,
-                                     latency=[_load(25, 9.0), _load(50, 41.0), _load(75, 60.0)])
-    report.modes["scoring"] = ModeResult(36_000.0, 5.5, 200_000, 0.05, 150.0, 6.0)
-    report.modes["full"] = ModeResult(30_000.0, 6.7, 200_000, 0.06, 210.0, 6.0,
-                                      latency=[_load(25, 8.0), _load(50, 12.0), _load(75, 30.0)])
+        settings={"batch_max_records": 2000}, latency_plan={"loads_pct": [25, 50, 75]}, repeat=3,
+        peer_events=500, low_rate_plan={"offered_eps": 1000.0, "seconds": 20.0})
+    report.modes["raw"] = [ModeResult(40_000.0 * k, 5.0, 200_000, 0.03 / k, 90.0, 2.0)
+                           for k in (1.0, 0.5, 1.1)]
+    report.modes["scoring"] = [ModeResult(36_000.0 * k, 5.5, 200_000, 0.05 / k, 150.0, 6.0)
+                               for k in (1.0, 0.5, 1.1)]
+    report.modes["full"] = [ModeResult(30_000.0 * k, 6.7, 200_000, 0.06 / k, 210.0 + k, 6.0)
+                            for k in (1.0, 0.5, 1.1)]
+    report.modes["faust"] = [ModeResult(3_000.0 * k, 10.0, 500, 0.5 / k, 110.0, 4.0) for k in (1.0, 0.5, 1.1)]
+    report.latency["full"] = [TargetRun([_load(25, 8.0 + k), _load(50, 12.0 + k), _load(75, 30.0)], 220.0 + k,
+                                        _low(0.12 + k / 100)) for k in (0, 1, 2)]
+    report.latency["raw"] = [TargetRun([_load(25, 9.0), _load(50, 41.0 + k), _load(75, 60.0)], 50.0,
+                                       _low(0.05)) for k in (0, 1, 2)]
     return report
 
 
-def test_report_json_has_the_headline_keys_and_a_null_join() -> None:
+def test_report_json_has_the_headline_keys_as_medians_and_a_null_join() -> None:
     data = sample_report().to_json()
     assert data["raw_eps"] == 40_000.0 and data["scoring_eps"] == 36_000.0 and data["full_eps"] == 30_000.0
-    assert data["join_eps"] is None and data["modes"]["join"] is None
-    assert data["p99_ms_at_50pct"] == 12.0 and data["peak_rss_mb"] == 210.0
-    assert data["raw_p99_ms_at_50pct"] == 41.0
-    assert data["modes"]["full"]["ratio_to_raw"] == pytest.approx(0.75)
-    assert data["modes"]["full"]["ratio_to_scoring"] == pytest.approx(30 / 36)
-    assert data["modes"]["scoring"]["cpu_s_per_1k"] == 0.05
+    assert data["join_eps"] is None and data["modes"]["join"] is None and data["repeat"] == 3
+    assert data["p99_ms_at_50pct"] == 13.0 and data["raw_p99_ms_at_50pct"] == 42.0
+    assert data["peak_rss_mb"] == 222.0  # the highest of every repeat, latency phases included
+    full = data["modes"]["full"]
+    assert full["ratio_to_raw"] == pytest.approx(0.75) and full["spread"]["ratio_to_raw"] == [
+        pytest.approx(0.75), pytest.approx(0.75)]  # ratios are taken within a round
+    assert full["ratio_to_scoring"] == pytest.approx(30 / 36)
+    assert full["cpu_ratio_to_scoring"] == pytest.approx(1.2)
+    assert data["modes"]["scoring"]["cpu_s_per_1k"] == pytest.approx(0.05)
+    assert data["modes"]["scoring"]["spread"]["eps"] == [18_000.0, pytest.approx(39_600.0)]
     assert {"kafka_version", "machine", "command", "started_at", "settings"} <= set(data)
     orjson.dumps(data)  # JSON-ready as it is
 
 
+def test_each_repeat_is_kept_beside_the_median() -> None:
+    data = sample_report().to_json()
+    repeats = data["modes"]["raw"]["repeats"]
+    assert [r["eps"] for r in repeats] == [40_000.0, 20_000.0, pytest.approx(44_000.0)]
+    assert {"eps", "cpu_s_per_1k", "peak_rss_mb", "window_s", "events_in_window", "startup_s",
+            "ratio_to_raw", "ratio_to_scoring", "ratio_to_full", "cpu_ratio_to_scoring"} <= set(repeats[0])
+    load = data["modes"]["full"]["latency"][1]
+    assert load["load_pct"] == 50 and load["p99_ms"] == 13.0 and load["spread"]["p99_ms"] == [12.0, 14.0]
+    assert [r["p99_ms"] for r in load["repeats"]] == [12.0, 13.0, 14.0]
+
+
+def test_peers_and_the_low_rate_are_reported_beside_driftline() -> None:
+    data = sample_report().to_json()
+    faust = data["peers"]["faust"]
+    assert data["peers"]["quix"] is None and data["peer_events"] == 500
+    assert faust["eps"] == 3_000.0 and faust["ratio_to_full"] == pytest.approx(0.1)
+    assert faust["cpu_s_per_1k"] == pytest.approx(0.5) and len(faust["repeats"]) == 3
+    assert "latency" not in faust
+    low = data["low_rate"]
+    assert low["offered_eps"] == 1000.0 and low["seconds"] == 20.0
+    assert low["full"]["cpu_share"] == pytest.approx(0.13) and low["raw"]["cpu_share"] == pytest.approx(0.05)
+    assert low["full"]["spread"]["cpu_share"] == [pytest.approx(0.12), pytest.approx(0.14)]
+
+
 def test_targets_say_met_missed_or_not_measured() -> None:
     verdicts = {t["name"]: t["met"] for t in sample_report().to_json()["targets"]}
-    assert verdicts == {"full_vs_raw": True, "full_vs_scoring": False, "p99_ms_at_50pct": True,
-                        "peak_rss_mb": True, "join_vs_full": None, "pending_peak_rss_mb": None}
+    assert verdicts == {"full_vs_raw": False, "full_vs_scoring": False, "full_vs_scoring_cpu": False,
+                        "p99_ms_at_50pct": True, "p99_vs_raw_at_50pct": True, "peak_rss_mb": True,
+                        "join_vs_full": None, "pending_peak_rss_mb": None, "low_rate_cpu_share": True}
     partial = sample_report()
     del partial.modes["full"]
+    del partial.latency["full"]
     assert {t["met"] for t in partial.to_json()["targets"]} == {None}
 
 
-def test_the_table_shows_every_mode_and_load() -> None:
+def test_the_table_shows_every_mode_peer_load_and_the_low_rate() -> None:
     table = format_table(sample_report().to_json())
-    assert "40,000" in table and "30,000" in table and " 0.75" in table
+    assert "40,000" in table and "30,000" in table and " 0.75" in table and "20,000-44,000" in table
     join_row = next(line for line in table.splitlines() if line.startswith("join"))
     assert "—" in join_row
-    assert " 50%" in table and "MISSED" in table and "4.4.0" in table
+    assert "Faust agent" in table and "3,000" in table and "first 500 of the same events" in table
+    assert " 50%" in table and "MISSED" in table and "4.4.0" in table and "3 interleaved repeats" in table
     assert "the full worker:" in table and "the raw passthrough, same offered rates:" in table
-    assert "41.0" in table  # the raw passthrough's p99 at 50%
+    assert "42.0" in table  # the raw passthrough's median p99 at 50%
+    assert "steady 1,000 events/s" in table and "full worker 13.0% of a core (12.0%-14.0%)" in table
 
 
 def test_latency_runs_from_the_event_ts_to_the_broker_append_and_splits_at_the_build() -> None:
@@ -341,9 +452,16 @@ def test_latency_runs_from_the_event_ts_to_the_broker_append_and_splits_at_the_b
 
 def test_the_bench_command_parses_its_flags() -> None:
     args = build_parser().parse_args(["bench", "--events", "3000", "--modes", "raw,full", "--broker",
-                                      "127.0.0.1:9", "--partitions", "3", "--latency-seconds", "2", "--json"])
+                                      "127.0.0.1:9", "--partitions", "3", "--latency-seconds", "2", "--json",
+                                      "--repeat", "5", "--peer-events", "700", "--low-rate", "500",
+                                      "--low-rate-seconds", "7"])
     assert args.events == 3000 and args.modes == "raw,full" and args.bench_broker == "127.0.0.1:9"
     assert args.topic_partitions == 3 and args.latency_seconds == 2.0 and args.json
+    assert args.repeat == 5 and args.peer_events == 700
+    assert args.low_rate == 500.0 and args.low_rate_seconds == 7
+    defaults = build_parser().parse_args(["bench"])
+    assert defaults.repeat == 3 and defaults.events == 600_000 and defaults.low_rate == 1000.0
+    assert defaults.broker_warmup_events == 1_500_000
 
 
 def test_a_negative_warm_up_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -110,3 +111,15 @@ def test_a_drift_setting_that_silences_a_detector_stops_the_worker_with_one_line
                              "--broker", "127.0.0.1:9"], capture_output=True, text=True, timeout=120,
                             check=False, env=env)
     assert_one_line_exit_3(result, setting)
+
+
+def test_a_worker_does_not_load_scikit_learn_even_where_it_is_installed() -> None:
+    # river.drift would import it through its dataset helpers: 150 MB of RSS per worker.
+    probe = ("import sys, driftline.streams.worker, sklearn.utils; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn') != [])")
+    loaded_first = subprocess.run([sys.executable, "-c", probe.replace(", sklearn.utils", "")],
+                                  capture_output=True, text=True, timeout=120, check=True)
+    assert loaded_first.stdout.strip() == "False"
+    loaded_after = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                                  check=True)
+    assert loaded_after.stdout.strip() == "True"  # a later import of it is not refused
