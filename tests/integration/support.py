@@ -56,7 +56,7 @@ class WorkerProcess:
 
     def start(self) -> None:
         environment = worker_environment(self.settings)
-        if self.cwd is not None:  # ``-m streams.cli`` must still find the project from elsewhere
+        if self.cwd is not None:  # ``-m driftline.streams.cli`` must still find the project from elsewhere
             environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path.cwd()),
                                                                       environment.get("PYTHONPATH")]))
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor

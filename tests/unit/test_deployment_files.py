@@ -191,7 +191,8 @@ def _setup_calls(tmp_path: Path, registry: Path) -> list[str]:
     calls = tmp_path / "calls"
     stub = bin_dir / "driftline"
     stub.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n'
-                    f'if [ "$*" = "models list --json" ]; then exec {sys.executable} -m streams.cli '
+                    f'if [ "$*" = "models list --json" ]; then '
+                    f'exec {sys.executable} -m driftline.streams.cli '
                     f'--log-level error models list --json --registry {registry}; fi\n')
     stub.chmod(0o755)
     shell, flag, script = compose()["services"]["setup"]["entrypoint"]
