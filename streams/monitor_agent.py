@@ -219,8 +219,9 @@ class SnapshotPublisher:
         snapshots = self.book.snapshots()
         for snapshot in snapshots:
             record_drift(snapshot)
-            await self.send(key=snapshot["model"].encode(),
-                            value=orjson.dumps(snapshot, option=orjson.OPT_SERIALIZE_NUMPY))
+            # "kind" tells drift snapshots from the performance agent's on the shared metrics topic.
+            value = orjson.dumps({"kind": "drift", **snapshot}, option=orjson.OPT_SERIALIZE_NUMPY)
+            await self.send(key=snapshot["model"].encode(), value=value)
         return len(snapshots)
 
 

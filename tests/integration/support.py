@@ -150,6 +150,12 @@ class TopicReader:
                 self.partitions[tp.topic].extend(tp.partition for _ in batch)
 
 
+def drift_snapshots(reader: TopicReader, topic: str) -> list[dict[str, Any]]:
+    """The monitor agent's snapshots among the records read from the metrics ``topic`` (the
+    performance agent publishes its own kinds there too)."""
+    return [value for _, value in reader.records[topic] if value.get("kind") == "drift"]
+
+
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """A worker's ``/metrics`` as {(sample name, sorted labels): value}."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:

@@ -12,7 +12,14 @@ import pytest
 from driftline.models.synthetic import Drift, MeanShift, SyntheticStream
 from driftline.streams.settings import Settings
 from driftline.streams.topics import ensure_topics
-from tests.integration.support import TopicReader, WorkerProcess, isolated_settings, send_all, wait_for_group
+from tests.integration.support import (
+    TopicReader,
+    WorkerProcess,
+    drift_snapshots,
+    isolated_settings,
+    send_all,
+    wait_for_group,
+)
 
 DRIFTING = "customer_age_years"
 
@@ -65,7 +72,7 @@ async def test_two_workers_raise_one_drift_alert_and_resolve_it(settings: Settin
             for a in alerts_of(r, settings, "data_drift")),
             timeout=180, alive=alive)
         drift = alerts_of(out, settings, "data_drift")
-        snapshots = [value for _, value in out.records[settings.topic_metrics]]
+        snapshots = drift_snapshots(out, settings.topic_metrics)
 
     # Two detectors watch the shape and the location of every feature: one alert stream each.
     location = [a for a in drift if a["data"]["detector"] == "cusum.location"]

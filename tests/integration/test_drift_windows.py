@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -20,7 +19,7 @@ import pytest
 from driftline.models.synthetic import Drift, MeanShift, SyntheticStream
 from driftline.streams.settings import Settings
 from driftline.streams.topics import ensure_topics
-from tests.integration.support import TopicReader, WorkerProcess, isolated_settings, send_all
+from tests.integration.support import TopicReader, WorkerProcess, drift_snapshots, isolated_settings, send_all
 
 DRIFTING = "customer_age_years"
 EVENTS = 12_000
@@ -64,14 +63,14 @@ async def test_windows_hold_the_configured_events_at_a_high_per_worker_rate(sett
               settings.topic_drift_counts)
     async with TopicReader(settings.broker, topics) as out:
         def done_and_idle(r: TopicReader) -> bool:
-            snapshots: list[dict[str, Any]] = [v for _, v in r.records[settings.topic_metrics]]
+            snapshots = drift_snapshots(r, settings.topic_metrics)
             idle = [s for s in snapshots if s["events"] == EVENTS]
             return len(r.records[settings.topic_predictions]) >= EVENTS and len(idle) >= 3
 
         await out.read_until(done_and_idle, timeout=180, alive=worker.assert_alive)
         sizes = record_sizes(out, settings)
         alerts = [value["data"] for _, value in out.records[settings.topic_alerts]]
-        snapshots = [value for _, value in out.records[settings.topic_metrics]]
+        snapshots = drift_snapshots(out, settings.topic_metrics)
 
     assert sum(sizes) == EVENTS and max(sizes) > 1000, sizes  # the regime: records of thousands of events
     for snapshot in snapshots:

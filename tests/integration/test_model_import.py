@@ -24,7 +24,7 @@ from driftline.streams.settings import Settings
 from driftline.streams.topics import ensure_topics
 from tests.command import DRIFTLINE
 from tests.import_data import CATEGORICAL, NUMERIC, column_pipeline, customers
-from tests.integration.support import TopicReader, WorkerProcess, isolated_settings, send_all
+from tests.integration.support import TopicReader, WorkerProcess, drift_snapshots, isolated_settings, send_all
 
 FEATURES = [*NUMERIC, *CATEGORICAL]
 EVENTS = 400
@@ -78,7 +78,7 @@ async def test_an_imported_pipeline_is_served_as_onnx_runtime_answers_and_monito
     topics = (settings.topic_predictions, settings.topic_deadletter, settings.topic_metrics)
 
     def judged(reader: TopicReader) -> list[dict[str, Any]]:
-        return [s for _, s in reader.records[settings.topic_metrics] if s.get("evaluations")]
+        return [s for s in drift_snapshots(reader, settings.topic_metrics) if s["evaluations"]]
 
     async with TopicReader(settings.broker, topics) as out:
         await out.read_until(lambda r: len(r.records[settings.topic_predictions]) >= sent and judged(r) != [],

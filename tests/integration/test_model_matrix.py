@@ -25,7 +25,7 @@ from driftline.models.runtime import Prediction, columns_from_rows
 from driftline.streams.settings import Settings
 from driftline.streams.topics import ensure_topics
 from tests.command import DRIFTLINE
-from tests.integration.support import TopicReader, WorkerProcess, isolated_settings, send_all
+from tests.integration.support import TopicReader, WorkerProcess, drift_snapshots, isolated_settings, send_all
 from tests.model_zoo import ZooModel, build_zoo, sample
 
 EVENTS_PER_MODEL = 300
@@ -108,14 +108,14 @@ async def test_every_common_export_is_registered_served_and_monitored(
     topics = (settings.topic_predictions, settings.topic_deadletter, settings.topic_metrics)
 
     def judged(reader: TopicReader) -> set[str]:
-        return {str(s["model"]) for _, s in reader.records[settings.topic_metrics] if s.get("evaluations")}
+        return {str(s["model"]) for s in drift_snapshots(reader, settings.topic_metrics) if s["evaluations"]}
 
     async with TopicReader(settings.broker, topics) as out:
         await out.read_until(lambda r: len(r.records[settings.topic_predictions]) >= sent
                              and judged(r) == {m.name for m in zoo}, timeout=240, alive=worker.assert_alive)
         assert out.records[settings.topic_deadletter] == []
         predictions = [value for _, value in out.records[settings.topic_predictions]]
-        snapshots = [value for _, value in out.records[settings.topic_metrics] if value.get("evaluations")]
+        snapshots = [s for s in drift_snapshots(out, settings.topic_metrics) if s["evaluations"]]
 
     registry = Registry(settings.registry)
     for model in zoo:

@@ -167,5 +167,5 @@ async def test_prediction_drift_and_performance_are_judged_per_task(settings: Se
         assert petals["task"] == "regression" and 0 < petals["metrics"]["mae"] <= petals["metrics"]["rmse"]
         assert not petals["labels"]["checked"]
     snapshot = next(v for _, v in reversed(out.records[settings.topic_metrics])
-                    if v.get("model") == "iris" and "features" in v)
+                    if v.get("kind") == "drift" and v.get("model") == "iris")
     assert {f"__score__[{c}]" for c in CLASSES} <= set(snapshot["features"])
