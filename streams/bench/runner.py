@@ -197,17 +197,19 @@ async def _run_mode(run: _Run, spec: ModeSpec, round_: int, created: list[str]) 
     events = run.events_for(spec, round_)
     await _preload(run, spec, round_, settings, events)
     run.say(round_, f"{spec.name}: starting the {spec.title}")
-    child = run.spawn(spec, f"{spec.name}-{round_ + 1}", settings)
-    try:
-        # Training examples are written in transactions: their end offsets also count one commit
-        # marker per partition and transaction (about 60/s at 100 ms cycles), a rate error < 0.5%.
-        async with OutputWatcher(run.bootstrap, _outputs(spec, settings), run.options.partitions) as watcher:
+    # Training examples are written in transactions: their end offsets also count one commit
+    # marker per partition and transaction (about 60/s at 100 ms cycles), a rate error < 0.5%.
+    # The watcher is up before the child starts: a passthrough could otherwise be done with a small
+    # run before the first count, leaving no window to measure.
+    async with OutputWatcher(run.bootstrap, _outputs(spec, settings), run.options.partitions) as watcher:
+        child = run.spawn(spec, f"{spec.name}-{round_ + 1}", settings)
+        try:
             measured = await measure(watcher, child, events)
-        run.say(round_, f"{spec.name}: {measured.rate.eps:,.0f} events/s over {measured.rate.seconds:.1f} s, "
-                        f"{measured.cpu_s_per_1k:.4f} CPU s per 1k events")
-        rss = peak_rss_mb(child.pid)
-    finally:
-        child.stop()
+            run.say(round_, f"{spec.name}: {measured.rate.eps:,.0f} events/s over "
+                            f"{measured.rate.seconds:.1f} s, {measured.cpu_s_per_1k:.4f} CPU s per 1k events")
+            rss = peak_rss_mb(child.pid)
+        finally:
+            child.stop()
     return ModeResult(eps=measured.rate.eps, window_s=measured.rate.seconds, events=measured.rate.events,
                       cpu_s_per_1k=measured.cpu_s_per_1k, peak_rss_mb=rss, startup_s=measured.startup_s)
 
