@@ -84,11 +84,8 @@ class DriftOutbox:
         pending.scores.append(scores)
 
     def due(self) -> bool:
-        if not self._pending:
-            return False
-        if any(p.events >= self.max_events for p in self._pending.values()):
-            return True
-        return time.monotonic() - self._last_flush >= self.flush_interval_s
+        return flush_due([p.events for p in self._pending.values()], max_events=self.max_events,
+                         last_flush=self._last_flush, interval_s=self.flush_interval_s)
 
     def drain(self) -> list[tuple[bytes, bytes]]:
         """(key, value) records of everything accumulated since the last drain, in event order."""
@@ -118,6 +115,16 @@ class DriftOutbox:
             }
             messages.append(orjson.dumps(message, option=orjson.OPT_SERIALIZE_NUMPY))
         return messages
+
+
+def flush_due(pending_events: list[int], *, max_events: int, last_flush: float, interval_s: float) -> bool:
+    """Whether an outbox should drain: something is kept, and either one model's share reached
+    ``max_events`` or ``interval_s`` passed since the last drain (``time.monotonic`` seconds)."""
+    if not pending_events:
+        return False
+    if max(pending_events) >= max_events:
+        return True
+    return time.monotonic() - last_flush >= interval_s
 
 
 def decode_codes(message: dict[str, Any]) -> npt.NDArray[np.unsignedinteger]:

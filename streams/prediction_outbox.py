@@ -34,6 +34,7 @@ import orjson
 
 from driftline.models.card import ModelCard
 from driftline.models.runtime import Prediction
+from driftline.streams.drift_outbox import flush_due
 from driftline.streams.segments import CardSegments, Values, decode_wire
 
 log = logging.getLogger(__name__)
@@ -105,11 +106,8 @@ class PredictionOutbox:
         return counts
 
     def due(self) -> bool:
-        if not self._pending:
-            return False
-        if any(p.events >= self.max_events for p in self._pending.values()):
-            return True
-        return time.monotonic() - self._last_flush >= self.flush_interval_s
+        return flush_due([p.events for p in self._pending.values()], max_events=self.max_events,
+                         last_flush=self._last_flush, interval_s=self.flush_interval_s)
 
     def drain(self) -> list[tuple[bytes, bytes]]:
         """(key, value) records of everything kept since the last drain, in scoring order."""
