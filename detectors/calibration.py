@@ -266,7 +266,7 @@ class Calibration:
         if quantiles is None:
             quantiles = self.quantiles
         scale = effective_size(n, self.reference_sizes)
-        out = np.full(quantiles.shape, math.inf)
+        out = np.full(scale.shape, math.inf)
         np.divide(quantiles, scale, out=out, where=scale > 0)
         return out
 

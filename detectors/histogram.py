@@ -56,6 +56,7 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -214,7 +215,7 @@ class HistogramDriftDetector:
     def thresholds_for(self, present: npt.ArrayLike) -> FloatArray:
         """Per-row thresholds for windows holding ``present`` compared values per row."""
         if self._calibration is None:
-            return np.full(len(self._names), float(self.threshold))
+            return np.full(np.shape(present), float(self.threshold))
         out = self._calibration.thresholds(present, self._quantiles)
         return np.where(self._comparable, out, math.inf)
 
@@ -275,20 +276,88 @@ class HistogramDriftDetector:
             self._evaluate()
 
     def _evaluate(self) -> None:
-        shape = self._to_shape(self._window)
-        present = shape.sum(axis=1)
-        usable = (present > 0) & self._comparable
-        # A row with nothing to compare is compared with its reference: statistic 0.
-        current = np.where(usable[:, None], shape, self._shape_reference)
-        self._values = statistic_rows(self.statistic, self._shape_reference, current, self._nbins)
-        self._present = present
-        self._thresholds = self.thresholds_for(present)
+        values, thresholds, present = self._statistics(self._window[None])
+        self._values, self._thresholds, self._present = values[0], thresholds[0], present[0]
         self._n_evaluations += 1
         self._evaluated = True
         above = self._values > self._thresholds
         self._drift_detected = bool(above.any())
         self._warning_detected = not self._drift_detected and bool(
             (self._values > self.warning_ratio * self._thresholds).any())
+
+    def _statistics(self, windows: CountArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Each row's statistic, threshold and compared values in each of ``[E, rows, width]``
+        windows: ``[E, rows]`` each, computed for all windows at once."""
+        n_windows, rows = windows.shape[0], windows.shape[1]
+        size = rows * self._shape_width + 1
+        flat = (self._flat_groups + size * np.arange(n_windows)[:, None]).ravel()
+        summed = np.bincount(flat, weights=windows.reshape(-1), minlength=n_windows * size)
+        shape = summed.reshape(n_windows, size)[:, :-1].reshape(n_windows, rows, self._shape_width)
+        present = shape.sum(axis=2)
+        usable = (present > 0) & self._comparable
+        # A row with nothing to compare is compared with its reference: statistic 0.
+        current = np.where(usable[..., None], shape, self._shape_reference)
+        reference = np.broadcast_to(self._shape_reference, current.shape).reshape(-1, self._shape_width)
+        values = statistic_rows(self.statistic, reference, current.reshape(-1, self._shape_width),
+                                np.tile(self._nbins, n_windows)).reshape(n_windows, rows)
+        return values, self.thresholds_for(present), present
+
+    # --- many sub-windows at once --------------------------------------------------------------
+
+    def block_sizes(self, n: int) -> npt.NDArray[np.int64]:
+        """How ``n`` more events split at sub-window ends: the open sub-window's `room`, whole
+        sub-windows, then what stays open (possibly 0). One size alone: nothing closes."""
+        room = self.room
+        if n < room:
+            return np.array([n], dtype=np.int64)
+        whole, rest = divmod(n - room, self._sub_size)
+        return np.array([room, *[self._sub_size] * whole, rest], dtype=np.int64)
+
+    def advance_if_quiet(self, blocks: CountArray, sizes: npt.NDArray[np.int64],
+                         quiet: Callable[[CountArray], bool]) -> bool:
+        """Feed many sub-windows at once if none of their evaluations finds anything; else change nothing.
+
+        ``blocks`` (``[B, rows, width]``) are the counts of the `block_sizes` ``sizes``: each but the
+        last closes a sub-window. True: every block was fed, each closing was evaluated (all at
+        once, which is the point: a batch of 2,000 events closes 20 sub-windows, and one evaluation
+        costs about as much alone as 20 do together), no row was above its threshold and ``quiet``
+        accepted the stack of evaluated windows; the state is then exactly what `update` block by
+        block would leave. False: nothing changed (also when the ring is still filling or nothing
+        closes); feed the blocks with `update`.
+        """
+        closes = len(sizes) - 1
+        n = self.n_sub_windows
+        if closes < 1 or self._closed < n:
+            return False
+        oldest_first = (self._slot + np.arange(n)) % n
+        closing = blocks[:closes].copy()
+        closing[0] += self._open
+        closing_events = sizes[:closes].copy()
+        closing_events[0] += self._open_events
+        # Window e (after closing e) sums the n sub-windows ending with it: differences of a cumsum.
+        sequence = np.concatenate([self._ring[oldest_first], closing])
+        event_sequence = np.concatenate([self._ring_events[oldest_first], closing_events])
+        sums, event_sums = np.cumsum(sequence, axis=0), np.cumsum(event_sequence)
+        windows = sums[n:] - sums[:closes]
+        values, thresholds, present = self._statistics(windows)
+        if not ((values <= thresholds).all() and quiet(windows)):
+            return False
+        self._slot = (self._slot + closes) % n
+        oldest_first = (self._slot + np.arange(n)) % n
+        self._ring[oldest_first], self._ring_events[oldest_first] = sequence[-n:], event_sequence[-n:]
+        self._window, self._window_events = windows[-1], int(event_sums[-1] - event_sums[closes - 1])
+        self._n_seen += int(sizes.sum())
+        self._window_end = self._n_seen - int(sizes[-1])
+        self._open, self._open_events = blocks[-1].copy(), int(sizes[-1])
+        self._closed += closes
+        self._n_evaluations += closes
+        self._values, self._thresholds, self._present = values[-1], thresholds[-1], present[-1]
+        # The flags are those of the last block's `update`: an open remainder evaluates nothing.
+        self._evaluated = self._sub_closed = self._open_events == 0
+        self._drift_detected = False
+        self._warning_detected = self._evaluated and bool(
+            (self._values > self.warning_ratio * self._thresholds).any())
+        return True
 
     # --- results -------------------------------------------------------------------------------
 

@@ -67,7 +67,7 @@ from driftline.detectors.alerting import (
     Transition,
     dedup_key,
 )
-from driftline.detectors.binner import counts_from_codes
+from driftline.detectors.binner import block_counts, counts_from_codes
 from driftline.detectors.calibration import Statistic, per_test_alpha
 from driftline.detectors.histogram import HistogramDriftDetector
 from driftline.detectors.normal_score_cusum import NormalScoreCUSUM
@@ -262,6 +262,8 @@ class DriftMonitor:
         events: list[AlertEvent] = []
         position = 0
         fed = self._location_quiet_through(codes)
+        if (fed or self._location is None) and self._histogram_quiet_through(codes):
+            position = codes.shape[0]
         while position < codes.shape[0]:
             block = codes[position : position + self._histogram.room]
             first = self._histogram.n_seen
@@ -289,6 +291,25 @@ class DriftMonitor:
         if not (location.peaks_within_thresholds() and all(s.state.quiet for s in self._location_streams)):
             return False
         return location.advance_if_quiet(codes)
+
+    def _histogram_quiet_through(self, codes: npt.NDArray[np.unsignedinteger]) -> bool:
+        """Feed the whole batch's sub-windows to the histograms at once when every evaluation in it
+        is quiet (see `_quiet`); the CUSUMs, fed already, then take the quiet step each closing
+        would have taken. False: nothing changed, feed it block by block."""
+        if not all(stream.state.quiet for stream in self._streams):
+            return False
+        h = self._histogram
+        sizes = h.block_sizes(codes.shape[0])
+        if sizes.size < 2 or h.n_evaluations == 0:
+            return False
+        blocks = block_counts(codes, sizes, self._width)
+        if not h.advance_if_quiet(blocks, sizes, quiet=lambda windows: not self._quality.may_exceed(windows)):
+            return False
+        self._last_quality = None
+        if self._location is not None:
+            self._location.clear_peaks()
+            self._location_step_at = h.n_seen - int(sizes[-1])
+        return True
 
     def _run_location(self, block: npt.NDArray[np.unsignedinteger], first: int) -> list[AlertEvent]:
         if self._location is None:

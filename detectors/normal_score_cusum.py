@@ -224,13 +224,9 @@ class NormalScoreCUSUM:
         The monitor's fast path: one kernel call for a whole batch instead of one per sub-window,
         in the common case where nothing crosses.
         """
-        saved = self._state.copy()
-        used = ext.cusum_codes(codes, self._columns, self._table, self._thresholds, self._state,
-                               headstart=self.headstart)
-        if used < codes.shape[0] or self._just_crossed.any():
-            self._state[:] = saved
+        if not ext.cusum_quiet(codes, self._columns, self._table, self._thresholds, self._state):
             return False
-        self._n_seen += used
+        self._n_seen += codes.shape[0]
         self._crossed = False
         return True
 

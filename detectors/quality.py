@@ -36,6 +36,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -98,19 +99,24 @@ class DataQualityCheck:
         return -math.log10(self.alpha)
 
     def may_exceed(self, window: npt.NDArray[np.int64]) -> bool:
-        """Whether some score of this window may be above the threshold (False: `evaluate` would
-        find none), decided from counts alone.
+        """Whether some score of this window (``[rows, width]``), or of any of a stack of windows
+        (``[E, rows, width]``), may be above the threshold (False: `evaluate` would find none),
+        decided from counts alone.
 
         A score only grows with its flagged count, so for given window totals each row has a
         smallest count that passes; those are found once per distinct totals (a full window's are
         the same at every evaluation) and then the test is two comparisons instead of two
         incomplete-beta evaluations: a third of the monitor's time went there.
         """
-        total = window.sum(axis=1)
-        missing = (window * self._missing).sum(axis=1)
-        out = (window * self._range).sum(axis=1)
-        critical_missing, critical_range = self._critical_counts(total)
-        return bool((missing >= critical_missing).any() or (out >= critical_range).any())
+        stack = window.reshape(-1, *window.shape[-2:])
+        totals = stack.sum(axis=2)
+        missing = (stack * self._missing).sum(axis=2)
+        out = (stack * self._range).sum(axis=2)
+        for total, same in _runs_of_equal_rows(totals):
+            critical_missing, critical_range = self._critical_counts(total)
+            if (missing[same] >= critical_missing).any() or (out[same] >= critical_range).any():
+                return True
+        return False
 
     def _critical_counts(self, total: npt.NDArray[np.int64]) -> tuple[FloatArray, FloatArray]:
         key = total.tobytes()
@@ -151,6 +157,14 @@ class DataQualityCheck:
         p = np.where((flagged > 0) & (pi > 0), p, 1.0)
         # + 0.0 turns log10(1) = -0.0 into 0.0.
         return np.asarray(np.minimum(-np.log10(np.maximum(p, 1e-300)), MAX_SCORE) + 0.0, dtype=np.float64)
+
+
+def _runs_of_equal_rows(totals: npt.NDArray[np.int64]) -> list[tuple[npt.NDArray[np.int64], slice]]:
+    """``totals`` (``[E, rows]``) cut where a row changes: full windows all have the same totals,
+    so a stack of them is one run and its critical counts are looked up once."""
+    cuts = np.flatnonzero((totals[1:] != totals[:-1]).any(axis=1)) + 1
+    bounds = [0, *cuts.tolist(), totals.shape[0]]
+    return [(totals[a], slice(a, b)) for a, b in itertools.pairwise(bounds)]
 
 
 def _share(part: FloatArray, total: FloatArray) -> FloatArray:

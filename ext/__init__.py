@@ -49,6 +49,7 @@ __all__ = [
     "chi2_sf",
     "chi_square",
     "cusum_codes",
+    "cusum_quiet",
     "encode_categories",
     "jensen_shannon",
     "js_rows",
@@ -80,7 +81,7 @@ IMPLEMENTATION: Literal["cython", "python"] = _choose()
 
 # Two import lists, so that mypy checks that both twins have the same signatures.
 if IMPLEMENTATION == "cython":
-    from driftline.ext._cusum import cusum_codes
+    from driftline.ext._cusum import cusum_codes, cusum_quiet
     from driftline.ext._histogram import (
         DEFAULT_EPS,
         bin_categorical,
@@ -100,7 +101,7 @@ if IMPLEMENTATION == "cython":
     )
     from driftline.ext._kafka import key_partitions, murmur2
 else:
-    from driftline.ext.cusum_py import cusum_codes
+    from driftline.ext.cusum_py import cusum_codes, cusum_quiet
     from driftline.ext.histogram_py import (
         DEFAULT_EPS,
         bin_categorical,

@@ -6,3 +6,7 @@ import numpy.typing as npt
 def cusum_codes(codes: npt.NDArray[np.unsignedinteger], columns: npt.ArrayLike,
                 increments: npt.NDArray[np.float64], thresholds: npt.NDArray[np.float64],
                 state: npt.NDArray[np.float64], *, headstart: float) -> int: ...
+
+def cusum_quiet(codes: npt.NDArray[np.unsignedinteger], columns: npt.ArrayLike,
+                increments: npt.NDArray[np.float64], thresholds: npt.NDArray[np.float64],
+                state: npt.NDArray[np.float64]) -> bool: ...

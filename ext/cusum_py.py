@@ -31,7 +31,7 @@ import numpy.typing as npt
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 CodeArray: TypeAlias = npt.NDArray[np.unsignedinteger]
 
-__all__ = ["cusum_codes"]
+__all__ = ["cusum_codes", "cusum_quiet"]
 
 
 def cusum_codes(codes: CodeArray, columns: npt.ArrayLike, increments: FloatArray, thresholds: FloatArray,
@@ -85,6 +85,32 @@ def cusum_codes(codes: CodeArray, columns: npt.ArrayLike, increments: FloatArray
             crossed[:] = over
             return i + 1
     return int(matrix.shape[0])
+
+
+def cusum_quiet(codes: CodeArray, columns: npt.ArrayLike, increments: FloatArray, thresholds: FloatArray,
+                state: FloatArray) -> bool:
+    """Run every event of ``codes`` through the CUSUMs, if none crosses: the monitor's fast path.
+
+    True: no CUSUM crossed; ``state`` holds what `cusum_codes` would leave after the whole batch
+    (row 2 zeroed). False: some CUSUM crossed, and ``state`` is left as it was. Without a crossing
+    the order in which CUSUMs and events are visited cannot change the result, so the compiled twin
+    runs each CUSUM over every event in turn, its ``S`` and peak in registers, instead of every
+    CUSUM per event; arguments are checked as in `cusum_codes`.
+
+    >>> codes = np.array([[0], [1], [1], [0]], dtype=np.uint8)
+    >>> state = np.zeros((3, 1))
+    >>> cusum_quiet(codes, [0], np.array([[-1.0, 1.0]]), np.array([2.5]), state), state.tolist()
+    (True, [[1.0], [2.0], [0.0]])
+    >>> cusum_quiet(codes, [0], np.array([[-1.0, 1.0]]), np.array([1.5]), state), state.tolist()
+    (False, [[1.0], [2.0], [0.0]])
+    """
+    _checked(codes, columns, increments, thresholds, state, headstart=0.0)
+    trial = state.copy()
+    used = cusum_codes(codes, columns, increments, thresholds, trial, headstart=0.0)
+    if used < codes.shape[0] or trial[2].any():
+        return False
+    state[:] = trial
+    return True
 
 
 def _checked(codes: object, columns: npt.ArrayLike, increments: object, thresholds: npt.ArrayLike,

@@ -7,7 +7,7 @@ import inspect
 import numpy as np
 import pytest
 
-from driftline.detectors.binner import ProfileBinner
+from driftline.detectors.binner import ProfileBinner, block_counts
 from driftline.detectors.histogram import HistogramDriftDetector
 from driftline.detectors.reference import ReferenceProfile
 from driftline.models.card import FeatureSpec, ModelCard
@@ -119,3 +119,69 @@ def test_results_name_rank_and_explain_the_drift(detector: HistogramDriftDetecto
 def test_fixed_threshold_applies_to_every_row(profile: ReferenceProfile) -> None:
     fixed = HistogramDriftDetector(profile, threshold=0.2)
     assert fixed.alpha is None and fixed.thresholds.tolist() == [0.2, 0.2]
+
+
+def _state(detector: HistogramDriftDetector) -> dict[str, object]:
+    return {"values": detector.values.tolist(), "thresholds": detector.thresholds.tolist(),
+            "window": detector.window_counts.tolist(), "bounds": detector.window_bounds,
+            "events": detector.window_events, "seen": detector.n_seen, "evaluations": detector.n_evaluations,
+            "room": detector.room, "samples": detector.sample_counts.tolist(),
+            "flags": (detector.evaluated, detector.sub_window_closed, detector.drift_detected,
+                      detector.warning_detected)}
+
+
+@pytest.mark.parametrize("sizes", [(100,), (2000,), (37, 463, 1200), (99, 1, 350)])
+def test_many_quiet_sub_windows_at_once_leave_what_block_by_block_leaves(profile: ReferenceProfile,
+                                                                      sizes: tuple[int, ...]) -> None:
+    binner, rng = ProfileBinner(profile), np.random.default_rng(5)
+    one_by_one = HistogramDriftDetector(profile, window_size=500, n_sub_windows=5, target_arl=1e6)
+    at_once = HistogramDriftDetector(profile, window_size=500, n_sub_windows=5, target_arl=1e6)
+    for size in (100, 100, 100, 100, 100, 30):  # the ring full, a sub-window open
+        warm = batch(binner, rng, size)
+        for d in (one_by_one, at_once):
+            d.update(warm, size)
+    for n in sizes:
+        codes = binner.bin_codes({"x": rng.normal(size=n),
+                                  "c": rng.choice(np.array(["a", "b", "c"], dtype=object), n)})
+        blocks = at_once.block_sizes(n)
+        assert blocks.sum() == n
+        counts = block_counts(codes, blocks, profile.width)
+        fed = at_once.advance_if_quiet(counts, blocks, quiet=lambda windows: True)
+        assert fed == (blocks.size > 1)
+        if not fed:
+            at_once.update(counts[0], n)
+        for block, size in zip(counts, blocks.tolist(), strict=True):
+            one_by_one.update(block, size)
+        assert _state(at_once) == _state(one_by_one)
+    # And from then on, one update at a time, they go on alike.
+    more = binner.bin_columns({"x": rng.normal(size=100), "c": np.array(["a"] * 100, dtype=object)})
+    for d in (one_by_one, at_once):
+        d.update(more, 100)
+    assert _state(at_once) == _state(one_by_one)
+
+
+def test_a_drifting_or_refused_sub_window_changes_nothing(profile: ReferenceProfile) -> None:
+    binner, rng = ProfileBinner(profile), np.random.default_rng(6)
+    detector = HistogramDriftDetector(profile, window_size=500, n_sub_windows=5, target_arl=1e6)
+    for _ in range(5):
+        detector.update(batch(binner, rng, 100), 100)
+    before = _state(detector)
+    x = np.concatenate([rng.normal(size=1500), rng.normal(3.0, size=500)])  # the last 5 sub-windows drift
+    codes = binner.bin_codes({"x": x, "c": rng.choice(np.array(["a", "b", "c"], dtype=object), 2000)})
+    sizes = detector.block_sizes(2000)
+    counts = block_counts(codes, sizes, profile.width)
+    assert not detector.advance_if_quiet(counts, sizes, quiet=lambda windows: True)
+    assert _state(detector) == before
+    seen: list[int] = []
+    assert not detector.advance_if_quiet(counts[:10], sizes[:10].copy(),
+                                         quiet=lambda windows: seen.append(len(windows)) is not None)
+    assert _state(detector) == before and seen == [9]
+
+
+def test_nothing_is_fed_at_once_while_the_ring_fills(profile: ReferenceProfile) -> None:
+    detector = HistogramDriftDetector(profile, window_size=500, n_sub_windows=5, target_arl=1e6)
+    sizes = detector.block_sizes(300)
+    assert sizes.tolist() == [100, 100, 100, 0]
+    counts = np.zeros((4, *profile.counts().shape), dtype=np.int64)
+    counts[:3, 0, 1] = 100
+    assert not detector.advance_if_quiet(counts, sizes, quiet=lambda windows: True) and detector.n_seen == 0

@@ -72,3 +72,15 @@ def test_may_exceed_follows_the_window_totals_of_a_filling_window() -> None:
         counts[1, 0] = events
         result = check.evaluate(counts)
         assert check.may_exceed(counts) == bool((result.missing > check.threshold).any())
+
+
+def test_may_exceed_over_a_stack_of_windows_is_whether_any_one_may() -> None:
+    check = DataQualityCheck(profile(), alpha=1e-6)
+    quiet = [window(missing=m, below=0, other=0) for m in (0, 5, 9)]
+    loud = window(missing=50, below=0, other=0)
+    assert check.may_exceed(loud) and not any(check.may_exceed(w) for w in quiet)
+    for place in range(4):  # the passing window first, in the middle, last, or absent
+        stack = [*quiet[:place], loud, *quiet[place:]] if place < 3 else quiet
+        assert check.may_exceed(np.stack(stack)) == any(check.may_exceed(w) for w in stack)
+    half = window(missing=0, below=0, other=0) // 2  # other totals: looked up as their own run
+    assert check.may_exceed(np.stack([*quiet, half, loud // 2])) == check.may_exceed(loud // 2)

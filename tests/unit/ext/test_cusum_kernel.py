@@ -111,3 +111,36 @@ def test_bad_input_is_refused_alike_and_changes_nothing(kernels: ModuleType, mes
         kernels.cusum_codes(args["codes"], args["columns"], args["increments"], args["thresholds"],
                             args["state"], headstart=args["headstart"])
     assert (args["state"] == before).all() if args["state"].shape == before.shape else True
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("seed", range(6))
+def test_the_quiet_run_is_the_plain_run_when_nothing_crosses_and_nothing_when_something_does(
+        kernels: ModuleType, dtype: Any, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 23))  # blocks of four and a remainder
+    codes = rng.integers(0, 12, (int(rng.integers(0, 800)), 9)).astype(dtype)
+    columns, table = rng.integers(0, 9, k), rng.normal(-0.3, 0.5, (k, 12))
+    h = rng.uniform(2.0, 40.0, k)
+    start = np.zeros((3, k))
+    start[0], start[1], start[2] = rng.uniform(0.0, 0.5, k) * h, rng.uniform(0.0, 1.0, k) * h, 1.0
+    plain, quiet = start.copy(), start.copy()
+    used = kernels.cusum_codes(codes, columns, table, h, plain, headstart=0.0)
+    crossed = used < codes.shape[0] or bool(plain[2].any())
+    assert kernels.cusum_quiet(codes, columns, table, h, quiet) is (not crossed)
+    np.testing.assert_array_equal(quiet, start if crossed else plain)
+    if not crossed:
+        assert not quiet[2].any()
+
+
+def test_the_quiet_run_sees_a_crossing_in_any_block_of_four(kernels: ModuleType) -> None:
+    codes = np.zeros((50, 1), dtype=np.uint8)
+    codes[30] = 1
+    for k in range(1, 10):
+        for j in range(k):
+            table = np.zeros((k, 2))
+            table[j, 1] = 3.0  # only CUSUM j crosses, at event 30
+            state = np.zeros((3, k))
+            columns = np.zeros(k, dtype=np.int64)
+            assert kernels.cusum_quiet(codes, columns, table, np.full(k, 2.0), state) is False
+            assert not state.any()
