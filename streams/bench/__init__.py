@@ -7,8 +7,8 @@ monitored worker's maximum and CPU at a low steady rate. Modules: ``runner`` (th
 (what each mode runs), ``repeats`` (round order, medians and spreads), ``watch`` (rates from end
 offsets), ``latency`` (paced loads and a reader), ``low_rate`` (CPU share while paced),
 ``passthrough``, ``pacer`` and ``peers`` (child processes), ``payload`` (events), ``procfs`` (CPU
-and RSS), ``stats`` (the arithmetic), ``report`` (JSON) and ``table`` (text). See
-docs/PERFORMANCE.md for numbers.
+and RSS), ``stats`` (the arithmetic), ``report`` (JSON), ``table`` (text) and ``compare`` (several
+runs' reports side by side). See docs/PERFORMANCE.md for numbers.
 """
 
 from __future__ import annotations

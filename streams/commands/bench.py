@@ -7,6 +7,7 @@ import logging
 import shlex
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -60,6 +61,11 @@ def register(sub: Any) -> None:
                        help="unrecorded load before each target's latency loads (default 10; 0: none)")
     bench.add_argument("--seed", type=int, default=0, help="synthetic event seed (default 0)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    bench.add_argument("--compare", nargs="+", type=Path, metavar="REPORT",
+                       help="measure nothing: set the headline ratios of these `bench --json` reports "
+                            "side by side and say whether they agree within --tolerance")
+    bench.add_argument("--tolerance", type=float, default=0.05,
+                       help="largest difference of a ratio between runs that still agrees (default 0.05)")
     bench.set_defaults(handler=_bench)
 
 
@@ -78,6 +84,8 @@ def _loads(text: str) -> tuple[int, ...]:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.compare:
+        return _compare(args)
     from driftline.streams.bench import BenchError, BenchOptions, format_table, run_bench
     from driftline.streams.bench.modes import parse_modes
     from driftline.streams.broker import BrokerError
@@ -114,6 +122,19 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(signal.SIGTERM, previous)
     sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n" if args.json
                      else format_table(report))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from driftline.streams.bench.compare import compare, format_comparison
+
+    try:
+        comparison = compare(args.compare, args.tolerance)
+    except ValueError as exc:
+        print(f"driftline bench: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(orjson.dumps(comparison.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n"
+                     if args.json else format_comparison(comparison))
     return 0
 
 
