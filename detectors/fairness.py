@@ -250,7 +250,8 @@ class FairnessMonitor:
         return {m: GroupRates(share[basis[m][0]], basis[m][1]) for m in self.metrics}
 
     def judge(self) -> dict[str, dict[str, float | int | str | None]]:
-        """Per metric: the worst-off judged group, its disparity, z and sample sizes (for snapshots)."""
+        """Per metric: the worst-off judged group, its disparity, z (past its limit beyond noise above
+        ``critical_z``) and sample sizes (for snapshots)."""
         out: dict[str, dict[str, float | int | str | None]] = {}
         for name, rates in self.rates.items():
             value, z, best = self._compare(name, rates)
@@ -261,7 +262,8 @@ class FairnessMonitor:
             worst = int(judged[np.argmax(z[judged])])
             out[name] = {"judged": True, "limit": self.settings.limits[name], "group": self.labels[worst],
                          "best": self.labels[best], "value": float(value[worst]), "z": float(z[worst]),
-                         "samples": int(rates.samples[worst]), "best_samples": int(rates.samples[best])}
+                         "critical_z": self.critical_z, "samples": int(rates.samples[worst]),
+                         "best_samples": int(rates.samples[best])}
         return out
 
     def _compare(self, name: str, rates: GroupRates) -> tuple[FloatArray, FloatArray, int]:
