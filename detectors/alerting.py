@@ -33,6 +33,7 @@ None
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,6 +60,20 @@ class AlertPolicy:
     cooldown: int = 5000
     update_every: int = 50
     critical_ratio: float = 2.0
+
+
+def confirming_evaluations(window_size: int, evaluate_every: int, policy: AlertPolicy) -> int:
+    """Evaluations after which a fresh monitor has judged a full window of its own.
+
+    Its first evaluation of a full window, then a window more of them, and never fewer than its
+    ``raise_after``: by then an alert of its stream that is still true is open again, so one that
+    a previous owner left open and this monitor has not opened is no longer true (what a new owner
+    resolves, `streams.alert_handover`). The same rule as the drift monitor's reconciliation.
+
+    >>> confirming_evaluations(1000, 200, AlertPolicy(raise_after=1))
+    6
+    """
+    return max(1 + math.ceil(window_size / evaluate_every), policy.raise_after)
 
 
 @dataclass(frozen=True)

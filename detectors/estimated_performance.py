@@ -37,7 +37,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from driftline.detectors.alerting import AlertEvent, AlertState, AlertWindow, Finding, dedup_key
+from driftline.detectors.alerting import (
+    AlertEvent,
+    AlertState,
+    AlertWindow,
+    Finding,
+    confirming_evaluations,
+    dedup_key,
+)
 from driftline.detectors.cbpe import ESTIMATED_METRICS, PerformanceEstimator, ScoreCalibration
 from driftline.detectors.performance import PerformanceSettings
 
@@ -76,6 +83,7 @@ class EstimatedPerformanceMonitor:
         self._estimator = PerformanceEstimator(self.calibration, s.window_size, self.threshold)
         self._state = AlertState(len(self.floor_names), s.floor_policy())
         self._n_seen = 0
+        self._evaluations = 0
 
     @property
     def n_seen(self) -> int:
@@ -85,6 +93,21 @@ class EstimatedPerformanceMonitor:
     @property
     def dedup_key(self) -> str:
         return dedup_key(self.model, self.version, "performance", DETECTOR, variant=self.variant)
+
+    @property
+    def is_open(self) -> bool:
+        return self._state.is_open
+
+    @property
+    def n_evaluations(self) -> int:
+        """Evaluations of a full window so far (with floors to judge or not)."""
+        return self._evaluations
+
+    @property
+    def judged_a_full_window(self) -> bool:
+        """True once an estimated floor still breached would be open again (`confirming_evaluations`)."""
+        s = self.settings
+        return self._evaluations >= confirming_evaluations(s.window_size, s.evaluate_every, s.floor_policy())
 
     def update(self, scores: npt.ArrayLike, y_pred: npt.ArrayLike | None = None) -> list[AlertEvent]:
         """Feed a batch of predictions' scores (and classes); returns the alert events it caused."""
@@ -97,13 +120,18 @@ class EstimatedPerformanceMonitor:
             stop = min(s.size, start + every - self._n_seen % every)
             self._estimator.update(s[start:stop], None if predicted is None else predicted[start:stop])
             self._n_seen += stop - start
-            if self._n_seen % every == 0 and self.floor_names:
+            if self._n_seen % every == 0:
                 events.extend(self._evaluate())
             start = stop
         return events
 
     def _evaluate(self) -> list[AlertEvent]:
         if self._estimator.events < self.settings.window_size:
+            return []
+        # Counted without floors too: a new owner configured without them has judged the window
+        # (and finds a floor alert its last owner left open no longer true).
+        self._evaluations += 1
+        if not self.floor_names:
             return []
         estimates = self._estimator.estimates
         values = {name: None if estimates[name] is None else estimates[name].value  # type: ignore[union-attr]
@@ -140,7 +168,7 @@ class EstimatedPerformanceMonitor:
             "estimated": {name: None if value is None else value.to_dict()
                           for name, value in estimates.items()},
             "floors": {name: float(self.settings.floors[name]) for name in self.floor_names},
-            "open_alerts": [self.dedup_key] if self._state.is_open else [],
+            "open_alerts": [self.dedup_key] if self.is_open else [],
         }
 
 

@@ -74,6 +74,7 @@ from driftline.detectors.alerting import (
     AlertWindow,
     Finding,
     Transition,
+    confirming_evaluations,
     dedup_key,
 )
 from driftline.detectors.calibration import per_test_alpha
@@ -165,6 +166,7 @@ class FairnessMonitor:
         self._counts = np.zeros(len(self.labels) * _CELLS, dtype=np.int64)
         self._state = AlertState(len(self.metrics) * len(self.labels), self.settings.policy())
         self._n_seen = 0
+        self._evaluations = 0
         self._events: list[AlertEvent] = []
 
     @property
@@ -178,6 +180,17 @@ class FairnessMonitor:
     @property
     def detector(self) -> str:
         return self._detector
+
+    @property
+    def n_evaluations(self) -> int:
+        """Evaluations of a full window so far."""
+        return self._evaluations
+
+    @property
+    def judged_a_full_window(self) -> bool:
+        """True once a disparity still past its limit would be open again (`confirming_evaluations`)."""
+        s = self.settings
+        return self._evaluations >= confirming_evaluations(s.window_size, s.evaluate_every, s.policy())
 
     @property
     def events(self) -> list[AlertEvent]:
@@ -237,7 +250,8 @@ class FairnessMonitor:
         return {m: GroupRates(share[basis[m][0]], basis[m][1]) for m in self.metrics}
 
     def judge(self) -> dict[str, dict[str, float | int | str | None]]:
-        """Per metric: the worst-off judged group, its disparity, z and sample sizes (for snapshots)."""
+        """Per metric: the worst-off judged group, its disparity, z (past its limit beyond noise above
+        ``critical_z``) and sample sizes (for snapshots)."""
         out: dict[str, dict[str, float | int | str | None]] = {}
         for name, rates in self.rates.items():
             value, z, best = self._compare(name, rates)
@@ -248,7 +262,8 @@ class FairnessMonitor:
             worst = int(judged[np.argmax(z[judged])])
             out[name] = {"judged": True, "limit": self.settings.limits[name], "group": self.labels[worst],
                          "best": self.labels[best], "value": float(value[worst]), "z": float(z[worst]),
-                         "samples": int(rates.samples[worst]), "best_samples": int(rates.samples[best])}
+                         "critical_z": self.critical_z, "samples": int(rates.samples[worst]),
+                         "best_samples": int(rates.samples[best])}
         return out
 
     def _compare(self, name: str, rates: GroupRates) -> tuple[FloatArray, FloatArray, int]:
@@ -276,6 +291,7 @@ class FairnessMonitor:
     def _evaluate(self) -> list[AlertEvent]:
         if self._n_seen < self.settings.window_size:
             return []
+        self._evaluations += 1
         rates = self.rates
         compared = [self._compare(name, rates[name]) for name in self.metrics]
         z = np.concatenate([np.nan_to_num(c[1], nan=0.0, posinf=1e6) for c in compared])

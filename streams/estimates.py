@@ -57,6 +57,10 @@ class EstimateBook:
             monitor = self.monitors[key] = EstimatedPerformanceMonitor(*key, calibration, self.settings)
         return monitor.update(batch.scores, batch.y_pred)
 
+    def alert_streams(self, model: str) -> list[EstimatedPerformanceMonitor]:
+        """The monitors of ``model`` whose floors raise alerts (each of its versions and variants)."""
+        return [monitor for key, monitor in self.monitors.items() if key[0] == model]
+
     def feed_outcomes(self, outcomes: Mapping[str, Any]) -> None:
         """The labelled window's scores, for the gap (binary outcomes with scores only)."""
         if outcomes.get("task") != "binary" or not outcomes.get("score"):

@@ -48,7 +48,7 @@ JOIN_HELD = Gauge("driftline_join_held_labels", "Labels this worker holds waitin
 PERFORMANCE = Gauge("driftline_performance", "Realised metric of a model version's last window of labelled "
                     "events", ["model", "version", "variant", "metric"])
 PERFORMANCE_FLOOR = Gauge("driftline_performance_floor", "Configured floor (a ceiling for error metrics) "
-                          "of a realised metric", ["model", "version", "variant", "metric"])
+                          "of a realised or estimated metric", ["model", "version", "variant", "metric"])
 ESTIMATED = Gauge("driftline_estimated_performance", "CBPE estimate of a binary model version's metric over "
                   "its last window of predictions, before labels", ["model", "version", "variant", "metric"])
 ESTIMATED_LOWER = Gauge("driftline_estimated_performance_lower", "Lower end of the estimate's 95% band",
@@ -69,6 +69,13 @@ FAIRNESS = Gauge("driftline_fairness", "Worst-off judged group's disparity of a 
                  ["model", "version", "variant", "segment", "metric"])
 FAIRNESS_LIMIT = Gauge("driftline_fairness_limit", "The limit that disparity is held to",
                        ["model", "version", "variant", "segment", "metric"])
+# The limit alone is no verdict: the largest of several noisy shares crosses it by chance (a fair
+# model's small groups, in most windows). The monitor's z test is, so the rules read it too.
+FAIRNESS_Z = Gauge("driftline_fairness_z", "z statistic of 'that disparity is within its limit' (past "
+                   "its limit beyond noise above driftline_fairness_critical_z)",
+                   ["model", "version", "variant", "segment", "metric"])
+FAIRNESS_CRITICAL_Z = Gauge("driftline_fairness_critical_z", "The z the fairness monitor's false-alarm "
+                            "budget sets", ["model", "version", "variant", "segment", "metric"])
 MODEL_UPDATE_FAILURES = Counter("driftline_model_update_failures_total",
                                 "model-updates records this worker could not apply (it kept its model)")
 MODEL_INFO = Gauge("driftline_model_served", "1 for each model version this worker serves, by role "
@@ -159,7 +166,9 @@ def record_drift(snapshot: dict[str, Any]) -> None:
 
 #: Series of the performance agent's estimates, segments and fairness, per model version and variant.
 _JUDGED_PER_VARIANT = (ESTIMATED, ESTIMATED_LOWER, ESTIMATED_UPPER, PERFORMANCE_GAP, SEGMENT_PERFORMANCE,
-                       FAIRNESS, FAIRNESS_LIMIT)
+                       FAIRNESS, FAIRNESS_LIMIT, FAIRNESS_Z, FAIRNESS_CRITICAL_Z)
+#: What a fairness metric exports only while it is judged (a group below min_samples: not judged).
+_FAIRNESS_VERDICT = ((FAIRNESS, "value"), (FAIRNESS_Z, "z"), (FAIRNESS_CRITICAL_Z, "critical_z"))
 
 
 def record_segment_predictions(counts: Mapping[tuple[str, int, str, str, int], int]) -> None:
@@ -169,8 +178,11 @@ def record_segment_predictions(counts: Mapping[tuple[str, int, str, str, int], i
 
 
 def record_estimates(snapshot: Mapping[str, Any]) -> None:
-    """Export an estimated-performance snapshot: estimates, their bands, the gap to the realised values."""
+    """Export an estimated-performance snapshot: estimates, their bands, the gap to the realised values,
+    and the floors (exported here too: the estimate matters before any label, hence any realised value)."""
     labels = (str(snapshot["model"]), str(snapshot["version"]), str(snapshot["variant"]))
+    for metric, floor in (snapshot.get("floors") or {}).items():
+        PERFORMANCE_FLOOR.labels(*labels, metric).set(floor)
     for metric, estimate in (snapshot.get("estimated") or {}).items():
         if estimate is not None:
             ESTIMATED.labels(*labels, metric).set(estimate["value"])
@@ -192,5 +204,9 @@ def record_segments(snapshot: Mapping[str, Any]) -> None:
     for segment, judged in (snapshot.get("fairness") or {}).items():
         for metric, row in judged.items():
             FAIRNESS_LIMIT.labels(*labels, segment, metric).set(row["limit"])
-            if row.get("judged"):
-                FAIRNESS.labels(*labels, segment, metric).set(row["value"])
+            for gauge, field in _FAIRNESS_VERDICT:
+                if row.get("judged"):
+                    gauge.labels(*labels, segment, metric).set(row[field])
+                else:  # a stale verdict would keep a rule firing on a group no longer judged
+                    with contextlib.suppress(KeyError):
+                        gauge.remove(*labels, segment, metric)

@@ -11,10 +11,12 @@ The same topic carries the scoring workers' binary predictions (`streams.predict
 ``"kind": "predictions"``), so the agent that owns a model also judges what needs no label: the
 CBPE estimate (`streams.estimates`) and the prediction side of fairness (`streams.segment_book`).
 Their alerts (``performance`` from detector ``cbpe``, ``fairness``) go through the open-alert
-ledger, so they outlive this worker; the realised monitor's alerts are sent directly, as before.
+ledger and `streams.alert_handover`, so they outlive this worker: a new owner continues what is
+still true and resolves what is not once it has judged a full window. The realised monitor's
+alerts are sent directly, as before.
 
-State lives in memory, like the drift monitor's: after a restart the windows refill from new
-outcomes (documented in the README's known limits).
+Windows live in memory, like the drift monitor's: after a restart they refill from new records
+(documented in the README's known limits).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from driftline.detectors.outcomes import Task
 from driftline.detectors.performance import PerformanceMonitor, PerformanceSettings
 from driftline.models.errors import ModelError
 from driftline.models.registry import Registry
+from driftline.streams.alert_handover import AlertHandover
 from driftline.streams.alert_ledger import MonitorLedger
 from driftline.streams.alerts import alert_cloudevent, alert_data
 from driftline.streams.connection import client_options, close_abandoned
@@ -149,6 +152,8 @@ class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
         agent = self._agent
         forget_performance([*agent.book.forget(models), *agent.estimates.forget(models),
                             *agent.segments.forget(models)])
+        if agent.handover is not None:
+            agent.handover.release(models)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         """Monitors of newly assigned models are built on their first outcomes."""
@@ -165,6 +170,7 @@ class PerformanceAgent:
         self.segments = SegmentBook(settings.perf_window_size, fairness_settings(settings), registry)
         #: Where estimate and fairness alerts go (None: straight to the alerts topic).
         self.ledger = ledger
+        self.handover = None if ledger is None else AlertHandover(ledger)
         self.source = f"driftline/{settings.app_id}/performance"
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
@@ -205,14 +211,18 @@ class PerformanceAgent:
             batches = await self._consumer.getmany(timeout_ms=200)
             deliveries = []
             for record in (r for rs in batches.values() for r in rs):
-                if record.key is not None:
-                    self.partition_of[record.key.decode(errors="replace")] = record.partition
+                model = None if record.key is None else record.key.decode(errors="replace")
+                if model is not None:
+                    self.partition_of[model] = record.partition
+                    await self._take_over(model)
                 direct, ledgered = self._judge(record.value)
                 deliveries += [await self._producer.send(self.settings.topic_alerts, value, key=key)
                                for key, value in direct]
                 for event in ledgered:
                     delivery = await self._publish(event)
                     deliveries += [] if delivery is None else [delivery]
+                if model is not None:
+                    await self._settle(model)
             if time.monotonic() - self._snapshot_at >= self.settings.metrics_snapshot_ms / 1000:
                 self._snapshot_at = time.monotonic()
                 deliveries += [await self._producer.send(self.settings.topic_metrics, value, key=key)
@@ -224,17 +234,29 @@ class PerformanceAgent:
     async def _publish(self, event: AlertEvent) -> asyncio.Future[Any] | None:
         """One estimate or fairness alert: through the ledger (sent and acknowledged there), or,
         without one, queued on the alerts topic (its delivery returned)."""
-        log.warning("alert %s: %s", event.type, event.summary)
         if self.ledger is None:
+            log.warning("alert %s: %s", event.type, event.summary)
             assert self._producer is not None, "start() the agent first"
             key, value = alert_cloudevent(event.type, alert_data(event), source=self.source)
             topic = self.settings.topic_alerts
             delivery: asyncio.Future[Any] = await self._producer.send(topic, value, key=key)
             return delivery
-        await self.ledger.started.wait()
-        await self.ledger.take_over(event.model)
-        await self.ledger.publish(event.type, alert_data(event))
+        await self._take_over(event.model)  # records are keyed by model: normally done already
+        status = await self.ledger.publish(event.type, alert_data(event))
+        if status is not None:  # what went out: a raise that continues a last owner's alert is an update
+            log.warning("alert %s: %s", status, event.summary)
         return None
+
+    async def _take_over(self, model: str) -> None:
+        if self.handover is not None:
+            await self.handover.take(model)
+
+    async def _settle(self, model: str) -> None:
+        """Resolve what ``model``'s last owner left open and its monitors, having judged a full
+        window, do not confirm."""
+        if self.handover is not None:
+            await self.handover.settle([*self.estimates.alert_streams(model),
+                                        *self.segments.alert_streams(model)])
 
     def _judge(self, value: bytes | None) -> tuple[list[tuple[bytes, bytes]], list[AlertEvent]]:
         """Alert records of the realised monitor, and the alert events of the estimates and segments."""

@@ -111,6 +111,12 @@ class SegmentBook:
                 events += segment.on_outcomes.update(local, y_pred, y_true)
         return events
 
+    def alert_streams(self, model: str) -> list[FairnessMonitor]:
+        """The fairness monitors of ``model`` (each of its versions, variants and sensitive segments)."""
+        return [monitor for key, segments in self.segments.items() if key[0] == model
+                for segment in segments.values()
+                for monitor in (segment.on_predictions, segment.on_outcomes) if monitor is not None]
+
     def _extend(self, segment: _Segment, task: str, groups: Array, *, y_true: Array, y_pred: Array,
                 scores: Array | None) -> None:
         for group in np.unique(groups).tolist():

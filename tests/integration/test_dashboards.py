@@ -113,7 +113,7 @@ def test_the_alert_rules_pass_promtool() -> None:
     checked = subprocess.run([promtool, "check", "rules", str(RULES)], check=False, capture_output=True,
                              text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 8 rules found" in checked.stdout
+    assert "SUCCESS: 10 rules found" in checked.stdout
 
 
 def test_the_performance_and_label_rules_fire_on_what_they_describe() -> None:
@@ -164,6 +164,7 @@ async def test_every_panel_has_data_and_the_rules_evaluate(settings: Settings, w
     disparities = prometheus.query(queries["Fairness: worst group's disparity vs limit / A"])
     judged = {s["metric"]["metric"] for s in disparities}
     assert {"demographic_parity", "disparate_impact"} <= judged
+    assert_rule_operands_match(prometheus)
     assert_rules_evaluate(prometheus)
 
     worker.stop()
@@ -175,19 +176,33 @@ def assert_rules_evaluate(prometheus: PrometheusServer) -> None:
     while True:
         rules = [rule for group in prometheus.api("rules")["groups"] for rule in group["rules"]]
         evaluated = [r for r in rules if not r["lastEvaluation"].startswith("0001-")]
-        if len(rules) == 8 and len(evaluated) == 8:
+        if len(rules) == 10 and len(evaluated) == 10:
             break
         assert time.monotonic() < deadline, f"rules not all evaluated: {rules}"
         time.sleep(0.2)  # polling a condition with a deadline
     assert {r["name"] for r in rules} == {"DriftlineWorkerDown", "DriftlineDeadLetterShareHigh",
                                           "DriftlineNoPredictions", "DriftlineFallingBehind",
                                           "DriftlineBatchSlow", "DriftlinePerformanceBelowFloor",
-                                          "DriftlineLabelsNotJoining", "DriftlineMixedFleet"}
+                                          "DriftlineEstimatedPerformanceBelowFloor",
+                                          "DriftlineFairnessPastLimit", "DriftlineLabelsNotJoining",
+                                          "DriftlineMixedFleet"}
     assert {r["health"] for r in rules} == {"ok"}, [(r["name"], r.get("lastError")) for r in rules]
     firing = {a["labels"]["alertname"] for r in rules for a in r.get("alerts", [])}
     # Two dead letters per 400 events, nine labels in ten joined, floors the model clears and a
     # healthy worker: none of the rules has a reason to fire (or even to be pending).
     assert firing == set()
+
+
+def assert_rule_operands_match(prometheus: PrometheusServer) -> None:
+    """The estimate and fairness rules judge real series: each side of their comparisons has a
+    partner on the other (quiet because the values are fine, not because nothing matched)."""
+    estimated = prometheus.query("driftline_estimated_performance and on (instance, model, version, variant, "
+                                 "metric) driftline_performance_floor")
+    assert {s["metric"]["metric"] for s in estimated} == {"accuracy"}  # the one estimated floor
+    both = "and on (instance, model, version, variant, segment, metric)"
+    verdicts = prometheus.query(f"driftline_fairness {both} driftline_fairness_limit "
+                                f"{both} driftline_fairness_z {both} driftline_fairness_critical_z")
+    assert {"demographic_parity", "disparate_impact"} <= {s["metric"]["metric"] for s in verdicts}
 
 
 def missing_outcomes(prometheus: PrometheusServer, queries: dict[str, str]) -> list[str]:

@@ -26,3 +26,13 @@ def test_raise_and_resolve_on_the_estimate() -> None:
     assert "estimated accuracy 0.74 < 0.75" in events[0].summary
     snapshot = monitor.snapshot()
     assert snapshot["estimated"]["accuracy"]["value"] == 0.95 and snapshot["open_alerts"] == []
+
+
+def test_a_full_window_is_judged_after_two_windows_with_floors_or_without() -> None:
+    for floors in ({"accuracy": 0.75}, {}):
+        settings = PerformanceSettings(window_size=1000, evaluate_every=200, floors=floors)
+        monitor = EstimatedPerformanceMonitor("toy", 3, "champion", CALIBRATION, settings)
+        monitor.update(np.full(1999, 0.9))
+        assert not monitor.judged_a_full_window and monitor.n_evaluations == 5
+        monitor.update([0.9])  # the first full window, then a window more: what a new owner waits for
+        assert monitor.judged_a_full_window and not monitor.is_open

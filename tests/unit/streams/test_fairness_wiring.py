@@ -18,7 +18,15 @@ from driftline.models.registry import Registry
 from driftline.models.runtime import Prediction
 from driftline.models.segments import SegmentSpec
 from driftline.streams.estimates import EstimateBook
-from driftline.streams.metrics import FAIRNESS, SEGMENT_PERFORMANCE, record_segments
+from driftline.streams.metrics import (
+    FAIRNESS,
+    FAIRNESS_CRITICAL_Z,
+    FAIRNESS_Z,
+    PERFORMANCE_FLOOR,
+    SEGMENT_PERFORMANCE,
+    record_estimates,
+    record_segments,
+)
 from driftline.streams.prediction_outbox import PredictionOutbox, decode_predictions
 from driftline.streams.segment_book import SegmentBook, fairness_settings
 from driftline.streams.segments import CardSegments, GroupIndex, decode_wire
@@ -157,3 +165,45 @@ def test_fairness_limits_come_from_settings() -> None:
     assert limits["disparate_impact"] == 0.75
     with pytest.raises(SettingsError, match="fairness_limits"):
         fairness_settings(Settings(fairness_limits=("parity=0.1",)))
+
+
+def exported(gauge: Any, model: str) -> dict[str, float]:
+    return {s.labels["metric"]: s.value for family in gauge.collect() for s in family.samples
+            if s.labels["model"] == model}
+
+
+def test_a_fairness_verdict_is_exported_while_judged_and_dropped_when_not() -> None:
+    """What the Prometheus rule DriftlineFairnessPastLimit reads: value, z and critical z together."""
+    judged = {"judged": True, "limit": 0.8, "group": "south", "best": "north", "value": 0.6, "z": 9.0,
+              "critical_z": 5.5, "samples": 800, "best_samples": 900}
+    snapshot = {"model": "verdicts", "version": 1, "variant": "champion", "performance": {},
+                "fairness": {"region": {"disparate_impact": judged}}}
+    record_segments(snapshot)
+    assert exported(FAIRNESS, "verdicts") == {"disparate_impact": 0.6}
+    assert exported(FAIRNESS_Z, "verdicts") == {"disparate_impact": 9.0}
+    assert exported(FAIRNESS_CRITICAL_Z, "verdicts") == {"disparate_impact": 5.5}
+    # The south fell below min_samples: no verdict, so no stale one for a rule to keep firing on.
+    snapshot["fairness"] = {"region": {"disparate_impact": {"judged": False, "limit": 0.8}}}
+    record_segments(snapshot)
+    assert exported(FAIRNESS, "verdicts") == exported(FAIRNESS_Z, "verdicts") == {}
+    assert exported(FAIRNESS_CRITICAL_Z, "verdicts") == {}
+
+
+def test_the_monitor_judges_with_the_critical_z_it_exports() -> None:
+    fairness = FairnessSettings(window_size=2000, evaluate_every=500, min_samples=200)
+    book = SegmentBook(500, fairness, registry())
+    attributes, prediction = planted(2000, 7, south_rate=0.1)
+    outbox = PredictionOutbox(0.0)
+    outbox.add(CARD, 1, "champion", attributes=attributes, features=[None] * 2000, prediction=prediction)
+    events = book.feed_predictions(decode_predictions(orjson.loads(outbox.drain()[0][1])))
+    row = book.snapshots()[0]["fairness"]["region"]["disparate_impact"]
+    monitor = book.alert_streams("loans")[0]
+    assert row["judged"] and row["critical_z"] == monitor.critical_z
+    assert row["z"] > row["critical_z"] and monitor.is_open and [e.type for e in events] == ["raised"]
+
+
+def test_the_estimate_exports_its_floors_before_any_label() -> None:
+    record_estimates({"model": "unlabelled", "version": 1, "variant": "champion",
+                      "estimated": {"accuracy": {"value": 0.7, "lower": 0.68, "upper": 0.72}},
+                      "floors": {"accuracy": 0.8}})
+    assert exported(PERFORMANCE_FLOOR, "unlabelled") == {"accuracy": 0.8}
