@@ -103,6 +103,9 @@ class BatchAgentsService(mode.Service):
                 return
             except KafkaError as exc:
                 name = type(agent).__name__
+                if self.should_stop:  # the worker's stop closed the agent's clients under its batch
+                    log.info("%s stopped with the worker (%r)", name, exc)
+                    return
                 log.warning("%s stopped on a Kafka error (%r); replacing it once Kafka answers: it "
                             "resumes from the last committed offsets", name, exc)
             except Exception as exc:

@@ -7,10 +7,11 @@ The agents are stand-ins; that a real worker rides out a real broker outage this
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, cast
 
 import pytest
-from aiokafka.errors import KafkaTimeoutError, LeaderNotAvailableError
+from aiokafka.errors import KafkaTimeoutError, LeaderNotAvailableError, ProducerClosed
 
 from driftline.streams import supervision
 from driftline.streams.reachability import Reachability
@@ -107,3 +108,20 @@ async def test_replacement_waits_for_the_cluster_to_answer(monkeypatch: pytest.M
     monkeypatch.setattr(asyncio, "sleep", sleep)
     await svc._supervise(0)
     assert log[:5] == ["run 0", "poll", "poll", "poll", "abandon 0"], log
+
+
+async def test_a_kafka_error_from_clients_closed_by_the_worker_s_stop_is_no_failure(
+        caplog: pytest.LogCaptureFixture) -> None:
+    log: list[str] = []
+    svc = service(lambda: Agent(log, 0, []))
+
+    async def stopped_under_its_batch() -> None:
+        svc._stopped.set()  # what mode's stop() sets before on_stop closes the agents' clients
+        raise ProducerClosed()
+
+    cast(Agent, svc.agents[0]).run = stopped_under_its_batch  # type: ignore[method-assign]
+    with caplog.at_level("INFO", logger="driftline.streams.supervision"):
+        await svc._supervise(0)
+    assert log == []  # neither abandoned nor replaced
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("stopped with the worker" in r.getMessage() for r in caplog.records)
