@@ -9,7 +9,6 @@ own partitioner), which the join must route by id through its internal topic fir
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from driftline import ext
 from driftline.models.demo import DEMO_MODEL_NAME
 from driftline.models.synthetic import SyntheticStream
+from driftline.streams.produce import Acknowledgements
 from driftline.streams.settings import Settings
 
 CHUNK = 2000
@@ -32,7 +32,7 @@ async def preload_labelled(settings: Settings, count: int, *, partitions: int, s
     producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all", linger_ms=20,
                                 max_batch_size=256 * 1024)
     await producer.start()
-    sent = 0
+    sent, acks = 0, Acknowledgements(count, progress)
     try:
         while sent < count:
             n = min(CHUNK, count - sent)
@@ -49,13 +49,11 @@ async def preload_labelled(settings: Settings, count: int, *, partitions: int, s
                     label = orjson.dumps({"id": event_id, "label": int(rng.random() < score)})
                     deliveries.append(await producer.send(settings.topic_labels, label,
                                                           key=event_id.encode(), partition=elsewhere))
-            await asyncio.gather(*deliveries)
+            await acks.add(n, deliveries)
             sent += n
-            if progress:
-                progress(sent, count)
+        return await acks.drain()
     finally:
         await producer.stop()
-    return sent
 
 
 def _prediction(event_id: str, features: Mapping[str, object], score: float) -> bytes:
