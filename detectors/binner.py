@@ -54,9 +54,8 @@ def counts_from_codes(codes: npt.NDArray[np.unsignedinteger], width: int) -> npt
     >>> counts_from_codes(np.array([[0, 2], [1, 2]], dtype=np.uint8), 3).tolist()
     [[1, 1, 0], [0, 0, 2]]
     """
-    rows = codes.shape[1]
-    flat = codes.astype(np.intp) + np.arange(rows, dtype=np.intp) * width
-    return np.bincount(flat.ravel(), minlength=rows * width).reshape(rows, width).astype(np.int64)
+    counts: npt.NDArray[np.int64] = block_counts(codes, np.array([codes.shape[0]], dtype=np.int64), width)[0]
+    return counts
 
 
 def block_counts(codes: npt.NDArray[np.unsignedinteger], sizes: npt.NDArray[np.int64],

@@ -162,7 +162,7 @@ class HistogramDriftDetector:
             flat[r, : len(g)] = [dump if b < 0 else r * width + b for b in g]
         self._flat_groups = flat.ravel()
         self._shape_width = width
-        self._shape_reference = self._to_shape(self._reference)
+        self._shape_reference = self._to_shapes(self._reference[None])[0]
         empty = self._shape_reference.sum(axis=1) == 0
         self._shape_reference[empty, 0] = 1  # a row without reference values never drifts
         self._comparable = ~empty
@@ -173,11 +173,14 @@ class HistogramDriftDetector:
         expected = max(self.window_size * present, 1.0)
         return shape_groups(row.kind, row.counts, min(self.min_expected / expected, 1.0))
 
-    def _to_shape(self, counts: npt.NDArray[np.int64]) -> FloatArray:
-        rows = counts.shape[0]
-        size = rows * self._shape_width + 1
-        summed = np.bincount(self._flat_groups, weights=counts.ravel(), minlength=size)
-        return np.asarray(summed[:-1].reshape(rows, self._shape_width), dtype=np.float64)
+    def _to_shapes(self, windows: npt.NDArray[np.int64]) -> FloatArray:
+        """``[E, rows, width]`` counts in the compared bins, ``[E, rows, shape width]``, in one bincount."""
+        n_windows, rows = windows.shape[0], windows.shape[1]
+        size = rows * self._shape_width + 1  # the last slot collects the excluded bins
+        flat = (self._flat_groups + size * np.arange(n_windows)[:, None]).ravel()
+        summed = np.bincount(flat, weights=windows.reshape(-1), minlength=n_windows * size)
+        shapes = summed.reshape(n_windows, size)[:, :-1].reshape(n_windows, rows, self._shape_width)
+        return np.asarray(shapes, dtype=np.float64)
 
     def _calibrate(self) -> Calibration | None:
         if self.threshold != "calibrated":
@@ -289,10 +292,7 @@ class HistogramDriftDetector:
         """Each row's statistic, threshold and compared values in each of ``[E, rows, width]``
         windows: ``[E, rows]`` each, computed for all windows at once."""
         n_windows, rows = windows.shape[0], windows.shape[1]
-        size = rows * self._shape_width + 1
-        flat = (self._flat_groups + size * np.arange(n_windows)[:, None]).ravel()
-        summed = np.bincount(flat, weights=windows.reshape(-1), minlength=n_windows * size)
-        shape = summed.reshape(n_windows, size)[:, :-1].reshape(n_windows, rows, self._shape_width)
+        shape = self._to_shapes(windows)
         present = shape.sum(axis=2)
         usable = (present > 0) & self._comparable
         # A row with nothing to compare is compared with its reference: statistic 0.

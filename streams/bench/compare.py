@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from driftline.streams.bench.repeats import ratio
+from driftline.streams.bench.report import targets
 
 #: (key, what it is, whether the agreement of runs is judged against the tolerance).
 HEADLINES: tuple[tuple[str, str, bool], ...] = (
@@ -54,12 +54,10 @@ class Comparison:
 
 
 def headline_ratios(report: dict[str, Any]) -> dict[str, float | None]:
-    """The ratios of one report, read from its modes' medians."""
-    full = report["modes"].get("full") or {}
-    return {"full_vs_raw": full.get("ratio_to_raw"),
-            "full_vs_scoring_cpu": full.get("cpu_ratio_to_scoring"),
-            "full_vs_scoring": full.get("ratio_to_scoring"),
-            "p99_vs_raw_at_50pct": ratio(report.get("p99_ms_at_50pct"), report.get("raw_p99_ms_at_50pct"))}
+    """The ratios of one report: the values of its targets of those names, judged afresh from its
+    medians by `report.targets` (the one place that reads them)."""
+    values = {target["name"]: target["value"] for target in targets(report)}
+    return {key: values[key] for key, _, _ in HEADLINES}
 
 
 def compare(paths: list[Path], tolerance: float = 0.05) -> Comparison:
