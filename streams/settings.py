@@ -240,16 +240,18 @@ class Settings:
     #: Address it binds: loopback unless a deployment opens it (a container does, for Prometheus).
     metrics_host: str = "127.0.0.1"
 
-    #: Longest time the broker holds an empty fetch. Short, because a fetch already in flight when
-    #: new events arrive is a latency floor (500 ms, aiokafka's default, showed in the p99).
-    fetch_max_wait_ms: int = 20
+    #: Longest time the broker holds a fetch that has not reached ``fetch_min_bytes``. Short,
+    #: because a fetch already in flight when new events arrive is a latency floor (500 ms,
+    #: aiokafka's default, showed in the p99); 50 ms lets ``fetch_min_bytes`` batch low rates.
+    fetch_max_wait_ms: int = 50
     #: Bytes the broker waits for (up to ``fetch_max_wait_ms``) before answering the scoring
-    #: consumer's fetch. At low rates every event otherwise came in a fetch of its own: at 1,000
-    #: events/s the worker scored ~200 micro-batches a second, each a fetch, a produce and a batch's
-    #: fixed cost, 28-30% of a core; waiting for 16 KiB makes it ~50 batches (13-14%) for up to
-    #: ``fetch_max_wait_ms`` more latency at such rates. Above ~5,000 events/s it fills in < 5 ms.
-    #: 1 answers at the first byte.
-    fetch_min_bytes: int = 16_384
+    #: consumer's fetch. A micro-batch has a fixed cost (a fetch, a produce, a commit's share, the
+    #: batch's Python: ~5 ms of CPU at 25 events), so at low rates the number of batches a second is
+    #: the CPU bill. At 1,000 events/s (~600 KB/s): with 1, ~200 batches a second and 28-30% of a
+    #: core; 16 KiB, ~42 batches and 21-26%; 32 KiB, ~21 batches and 11-12% (64 KiB saved nothing
+    #: more), for up to ``fetch_max_wait_ms`` more latency at such rates. Above ~7,000 events/s
+    #: 32 KiB fills in < 5 ms. 1 answers at the first byte.
+    fetch_min_bytes: int = 32_768
 
     #: Where ``driftline alerts forward`` delivers the alerts topic: Alertmanager's base URL (the
     #: forwarder posts to ``/api/v2/alerts``) and/or a webhook taking each CloudEvent as it is.

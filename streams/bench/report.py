@@ -71,7 +71,7 @@ class BenchReport:
     low_rate_plan: dict[str, Any] = field(default_factory=dict)
     #: Mode or peer name → its repeats, in round order.
     modes: dict[str, list[ModeResult]] = field(default_factory=dict)
-    #: ``full`` or ``raw`` → its latency repeats, in round order.
+    #: ``full``, ``scoring`` (low rate only) or ``raw`` → its latency repeats, in round order.
     latency: dict[str, list[TargetRun]] = field(default_factory=dict)
     duration_s: float = 0.0
 
@@ -131,7 +131,7 @@ class BenchReport:
         if not self.low_rate_plan:
             return None
         result: dict[str, Any] = dict(self.low_rate_plan)
-        for target in ("full", "raw"):
+        for target in ("full", "scoring", "raw"):
             runs = [run.low_rate for run in self.latency.get(target, []) if run.low_rate is not None]
             result[target] = summarise(runs) if runs else None
         return result

@@ -1,16 +1,19 @@
 """One benchmark run, start to finish: broker, model, then each mode on the same data, repeated.
 
-Order and lifetime: a broker is started only when none is given (``--broker``), the demo model is
-registered into a temporary registry, and then the modes run ``repeat`` rounds, interleaved (raw,
-scoring, full, raw, scoring, full, ...; ``streams.bench.repeats`` says why). Every mode of every
-round gets fresh topics, the same preloaded events and its own child process, which is stopped
-before the next one starts so no two processes under test ever share the two cores. The latency
-rounds come after: in each, a fresh full worker on that round's topics is warmed up and offered
-each load, then fed a low steady rate to read its CPU share, and then a fresh raw passthrough gets
-the same offered rates (shares of the full worker's median maximum, the same in every round), so
-the worker's latency is set beside the bare client's from the same run. Every child and the broker
-are stopped on the way out, whatever happened (``finally`` blocks and context managers, which
-Ctrl-C unwinds like any exception).
+Order and lifetime: a broker is started only when none is given (``--broker``; it keeps its data
+in memory when it can, ``streams.bench.memory_disk`` says why), the demo model is registered into a
+temporary registry, and then the modes run ``repeat`` rounds, interleaved (raw, scoring, full, raw,
+scoring, full, ...; ``streams.bench.repeats`` says why). Every phase (a mode of a round, a latency
+round of a target) gets fresh topics, deleted as soon as it ends, so every phase meets a broker
+holding the same data: nothing but its own. Each mode gets the same preloaded events and its own
+child process, which is stopped before the next one starts so no two processes under test ever
+share the two cores. The latency rounds come after: in each, a fresh full worker is warmed up and
+offered each load, then fed a low steady rate to read its CPU share; a fresh scoring-only worker is
+warmed up and fed the same low rate (the monitors' fixed cost is the difference); and a fresh raw
+passthrough gets the same offered rates (shares of the full worker's median maximum, the same in
+every round), so the worker's latency is set beside the bare client's from the same run. Every
+child and the broker are stopped on the way out, whatever happened (``finally`` blocks and context
+managers, which Ctrl-C unwinds like any exception).
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import AsyncIterator, Callable
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +37,7 @@ from driftline.streams.bench.children import Children
 from driftline.streams.bench.labelled import preload_labelled
 from driftline.streams.bench.latency import APPEND_TIME_CONFIG, LoadPlan, PredictionReader, run_load, settle
 from driftline.streams.bench.low_rate import measure_low_rate
+from driftline.streams.bench.memory_disk import broker_data_place, remove
 from driftline.streams.bench.modes import DEFAULT_MODES, MODES, TOPIC_FIELDS, ModeSpec, mode_settings
 from driftline.streams.bench.payload import PRELOAD_BATCH_BYTES, PRELOAD_LINGER_MS
 from driftline.streams.bench.procfs import machine, peak_rss_mb
@@ -101,9 +105,10 @@ class _Run:
     #: What a peer is started with: the model's artifact, name and version.
     peer_args: tuple[str, ...]
 
-    def settings_for(self, spec: ModeSpec, round_: int) -> Settings:
+    def settings_for(self, spec: ModeSpec, round_: int, phase: str = "") -> Settings:
+        """The settings of one phase; ``phase`` tells apart phases of a round that need own topics."""
         return mode_settings(self.base, spec, bootstrap=self.bootstrap, registry=self.registry,
-                             run_id=f"{self.run_id}-{round_ + 1}", partitions=self.options.partitions)
+                             run_id=f"{self.run_id}-{round_ + 1}{phase}", partitions=self.options.partitions)
 
     def events_for(self, spec: ModeSpec, round_: int) -> int:
         if round_ == WARMUP_ROUND:
@@ -126,7 +131,7 @@ def run_bench(options: BenchOptions, settings: Settings, progress: Progress) -> 
     report = _empty_report(options, settings)
     with tempfile.TemporaryDirectory(prefix="driftline-bench-") as tmp, ExitStack() as stack:
         work = Path(tmp)
-        bootstrap = options.broker or _start_broker(work / "kafka", stack, progress, report)
+        bootstrap = options.broker or _start_broker(work, stack, progress, report)
         registry = work / "registry"
         progress("registering the demo model and its reference profile into a temporary registry")
         card = register_demo_with_reference(Registry(registry))  # without a reference, nothing is monitored
@@ -160,40 +165,50 @@ def _empty_report(options: BenchOptions, settings: Settings) -> BenchReport:
     )
 
 
-def _start_broker(data_dir: Path, stack: ExitStack, progress: Progress, report: BenchReport) -> str:
-    """Start a broker on a free port; the stack stops it when the run ends."""
+def _start_broker(work: Path, stack: ExitStack, progress: Progress, report: BenchReport) -> str:
+    """Start a broker on a free port; the stack stops it (and removes its data) when the run ends."""
     from driftline.streams.broker import KAFKA_VERSION, start_on_free_port, stop
 
-    progress(f"starting Kafka {KAFKA_VERSION} in {data_dir}")
-    stack.callback(stop, data_dir)
-    handle = start_on_free_port(data_dir)
+    place = broker_data_place(work)
+    progress(f"starting Kafka {KAFKA_VERSION} in {place.path} ({place.reason})")
+    stack.callback(remove, place)  # runs after the stop below: the stack unwinds in reverse
+    stack.callback(stop, place.path)
+    handle = start_on_free_port(place.path)
     report.kafka_version = KAFKA_VERSION
-    report.broker["bootstrap"] = handle.bootstrap
+    report.broker.update(bootstrap=handle.bootstrap, data_dir=str(place.path), data_in_memory=place.in_memory)
     return handle.bootstrap
 
 
 async def _run_modes(run: _Run, report: BenchReport) -> None:
-    created: list[str] = []
-    try:
-        if run.options.broker_warmup_events > 0:
-            await _run_mode(run, MODES["raw"], WARMUP_ROUND, created)  # not recorded
-        for round_, name in interleaved(run.options.modes, run.options.repeat):
-            result = await _run_mode(run, MODES[name], round_, created)
-            report.modes.setdefault(name, []).append(result)
-        await _latency_rounds(run, report)
-    finally:
-        if run.options.broker is not None and created:
-            await _delete_topics(run.bootstrap, created)
+    if run.options.broker_warmup_events > 0:
+        await _run_mode(run, MODES["raw"], WARMUP_ROUND)  # not recorded
+    for round_, name in interleaved(run.options.modes, run.options.repeat):
+        result = await _run_mode(run, MODES[name], round_)
+        report.modes.setdefault(name, []).append(result)
+    await _latency_rounds(run, report)
 
 
-async def _run_mode(run: _Run, spec: ModeSpec, round_: int, created: list[str]) -> ModeResult:
-    """Preload, start the mode's process, measure its throughput, stop it."""
-    settings = run.settings_for(spec, round_)
+@asynccontextmanager
+async def _own_topics(run: _Run, settings: Settings) -> AsyncIterator[None]:
+    """A phase's topics, created for it and deleted when it ends (its processes stopped first)."""
     # Predictions are stamped by the broker on append: latency ends when a prediction is available.
     await create_topics(run.bootstrap, {settings.topic_predictions: run.options.partitions},
                         configs={settings.topic_predictions: APPEND_TIME_CONFIG})
-    await ensure_topics(settings)
-    created.extend(getattr(settings, name) for name in TOPIC_FIELDS)
+    try:
+        await ensure_topics(settings)
+        yield
+    finally:
+        await _delete_topics(run.bootstrap, [getattr(settings, name) for name in TOPIC_FIELDS])
+
+
+async def _run_mode(run: _Run, spec: ModeSpec, round_: int) -> ModeResult:
+    """On fresh topics: preload, start the mode's process, measure its throughput, stop it."""
+    settings = run.settings_for(spec, round_)
+    async with _own_topics(run, settings):
+        return await _measure_mode(run, spec, round_, settings)
+
+
+async def _measure_mode(run: _Run, spec: ModeSpec, round_: int, settings: Settings) -> ModeResult:
     events = run.events_for(spec, round_)
     await _preload(run, spec, round_, settings, events)
     run.say(round_, f"{spec.name}: starting the {spec.title}")
@@ -248,31 +263,41 @@ async def _latency_rounds(run: _Run, report: BenchReport) -> None:
     if not full or not (options.loads or options.low_rate_eps > 0):
         return
     rates = offered_loads(statistics.median(r.eps for r in full), options.loads)
-    targets = ["full", "raw"] if "raw" in report.modes else ["full"]
     for round_ in range(options.repeat):
-        for target in targets:
+        for target in latency_targets(tuple(report.modes), options.low_rate_eps > 0):
             measured = await _latency_round(run, MODES[target], round_, rates)
             report.latency.setdefault(target, []).append(measured)
 
 
+def latency_targets(measured: tuple[str, ...], low_rate: bool) -> list[str]:
+    """Who the latency rounds run, in order: the full worker, the scoring-only worker (low rate
+    only, so its fixed cost can be subtracted from the full worker's) and the raw passthrough."""
+    wanted = {"full": True, "scoring": low_rate, "raw": True}
+    return [name for name in ("full", "scoring", "raw") if wanted[name] and name in measured]
+
+
 async def _latency_round(run: _Run, spec: ModeSpec, round_: int, rates: list[float]) -> TargetRun:
-    """A fresh process on the round's topics: warm-up, each load, then the low steady rate."""
-    settings = run.settings_for(spec, round_)
-    run.say(round_, f"{spec.name}: starting the {spec.title} again for the latency loads")
-    child = run.spawn(spec, f"{spec.name}-latency-{round_ + 1}", settings)
-    try:
-        topic, partitions = settings.topic_predictions, run.options.partitions
-        async with PredictionReader(run.bootstrap, topic, partitions) as reader:
-            loads = await _latency(run, reader, settings, target=spec.name, round_=round_, rates=rates)
-            low_rate = await _low_rate(run, reader, settings, target=spec.name, round_=round_, pid=child.pid)
-        rss = peak_rss_mb(child.pid)
-    finally:
-        child.stop()
+    """A fresh process on fresh topics: warm-up, each load, then the low steady rate."""
+    settings = run.settings_for(spec, round_, phase="-latency")
+    async with _own_topics(run, settings):
+        run.say(round_, f"{spec.name}: starting the {spec.title} again for the "
+                        f"{'low rate' if spec.name == 'scoring' else 'latency loads'}")
+        child = run.spawn(spec, f"{spec.name}-latency-{round_ + 1}", settings)
+        try:
+            topic, partitions = settings.topic_predictions, run.options.partitions
+            async with PredictionReader(run.bootstrap, topic, partitions) as reader:
+                loads = await _latency(run, reader, settings, target=spec.name, round_=round_, rates=rates,
+                                       offer_loads=spec.name != "scoring")
+                low_rate = await _low_rate(run, reader, settings, target=spec.name, round_=round_,
+                                           pid=child.pid)
+            rss = peak_rss_mb(child.pid)
+        finally:
+            child.stop()
     return TargetRun(loads=loads, peak_rss_mb=rss, low_rate=low_rate)
 
 
 async def _latency(run: _Run, reader: PredictionReader, settings: Settings, *, target: str, round_: int,
-                   rates: list[float]) -> list[dict[str, Any]]:
+                   rates: list[float], offer_loads: bool = True) -> list[dict[str, Any]]:
     """Warm ``target`` up, then offer each load (a share of the full worker's maximum) in turn."""
     options, results = run.options, list[dict[str, Any]]()
     if options.warmup_seconds > 0:
@@ -282,7 +307,7 @@ async def _latency(run: _Run, reader: PredictionReader, settings: Settings, *, t
         warmup = LoadPlan(0, warm_rate, options.warmup_seconds, options.latency_max_events)
         await run_load(reader, run.children, settings, warmup, work_dir=run.work_dir,
                        seed=options.seed + 1, label=f"{target}{round_ + 1}-warm")
-    for pct, rate in zip(options.loads, rates, strict=True):
+    for pct, rate in (zip(options.loads, rates, strict=True) if offer_loads else ()):
         run.say(round_, f"{target}: latency at {pct}% load, {rate:,.0f} events/s "
                         f"for {options.latency_seconds:g} s")
         plan = LoadPlan(pct, rate, options.latency_seconds, options.latency_max_events)
@@ -316,7 +341,7 @@ def _ms(value: float | None) -> str:
 
 
 async def _delete_topics(bootstrap: str, topics: list[str]) -> None:
-    """Best effort: a shared broker should not keep a benchmark's data around."""
+    """Best effort: neither the next phase nor a shared broker should keep a phase's data around."""
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
 

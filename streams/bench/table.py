@@ -77,7 +77,7 @@ def _load_row(load: dict[str, Any]) -> str:
 
 def _low_rate_line(low_rate: dict[str, Any]) -> str:
     parts = []
-    for target, title in (("full", "full worker"), ("raw", "raw passthrough")):
+    for target, title in (("full", "full worker"), ("scoring", "scoring only"), ("raw", "raw passthrough")):
         share = low_rate.get(target)
         if share and share["cpu_share"] is not None:
             low, high = share["spread"]["cpu_share"]

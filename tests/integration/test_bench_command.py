@@ -6,13 +6,16 @@ test checks that every key is there with a sane value and that the run leaves no
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer
 
 from tests.command import DRIFTLINE
 
@@ -65,8 +68,26 @@ def report(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> di
                       "--json"], log_path)
     assert done.returncode == 0, log_path.read_text()[-3000:]
     assert not leftover_children(kafka_bootstrap)
+    assert not asyncio.run(leftover_topics(kafka_bootstrap))
     data: dict[str, Any] = orjson.loads(done.stdout)
     return data
+
+
+async def leftover_topics(bootstrap: str, timeout: float = 10.0) -> list[str]:
+    """A benchmark's events and predictions topics still on the broker after ``timeout`` (each phase
+    deletes its own; the broker's metadata may take a moment to say so)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, metadata_max_age_ms=500)
+    await consumer.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            topics = await consumer.topics()
+            left = [t for t in topics if t.startswith("bench-") and t.endswith(("-events", "-predictions"))]
+            if not left or time.monotonic() > deadline:
+                return left
+            await asyncio.sleep(0.5)  # polling the metadata with a deadline
+    finally:
+        await consumer.stop()
 
 
 def test_every_mode_has_a_positive_rate(report: dict[str, Any]) -> None:
@@ -99,7 +120,7 @@ def test_the_peers_score_the_same_events_with_the_same_model(report: dict[str, A
 def test_the_cpu_share_at_a_low_rate_is_read_for_worker_and_client(report: dict[str, Any]) -> None:
     low = report["low_rate"]
     assert low["offered_eps"] == 200.0 and low["seconds"] == 1.0
-    for target in ("full", "raw"):
+    for target in ("full", "scoring", "raw"):
         assert 0 < low[target]["cpu_share"] < 2.0 and low[target]["wall_s"] > 0.5
     assert next(t for t in report["targets"] if t["name"] == "low_rate_cpu_share")["value"] is not None
 

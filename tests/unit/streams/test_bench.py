@@ -17,6 +17,7 @@ import pytest
 from driftline.streams.bench.children import BenchError, child_environment
 from driftline.streams.bench.latency import Arrivals
 from driftline.streams.bench.low_rate import CpuProbe
+from driftline.streams.bench.memory_disk import broker_data_place, remove
 from driftline.streams.bench.modes import MODES, TOPIC_FIELDS, mode_settings, parse_modes
 from driftline.streams.bench.passthrough import forward_value
 from driftline.streams.bench.payload import encode_event
@@ -31,6 +32,7 @@ from driftline.streams.bench.procfs import (
 )
 from driftline.streams.bench.repeats import interleaved, ratio, spread, summarise
 from driftline.streams.bench.report import BenchReport, ModeResult, TargetRun
+from driftline.streams.bench.runner import latency_targets
 from driftline.streams.bench.stats import (
     Sample,
     crossing_time,
@@ -290,6 +292,34 @@ def test_modes_run_interleaved_round_after_round() -> None:
         interleaved(("raw",), 0)
 
 
+def test_the_latency_rounds_run_full_then_scoring_for_its_low_rate_then_raw() -> None:
+    assert latency_targets(("raw", "scoring", "full", "join"), low_rate=True) == ["full", "scoring", "raw"]
+    assert latency_targets(("raw", "scoring", "full"), low_rate=False) == ["full", "raw"]
+    assert latency_targets(("full", "join"), low_rate=True) == ["full"]
+
+
+# --- where a started broker keeps its data ----------------------------------------------------
+
+
+def test_a_started_broker_keeps_its_data_in_memory_when_there_is_room(tmp_path: Path) -> None:
+    memory = tmp_path / "shm"
+    memory.mkdir()
+    place = broker_data_place(tmp_path / "work", memory_root=memory, needed_bytes=1)
+    assert place.in_memory and place.path.parent == memory and place.path.is_dir()
+    remove(place)
+    assert not place.path.exists()
+
+
+def test_without_room_or_access_in_memory_the_broker_uses_the_work_dir(tmp_path: Path) -> None:
+    memory = tmp_path / "shm"
+    memory.mkdir()
+    full = broker_data_place(tmp_path / "work", memory_root=memory, needed_bytes=2**62)
+    assert not full.in_memory and full.path == tmp_path / "work" / "kafka" and "GiB free" in full.reason
+    missing = broker_data_place(tmp_path / "work", memory_root=tmp_path / "absent")
+    assert not missing.in_memory and "not writable" in missing.reason
+    remove(full)  # a work-dir folder is left to the work dir's own clean-up
+
+
 def test_a_figure_is_its_median_with_min_and_max() -> None:
     assert spread([3.0, 1.0, 2.0]) == (2.0, [1.0, 3.0])
     assert spread([4.0, 1.0]) == (2.5, [1.0, 4.0])
@@ -370,6 +400,7 @@ def sample_report() -> BenchReport:
     report.modes["faust"] = [ModeResult(3_000.0 * k, 10.0, 500, 0.5 / k, 110.0, 4.0) for k in (1.0, 0.5, 1.1)]
     report.latency["full"] = [TargetRun([_load(25, 8.0 + k), _load(50, 12.0 + k), _load(75, 30.0)], 220.0 + k,
                                         _low(0.12 + k / 100)) for k in (0, 1, 2)]
+    report.latency["scoring"] = [TargetRun([], 150.0, _low(0.09 + k / 100)) for k in (0, 1, 2)]
     report.latency["raw"] = [TargetRun([_load(25, 9.0), _load(50, 41.0 + k), _load(75, 60.0)], 50.0,
                                        _low(0.05)) for k in (0, 1, 2)]
     return report
@@ -413,6 +444,8 @@ def test_peers_and_the_low_rate_are_reported_beside_driftline() -> None:
     low = data["low_rate"]
     assert low["offered_eps"] == 1000.0 and low["seconds"] == 20.0
     assert low["full"]["cpu_share"] == pytest.approx(0.13) and low["raw"]["cpu_share"] == pytest.approx(0.05)
+    assert low["scoring"]["cpu_share"] == pytest.approx(0.10)
+    assert data["modes"]["scoring"].get("latency") is None  # the scoring worker is offered the low rate only
     assert low["full"]["spread"]["cpu_share"] == [pytest.approx(0.12), pytest.approx(0.14)]
 
 
@@ -437,6 +470,7 @@ def test_the_table_shows_every_mode_peer_load_and_the_low_rate() -> None:
     assert "the full worker:" in table and "the raw passthrough, same offered rates:" in table
     assert "42.0" in table  # the raw passthrough's median p99 at 50%
     assert "steady 1,000 events/s" in table and "full worker 13.0% of a core (12.0%-14.0%)" in table
+    assert "scoring only 10.0% of a core" in table
 
 
 def test_latency_runs_from_the_event_ts_to_the_broker_append_and_splits_at_the_build() -> None:
