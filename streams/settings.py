@@ -240,18 +240,20 @@ class Settings:
     #: Address it binds: loopback unless a deployment opens it (a container does, for Prometheus).
     metrics_host: str = "127.0.0.1"
 
-    #: Longest time the broker holds a fetch that has not reached ``fetch_min_bytes``. Short,
-    #: because a fetch already in flight when new events arrive is a latency floor (500 ms,
-    #: aiokafka's default, showed in the p99); 50 ms lets ``fetch_min_bytes`` batch low rates.
-    fetch_max_wait_ms: int = 50
+    #: Longest time the broker holds an empty fetch. Short, because a fetch already in flight when
+    #: new events arrive is a latency floor (500 ms, aiokafka's default, showed in the p99).
+    fetch_max_wait_ms: int = 20
     #: Bytes the broker waits for (up to ``fetch_max_wait_ms``) before answering the scoring
-    #: consumer's fetch. A micro-batch has a fixed cost (a fetch, a produce, a commit's share, the
-    #: batch's Python: ~5 ms of CPU at 25 events), so at low rates the number of batches a second is
-    #: the CPU bill. At 1,000 events/s (~600 KB/s): with 1, ~200 batches a second and 28-30% of a
-    #: core; 16 KiB, ~42 batches and 21-26%; 32 KiB, ~21 batches and 11-12% (64 KiB saved nothing
-    #: more), for up to ``fetch_max_wait_ms`` more latency at such rates. Above ~7,000 events/s
-    #: 32 KiB fills in < 5 ms. 1 answers at the first byte.
-    fetch_min_bytes: int = 32_768
+    #: consumer's fetch. At low rates every event otherwise came in a fetch of its own: at 1,000
+    #: events/s the worker scored ~200 micro-batches a second, each a fetch, a produce and a batch's
+    #: fixed cost, 28-30% of a core; waiting for 16 KiB makes it ~50 batches (13-14%) for up to
+    #: ``fetch_max_wait_ms`` more latency at such rates. Above ~5,000 events/s it fills in < 5 ms.
+    #: 1 answers at the first byte. Measured and not taken (2026-12-03): 32 KiB with a 50 ms wait
+    #: halved the batches at 1,000 events/s (~21 a second, 11-12% of a core), but the 50 ms wait cost
+    #: 30-80% more CPU per event at full speed (scoring 0.030-0.047 against 0.025 CPU s per 1k in
+    #: the same hour). With a 20 ms wait more bytes would change little at 1,000 events/s: 16 KiB
+    #: already takes ~24 ms to arrive there (~42 batches a second), so the wait sets the pace.
+    fetch_min_bytes: int = 16_384
 
     #: Where ``driftline alerts forward`` delivers the alerts topic: Alertmanager's base URL (the
     #: forwarder posts to ``/api/v2/alerts``) and/or a webhook taking each CloudEvent as it is.

@@ -47,7 +47,7 @@ def broker_data_place(work_dir: Path, *, memory_root: Path = SHARED_MEMORY,
                          f"{memory_root} has {free / 1024**3:.1f} GiB free, a run needs "
                          f"{needed_bytes / 1024**3:.0f} GiB")
     path = Path(tempfile.mkdtemp(prefix="driftline-bench-kafka-", dir=memory_root))
-    return DataPlace(path, True, f"in memory ({memory_root})")
+    return DataPlace(path, True, "in memory")
 
 
 def remove(place: DataPlace) -> None:
