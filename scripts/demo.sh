@@ -7,7 +7,12 @@ bash scripts/setup-env.sh
 . .venv/bin/activate
 
 export DRIFTLINE_BROKER=127.0.0.1:${DRIFTLINE_KAFKA_PORT:-9092}
+# A broker of its own, emptied at every start: an earlier demo's open alert would otherwise come
+# back as "updated" and its records would be the first that `tail alerts` prints.
+export DRIFTLINE_KAFKA_DATA_DIR=.driftline/demo-kafka
 mkdir -p .driftline
+driftline kafka stop > /dev/null
+rm -rf "$DRIFTLINE_KAFKA_DATA_DIR" .driftline/state  # the worker's local state belongs to that broker
 driftline kafka start
 worker_pid=
 cleanup() {

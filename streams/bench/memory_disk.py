@@ -4,9 +4,9 @@ Why: the broker shares the machine with the process under test, and a run writes
 mode and round preloads 600,000 events and produces as many outputs). On disk, the kernel writes
 those pages back about 30 s after they were written (``vm.dirty_expire_centisecs``), i.e. while a
 later mode is being measured, and that writeback's CPU and I/O wait land on whichever mode runs
-then: in session 6's runs the raw passthrough's CPU per event rose by 80% in single rounds. A
-tmpfs (``/dev/shm``) has no writeback. The report names the folder and its file system, so a run
-on disk is never mistaken for one in memory.
+then (a suspect for session 6's rounds in which the raw passthrough's CPU per event rose by 80%). A
+tmpfs (``/dev/shm``) has no writeback. The report names the folder and says whether it is in
+memory, so a run on disk is never mistaken for one in memory.
 """
 
 from __future__ import annotations

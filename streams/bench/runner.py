@@ -258,36 +258,42 @@ async def _preload(run: _Run, spec: ModeSpec, round_: int, settings: Settings, t
 
 
 async def _latency_rounds(run: _Run, report: BenchReport) -> None:
-    """Per round: the full worker, then the raw passthrough, at the same offered rates."""
+    """Per round: the full worker, the scoring-only worker (low rate only), then the raw passthrough,
+    at the same offered rates."""
     options, full = run.options, report.modes.get("full")
     if not full or not (options.loads or options.low_rate_eps > 0):
         return
     rates = offered_loads(statistics.median(r.eps for r in full), options.loads)
+    warm_rate = rates[0] if rates else options.low_rate_eps  # the same for every target
     for round_ in range(options.repeat):
-        for target in latency_targets(tuple(report.modes), options.low_rate_eps > 0):
-            measured = await _latency_round(run, MODES[target], round_, rates)
+        for target, offer_loads in latency_targets(tuple(report.modes), options.low_rate_eps > 0):
+            measured = await _latency_round(run, MODES[target], round_, rates if offer_loads else [],
+                                            warm_rate)
             report.latency.setdefault(target, []).append(measured)
 
 
-def latency_targets(measured: tuple[str, ...], low_rate: bool) -> list[str]:
-    """Who the latency rounds run, in order: the full worker, the scoring-only worker (low rate
-    only, so its fixed cost can be subtracted from the full worker's) and the raw passthrough."""
+def latency_targets(measured: tuple[str, ...], low_rate: bool) -> list[tuple[str, bool]]:
+    """Who the latency rounds run, in order, and whether each is offered the loads: the full worker
+    and the raw passthrough are; the scoring-only worker only gets the low rate (and only when it is
+    measured), so the monitors' fixed cost there is the difference of two measured shares."""
     wanted = {"full": True, "scoring": low_rate, "raw": True}
-    return [name for name in ("full", "scoring", "raw") if wanted[name] and name in measured]
+    return [(name, name != "scoring") for name in ("full", "scoring", "raw")
+            if wanted[name] and name in measured]
 
 
-async def _latency_round(run: _Run, spec: ModeSpec, round_: int, rates: list[float]) -> TargetRun:
-    """A fresh process on fresh topics: warm-up, each load, then the low steady rate."""
+async def _latency_round(run: _Run, spec: ModeSpec, round_: int, rates: list[float],
+                         warm_rate: float) -> TargetRun:
+    """A fresh process on fresh topics: warm-up, each of ``rates``, then the low steady rate."""
     settings = run.settings_for(spec, round_, phase="-latency")
     async with _own_topics(run, settings):
         run.say(round_, f"{spec.name}: starting the {spec.title} again for the "
-                        f"{'low rate' if spec.name == 'scoring' else 'latency loads'}")
+                        f"{'latency loads' if rates else 'low rate'}")
         child = run.spawn(spec, f"{spec.name}-latency-{round_ + 1}", settings)
         try:
             topic, partitions = settings.topic_predictions, run.options.partitions
             async with PredictionReader(run.bootstrap, topic, partitions) as reader:
                 loads = await _latency(run, reader, settings, target=spec.name, round_=round_, rates=rates,
-                                       offer_loads=spec.name != "scoring")
+                                       warm_rate=warm_rate)
                 low_rate = await _low_rate(run, reader, settings, target=spec.name, round_=round_,
                                            pid=child.pid)
             rss = peak_rss_mb(child.pid)
@@ -297,17 +303,16 @@ async def _latency_round(run: _Run, spec: ModeSpec, round_: int, rates: list[flo
 
 
 async def _latency(run: _Run, reader: PredictionReader, settings: Settings, *, target: str, round_: int,
-                   rates: list[float], offer_loads: bool = True) -> list[dict[str, Any]]:
-    """Warm ``target`` up, then offer each load (a share of the full worker's maximum) in turn."""
+                   rates: list[float], warm_rate: float) -> list[dict[str, Any]]:
+    """Warm ``target`` up, then offer each of ``rates`` (shares of the full worker's maximum) in turn."""
     options, results = run.options, list[dict[str, Any]]()
     if options.warmup_seconds > 0:
-        warm_rate = rates[0] if rates else options.low_rate_eps
         run.say(round_, f"{target}: warming up at {warm_rate:,.0f} events/s "
                         f"for {options.warmup_seconds:g} s")
         warmup = LoadPlan(0, warm_rate, options.warmup_seconds, options.latency_max_events)
         await run_load(reader, run.children, settings, warmup, work_dir=run.work_dir,
                        seed=options.seed + 1, label=f"{target}{round_ + 1}-warm")
-    for pct, rate in (zip(options.loads, rates, strict=True) if offer_loads else ()):
+    for pct, rate in zip(options.loads if rates else (), rates, strict=True):
         run.say(round_, f"{target}: latency at {pct}% load, {rate:,.0f} events/s "
                         f"for {options.latency_seconds:g} s")
         plan = LoadPlan(pct, rate, options.latency_seconds, options.latency_max_events)

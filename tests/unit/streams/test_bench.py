@@ -293,9 +293,10 @@ def test_modes_run_interleaved_round_after_round() -> None:
 
 
 def test_the_latency_rounds_run_full_then_scoring_for_its_low_rate_then_raw() -> None:
-    assert latency_targets(("raw", "scoring", "full", "join"), low_rate=True) == ["full", "scoring", "raw"]
-    assert latency_targets(("raw", "scoring", "full"), low_rate=False) == ["full", "raw"]
-    assert latency_targets(("full", "join"), low_rate=True) == ["full"]
+    assert latency_targets(("raw", "scoring", "full", "join"), low_rate=True) == [
+        ("full", True), ("scoring", False), ("raw", True)]
+    assert latency_targets(("raw", "scoring", "full"), low_rate=False) == [("full", True), ("raw", True)]
+    assert latency_targets(("full", "join"), low_rate=True) == [("full", True)]
 
 
 # --- where a started broker keeps its data ----------------------------------------------------
