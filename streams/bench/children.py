@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
+from driftline.streams.bench.procfs import cpu_seconds, wait_until_stopped
 from driftline.streams.settings import ENV_PREFIX, Settings
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,33 @@ class ChildProcess:
         if code is not None:
             raise BenchError(f"{self.name} exited with {code}:\n{self.log_tail()}")
 
+    def pause(self) -> None:
+        """SIGSTOP, returning once the kernel says the process is stopped (it uses no CPU after)."""
+        self._signal(signal.SIGSTOP)
+        wait_until_stopped(self.pid)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, signum: int) -> None:
+        self.ensure_alive()
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:  # it exited after the check above and was reaped
+            raise BenchError(f"{self.name} exited:\n{self.log_tail()}") from None
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
     def stop(self) -> None:
-        """SIGTERM (a worker shuts down cleanly), SIGKILL after ``STOP_TIMEOUT_S``; idempotent."""
+        """SIGTERM (a worker shuts down cleanly), SIGKILL after ``STOP_TIMEOUT_S``; idempotent.
+
+        A paused child is continued after the SIGTERM: a stopped process keeps signals pending."""
         process = self._process
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGCONT)
         try:
             process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:

@@ -62,6 +62,12 @@ MODES: dict[str, ModeSpec] = {
 DEFAULT_MODES = ("raw", "scoring", "full", "join")
 PEER_MODES = ("faust", "quix")
 
+#: A bench child's consumer session: longer than any pause (SIGSTOP: no heartbeats) of the
+#: throughput turns (``streams.bench.slices``: a few seconds) and of the latency rounds (a target
+#: waits out the other's load or low rate: ~30 s at the defaults). It changes nothing while a child
+#: runs; Faust wants it under its 90 s request timeout.
+BENCH_SESSION_TIMEOUT_MS = 60_000
+
 #: Settings fields naming topics (``topic_partitions`` is a count, not a name).
 TOPIC_FIELDS = tuple(f.name for f in fields(Settings) if f.name.startswith("topic_")
                      and f.name != "topic_partitions")
@@ -89,5 +95,6 @@ def mode_settings(base: Settings, spec: ModeSpec, *, bootstrap: str, registry: P
         base, broker=bootstrap, registry=registry, app_id=prefix, group_id=f"{prefix}-scoring",
         topic_partitions=partitions, monitors=spec.monitors, label_join=spec.label_join,
         metrics_port=free_port() if spec.metrics else 0, state_dir=registry.parent / "state",
-        models=(DEMO_MODEL_NAME,), default_model="", **topics,
+        models=(DEMO_MODEL_NAME,), default_model="",
+        session_timeout_ms=max(base.session_timeout_ms, BENCH_SESSION_TIMEOUT_MS), **topics,
     )

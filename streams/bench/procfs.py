@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
 PROC = Path("/proc")
 _UTIME_INDEX = 11  # fields after "pid (comm) ": state is 0, utime is field 14 of stat(5), i.e. 11 here
+#: States of stat(5) in which a process runs no code: stopped by a signal, or exited.
+_HALTED = frozenset("TtZX")
+STOP_TIMEOUT_S = 2.0
 
 
 def parse_cpu_ticks(stat_text: str) -> int:
@@ -25,6 +29,11 @@ def parse_cpu_ticks(stat_text: str) -> int:
     """
     fields = stat_text[stat_text.rindex(")") + 1:].split()
     return int(fields[_UTIME_INDEX]) + int(fields[_UTIME_INDEX + 1])
+
+
+def parse_state(stat_text: str) -> str:
+    """The one-letter state (``R``, ``S``, ``T`` for stopped, ...) from ``/proc/<pid>/stat``."""
+    return stat_text[stat_text.rindex(")") + 1:].split(maxsplit=1)[0]
 
 
 def parse_status_kb(status_text: str, key: str) -> int:
@@ -49,6 +58,23 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system, all threads) the process has used so far."""
     ticks = parse_cpu_ticks((PROC / str(pid) / "stat").read_text(encoding="utf-8", errors="replace"))
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_stopped(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """Return once the process is stopped (or gone); SIGSTOP is delivered asynchronously.
+
+    Bounded: a process that has not stopped within ``timeout_s`` raises ``TimeoutError``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            state = parse_state((PROC / str(pid) / "stat").read_text(encoding="utf-8", errors="replace"))
+        except FileNotFoundError:
+            return
+        if state in _HALTED:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"process {pid} did not stop within {timeout_s} s (state {state})")
+        time.sleep(0.0005)
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -1,8 +1,8 @@
-"""Repeats of a benchmark: in which order they run and how their numbers are summarised.
+"""Repeats of a benchmark: how their numbers are summarised.
 
 One sample per mode cannot tell a 10% regression from a neighbour's burst on a shared machine, so
-every mode runs ``repeat`` times, interleaved (raw, scoring, full, raw, scoring, full, ...): a slow
-minute then lands on every mode alike instead of on whichever ran during it. Each figure is
+every mode runs in ``repeat`` rounds, and within a round the modes take turns in short slices
+(``streams.bench.slices``): a slow minute then lands on every mode alike. Each figure is
 reported as the median of its repeats with their spread (min, max), and the repeats themselves are
 kept. Ratios between modes are taken within a round (the full worker of round 2 over the raw
 client of round 2) before the median, so the pairs share their minute.
@@ -13,13 +13,6 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-
-
-def interleaved(modes: Sequence[str], repeat: int) -> list[tuple[int, str]]:
-    """``(round, mode)`` in the order they run: every mode once per round, rounds in turn."""
-    if repeat < 1:
-        raise ValueError(f"repeat must be at least 1, got {repeat}")
-    return [(round_, mode) for round_ in range(repeat) for mode in modes]
 
 
 def spread(values: Iterable[float | None]) -> tuple[float | None, list[float] | None]:

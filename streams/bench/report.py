@@ -39,6 +39,8 @@ class ModeResult:
     cpu_s_per_1k: float
     peak_rss_mb: float
     startup_s: float
+    #: Turns it ran in (``streams.bench.slices``); its window is the sum of their lengths.
+    slices: int = 1
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,8 @@ class BenchReport:
         result = self.modes[name][round_]
         record: dict[str, Any] = {
             "eps": result.eps, "cpu_s_per_1k": result.cpu_s_per_1k, "peak_rss_mb": result.peak_rss_mb,
-            "window_s": result.window_s, "events_in_window": result.events, "startup_s": result.startup_s}
+            "window_s": result.window_s, "events_in_window": result.events, "startup_s": result.startup_s,
+            "slices": result.slices}
         for base in _BASES:
             other = self._round(base, round_)
             record[f"ratio_to_{base}"] = ratio(result.eps, other.eps if other else None)

@@ -16,7 +16,8 @@ _HEADER = (f"{'':<14}{'CPU s/1k':>10}{'min-max':>14}{'CPU x raw':>10}{'CPU x sco
 
 def format_table(report: dict[str, Any]) -> str:
     """Context line, one row per mode and peer, latency per target, low-rate CPU, targets."""
-    lines = [_heading(report), "", f"medians of {report['repeat']} interleaved repeats", _HEADER]
+    rounds = f"medians of {report['repeat']} rounds (in each, the modes take turns)"
+    lines = [_heading(report), "", rounds, _HEADER]
     lines += [_mode_row(name, report["modes"][name]) for name in MODE_NAMES]
     if any(report["peers"].values()):
         lines += ["", f"peers: the same model event by event, on the first {report['peer_events']:,} "

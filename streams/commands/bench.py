@@ -27,8 +27,9 @@ def register(sub: Any) -> None:
                     "latency at 25/50/75% of the monitored worker's median maximum and CPU at a low "
                     "steady rate, for the worker and the raw client. Reports medians and min-max. "
                     "Progress goes to stderr, the report to stdout.")
-    bench.add_argument("--events", type=_positive_int, default=600_000, metavar="N",
-                       help="events preloaded per mode and round (default 600000: ~15 s of work)")
+    bench.add_argument("--events", type=_positive_int, default=800_000, metavar="N",
+                       help="events preloaded per round, read by every mode (default 800000: more "
+                            "than --work-seconds of work; the join gets half as many labelled events)")
     bench.add_argument("--modes", default=",".join(DEFAULT_MODES),
                        help=f"comma-separated modes among {', '.join(MODES)} (default: "
                             f"{','.join(DEFAULT_MODES)}; pending holds --events predictions whose "
@@ -36,6 +37,12 @@ def register(sub: Any) -> None:
                             "scored event by event by a Faust agent and a Quix Streams app)")
     bench.add_argument("--repeat", type=_positive_int, default=3, metavar="K",
                        help="rounds of every mode and latency phase, interleaved (default 3)")
+    bench.add_argument("--work-seconds", type=_positive_float, default=15.0, metavar="S",
+                       help="running time of each mode in a round, or until its backlog is done "
+                            "(default 15)")
+    bench.add_argument("--slice-seconds", type=_positive_float, default=1.0, metavar="S",
+                       help="the modes of a round take turns, each running this long while the others "
+                            "are paused (default 1)")
     bench.add_argument("--broker-warmup-events", type=int, default=1_500_000, metavar="N",
                        help="events of an unrecorded raw passthrough run before the rounds, while a "
                             "fresh broker's JIT warms up (default 1500000, ~40 s; 0: none)")
@@ -76,6 +83,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
 def _loads(text: str) -> tuple[int, ...]:
     loads = tuple(int(part) for part in text.split(",") if part.strip())
     if any(not 0 < pct <= 100 for pct in loads):
@@ -100,6 +114,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
             broker=args.bench_broker, seed=args.seed, loads=_loads(args.loads),
             latency_seconds=args.latency_seconds, latency_max_events=args.latency_max_events,
             warmup_seconds=args.warmup_seconds, repeat=args.repeat, peer_events=args.peer_events,
+            work_seconds=args.work_seconds, slice_seconds=args.slice_seconds,
             broker_warmup_events=max(args.broker_warmup_events, 0),
             low_rate_eps=args.low_rate, low_rate_seconds=args.low_rate_seconds,
             command=shlex.join(["driftline", *sys.argv[1:]]))

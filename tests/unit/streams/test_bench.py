@@ -16,6 +16,7 @@ import pytest
 
 from driftline.streams.bench.children import BenchError, child_environment
 from driftline.streams.bench.latency import Arrivals
+from driftline.streams.bench.latency_rounds import latency_targets
 from driftline.streams.bench.low_rate import CpuProbe
 from driftline.streams.bench.memory_disk import broker_data_place, remove
 from driftline.streams.bench.modes import MODES, TOPIC_FIELDS, mode_settings, parse_modes
@@ -30,9 +31,8 @@ from driftline.streams.bench.procfs import (
     parse_status_kb,
     peak_rss_mb,
 )
-from driftline.streams.bench.repeats import interleaved, ratio, spread, summarise
+from driftline.streams.bench.repeats import ratio, spread, summarise
 from driftline.streams.bench.report import BenchReport, ModeResult, TargetRun
-from driftline.streams.bench.runner import latency_targets
 from driftline.streams.bench.stats import (
     Sample,
     crossing_time,
@@ -283,15 +283,6 @@ def test_passthrough_commits_the_next_offset_of_each_partition() -> None:
 # --- repeats ----------------------------------------------------------------------------------
 
 
-def test_modes_run_interleaved_round_after_round() -> None:
-    assert interleaved(("raw", "scoring", "full"), 3) == [
-        (0, "raw"), (0, "scoring"), (0, "full"), (1, "raw"), (1, "scoring"), (1, "full"),
-        (2, "raw"), (2, "scoring"), (2, "full")]
-    assert interleaved(("full",), 1) == [(0, "full")]
-    with pytest.raises(ValueError, match="at least 1"):
-        interleaved(("raw",), 0)
-
-
 def test_the_latency_rounds_run_full_then_scoring_for_its_low_rate_then_raw() -> None:
     assert latency_targets(("raw", "scoring", "full", "join"), low_rate=True) == [
         ("full", True), ("scoring", False), ("raw", True)]
@@ -392,7 +383,7 @@ def sample_report() -> BenchReport:
         machine={"cores": 2, "usable_cores": 2, "cpu_model": "Xeon", "loadavg_at_start": [0.5, 0.4, 0.3]},
         settings={"batch_max_records": 2000}, latency_plan={"loads_pct": [25, 50, 75]}, repeat=3,
         peer_events=500, low_rate_plan={"offered_eps": 1000.0, "seconds": 20.0})
-    report.modes["raw"] = [ModeResult(40_000.0 * k, 5.0, 200_000, 0.03 / k, 90.0, 2.0)
+    report.modes["raw"] = [ModeResult(40_000.0 * k, 5.0, 200_000, 0.03 / k, 90.0, 2.0, slices=5)
                            for k in (1.0, 0.5, 1.1)]
     report.modes["scoring"] = [ModeResult(36_000.0 * k, 5.5, 200_000, 0.05 / k, 150.0, 6.0)
                                for k in (1.0, 0.5, 1.1)]
@@ -430,6 +421,7 @@ def test_each_repeat_is_kept_beside_the_median() -> None:
     assert [r["eps"] for r in repeats] == [40_000.0, 20_000.0, pytest.approx(44_000.0)]
     assert {"eps", "cpu_s_per_1k", "peak_rss_mb", "window_s", "events_in_window", "startup_s",
             "ratio_to_raw", "ratio_to_scoring", "ratio_to_full", "cpu_ratio_to_scoring"} <= set(repeats[0])
+    assert repeats[0]["slices"] == 5 and data["modes"]["raw"]["slices"] == 5  # turns it ran in
     load = data["modes"]["full"]["latency"][1]
     assert load["load_pct"] == 50 and load["p99_ms"] == 13.0 and load["spread"]["p99_ms"] == [12.0, 14.0]
     assert [r["p99_ms"] for r in load["repeats"]] == [12.0, 13.0, 14.0]
@@ -467,7 +459,8 @@ def test_the_table_shows_every_mode_peer_load_and_the_low_rate() -> None:
     join_row = next(line for line in table.splitlines() if line.startswith("join"))
     assert "—" in join_row
     assert "Faust agent" in table and "3,000" in table and "first 500 of the same events" in table
-    assert " 50%" in table and "MISSED" in table and "4.4.0" in table and "3 interleaved repeats" in table
+    assert " 50%" in table and "MISSED" in table and "4.4.0" in table
+    assert "3 rounds (in each, the modes take turns)" in table
     assert "the full worker:" in table and "the raw passthrough, same offered rates:" in table
     assert "42.0" in table  # the raw passthrough's median p99 at 50%
     assert "steady 1,000 events/s" in table and "full worker 13.0% of a core (12.0%-14.0%)" in table
@@ -489,14 +482,22 @@ def test_the_bench_command_parses_its_flags() -> None:
     args = build_parser().parse_args(["bench", "--events", "3000", "--modes", "raw,full", "--broker",
                                       "127.0.0.1:9", "--partitions", "3", "--latency-seconds", "2", "--json",
                                       "--repeat", "5", "--peer-events", "700", "--low-rate", "500",
-                                      "--low-rate-seconds", "7"])
+                                      "--low-rate-seconds", "7", "--work-seconds", "9",
+                                      "--slice-seconds", "0.5"])
     assert args.events == 3000 and args.modes == "raw,full" and args.bench_broker == "127.0.0.1:9"
     assert args.topic_partitions == 3 and args.latency_seconds == 2.0 and args.json
     assert args.repeat == 5 and args.peer_events == 700
     assert args.low_rate == 500.0 and args.low_rate_seconds == 7
+    assert args.work_seconds == 9.0 and args.slice_seconds == 0.5
     defaults = build_parser().parse_args(["bench"])
-    assert defaults.repeat == 3 and defaults.events == 600_000 and defaults.low_rate == 1000.0
+    assert defaults.repeat == 3 and defaults.events == 800_000 and defaults.low_rate == 1000.0
+    assert defaults.work_seconds == 15.0 and defaults.slice_seconds == 1.0
     assert defaults.broker_warmup_events == 1_500_000
+
+
+def test_turns_must_have_a_positive_length() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "--slice-seconds", "0"])
 
 
 def test_a_negative_warm_up_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
