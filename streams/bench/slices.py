@@ -39,6 +39,9 @@ POLL_S = 0.05
 #: Until the first output of a starting process is seen.
 FIRST_POLL_S = 0.01
 STARTUP_TIMEOUT_S = 180.0
+#: Running seconds without a new output after which a process with backlog left counts as stuck
+#: (a whole-backlog entrant would otherwise take turns for ever).
+STALL_TIMEOUT_S = 60.0
 #: A paused process's count is read until two reads this far apart agree (acks in flight).
 SETTLE_S = 0.05
 SETTLE_TIMEOUT_S = 5.0
@@ -81,6 +84,8 @@ class Entrant:
     slice_rates: list[float] = field(default_factory=list)
     #: Whether its count reached ``target`` (its running time then ends at the crossing).
     finished: bool = False
+    #: Its running time when its count last grew.
+    grew_at_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,8 @@ async def run_slice(entrant: Entrant, budget_s: float, clock: Clock, sleep: Slee
         await sleep(min(POLL_S, budget_s))
         process.ensure_alive()
         now = Sample(clock(), await entrant.count())
+        if now.count > last.count:
+            entrant.grew_at_s = entrant.running_s + now.at - began
         if now.count >= entrant.target:
             ended, entrant.finished = crossing_time(last, now, entrant.target), True
         elif now.at - began >= budget_s:
@@ -154,6 +161,9 @@ async def run_slice(entrant: Entrant, budget_s: float, clock: Clock, sleep: Slee
     process.pause()
     entrant.running_s += ended - began
     entrant.slice_rates.append((last.count - first.count) / max(ended - began, 1e-9))
+    if entrant.running_s - entrant.grew_at_s > STALL_TIMEOUT_S:
+        raise BenchError(f"{process.name} stalled at {last.count:,} of {entrant.target:,} outputs for "
+                         f"{STALL_TIMEOUT_S:.0f} s of its running time:\n{process.log_tail()}")
 
 
 async def settled_count(count: Callable[[], Awaitable[int]], clock: Clock, sleep: Sleep) -> int:

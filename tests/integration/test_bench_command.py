@@ -97,6 +97,7 @@ def test_every_mode_has_a_positive_rate(report: dict[str, Any]) -> None:
         assert details["eps"] == report[f"{mode}_eps"]
         assert details["cpu_s_per_1k"] > 0 and details["peak_rss_mb"] > 10
         assert details["ratio_to_raw"] > 0 and details["window_s"] > 0
+        assert details["slices"] >= 1  # the turns it ran in, its window their sum
     assert report["modes"]["raw"]["ratio_to_raw"] == pytest.approx(1.0)
     assert report["peak_rss_mb"] == report["modes"]["full"]["peak_rss_mb"]
 
@@ -155,3 +156,29 @@ def test_the_report_says_where_and_how_it_was_measured(report: dict[str, Any]) -
     assert {t["name"] for t in report["targets"]} == {
         "full_vs_raw", "full_vs_scoring", "full_vs_scoring_cpu", "p99_ms_at_50pct", "p99_vs_raw_at_50pct",
         "peak_rss_mb", "join_vs_full", "pending_peak_rss_mb", "low_rate_cpu_share"}
+
+
+def test_sigterm_while_the_modes_take_turns_stops_every_child_and_deletes_the_topics(
+        kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Some of the children are paused (SIGSTOP) when the bench is told to stop: they must still go."""
+    log_path = tmp_path / "progress.log"
+    with log_path.open("wb") as progress:
+        process = subprocess.Popen(
+            [*DRIFTLINE, "bench", "--broker", kafka_bootstrap, "--events", "200000", "--partitions", "3",
+             "--modes", "raw,scoring", "--repeat", "1", "--broker-warmup-events", "0", "--loads", "",
+             "--low-rate", "0", "--work-seconds", "60"],
+            stdout=subprocess.DEVNULL, stderr=progress)
+        try:
+            deadline = time.monotonic() + TIMEOUT_S
+            while b"taking turns" not in log_path.read_bytes():
+                assert process.poll() is None, log_path.read_text()[-3000:]
+                assert time.monotonic() < deadline, "the bench never reached its turns"
+                time.sleep(0.2)  # polling its progress file, with a deadline
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert code == 130, log_path.read_text()[-3000:]
+    assert not leftover_children(kafka_bootstrap)
+    assert not asyncio.run(leftover_topics(kafka_bootstrap))

@@ -188,6 +188,17 @@ def test_a_process_dying_in_its_turn_fails_with_its_log() -> None:
         run(take_turns(entrants, slice_s=1.0, clock=time.clock, sleep=time.sleep))
 
 
+def test_a_whole_backlog_entrant_that_stops_producing_fails_instead_of_taking_turns_for_ever() -> None:
+    time = SimulatedTime()
+    entrants = entrants_of(time, ("join", 1_000, 10**9))
+    entrants[0].work_s = float("inf")
+    run(start_paused(entrants, time.clock, time.sleep))
+    entrants[0].process.rate = 0.0  # type: ignore[attr-defined]
+    with pytest.raises(BenchError, match="join stalled at"):
+        run(take_turns(entrants, slice_s=1.0, clock=time.clock, sleep=time.sleep))
+    assert time.now < 100  # it gave up after about a minute of running time
+
+
 def test_slices_and_work_must_be_positive() -> None:
     time = SimulatedTime()
     entrants = entrants_of(time, ("raw", 1_000, 10**9))
