@@ -27,9 +27,13 @@ log = logging.getLogger(__name__)
 
 def build_app(settings: Settings, scorer: EventScorer) -> faust.App:
     """The Faust app with its one agent: decode, score, send, next."""
+    datadir = settings.state_dir / settings.app_id
+    # Faust creates only the last folder; the state folder may not exist yet (the bench starts the
+    # peers beside the workers, which would otherwise create it first).
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id, broker=f"kafka://{settings.broker}", store="memory://", autodiscover=False,
-        datadir=str(settings.state_dir / settings.app_id), web_enabled=False, topic_disable_leader=True,
+        datadir=str(datadir), web_enabled=False, topic_disable_leader=True,
         topic_replication_factor=1, table_standby_replicas=0,
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=settings.heartbeat_interval_ms / 1000,

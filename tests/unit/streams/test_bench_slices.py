@@ -241,3 +241,13 @@ def test_bench_children_outlive_any_pause_of_the_turns(tmp_path: Path) -> None:
                              run_id="r", partitions=6)
     # A paused child sends no heartbeat: a latency target waits ~30 s for the other's low rate.
     assert settings.session_timeout_ms >= BENCH_SESSION_TIMEOUT_MS >= 2 * 30_000
+
+
+def test_the_faust_peer_creates_its_state_folder_when_it_starts_before_any_worker(tmp_path: Path) -> None:
+    from driftline.streams.bench.peers.faust_agent import build_app
+
+    settings = mode_settings(Settings(), MODES["faust"], bootstrap="127.0.0.1:1", registry=tmp_path / "r",
+                             run_id="r", partitions=1)
+    assert not settings.state_dir.exists()
+    build_app(settings, scorer=None)  # type: ignore[arg-type]
+    assert settings.state_dir.is_dir()  # Faust itself then makes only its own folder inside it
