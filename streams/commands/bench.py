@@ -23,7 +23,8 @@ def register(sub: Any) -> None:
     bench = sub.add_parser(
         "bench", help="benchmark raw passthrough, scoring and monitored workers on a real broker",
         description="Start a local broker (or use --broker), preload events, measure events/s, CPU per "
-                    "1,000 events and peak RSS of each mode in --repeat interleaved rounds, then "
+                    "1,000 events and peak RSS of each mode in --repeat rounds (in each, the modes take "
+                    "turns of --slice-seconds, the others paused), then "
                     "latency at 25/50/75% of the monitored worker's median maximum and CPU at a low "
                     "steady rate, for the worker and the raw client. Reports medians and min-max. "
                     "Progress goes to stderr, the report to stdout.")
@@ -36,7 +37,7 @@ def register(sub: Any) -> None:
                             f"labels never come; {' and '.join(PEER_MODES)} are peers: the same model "
                             "scored event by event by a Faust agent and a Quix Streams app)")
     bench.add_argument("--repeat", type=_positive_int, default=3, metavar="K",
-                       help="rounds of every mode and latency phase, interleaved (default 3)")
+                       help="rounds of every mode and latency phase (default 3)")
     bench.add_argument("--work-seconds", type=_positive_float, default=15.0, metavar="S",
                        help="running time of each mode in a round, or until its backlog is done "
                             "(default 15)")
