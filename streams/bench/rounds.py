@@ -13,11 +13,19 @@ import dataclasses
 from contextlib import AsyncExitStack
 
 from driftline.streams.bench.modes import MODES, ModeSpec
-from driftline.streams.bench.phase import WARMUP_ROUND, BenchRun, outputs_of, own_topics, preload
+from driftline.streams.bench.phase import (
+    WARMUP_ROUND,
+    BenchRun,
+    delete_topics,
+    outputs_of,
+    own_topics,
+    preload,
+)
 from driftline.streams.bench.procfs import peak_rss_mb
 from driftline.streams.bench.report import ModeResult
 from driftline.streams.bench.slices import Entrant, SlicedResult, start_paused, take_turns
 from driftline.streams.bench.watch import OutputWatcher, measure
+from driftline.streams.broker.admin import create_topics
 
 
 async def warm_up_broker(run: BenchRun) -> None:
@@ -91,7 +99,10 @@ async def _shared_events(run: BenchRun, round_: int, stack: AsyncExitStack) -> s
     if not readers:
         return None
     settings = run.settings_for(MODES["raw"], round_)
-    await stack.enter_async_context(own_topics(run, settings))
+    # Only the events topic: the raw mode's own topics (same names) are created and deleted by its
+    # own phase, which keeps this one for the others.
+    await create_topics(run.bootstrap, {settings.topic_events: run.options.partitions})
+    stack.push_async_callback(delete_topics, run.bootstrap, [settings.topic_events])
     events = max(run.events_for(spec, round_) for spec in readers)
     await preload(run, MODES["raw"], round_, settings, events, who=", ".join(spec.name for spec in readers))
     return settings.topic_events

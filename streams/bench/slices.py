@@ -31,17 +31,13 @@ from typing import Protocol
 
 from driftline.streams.bench.children import BenchError
 from driftline.streams.bench.stats import Rate, Sample, crossing_time, per_thousand
+from driftline.streams.bench.watch import FIRST_POLL_S, POLL_S, STALL_TIMEOUT_S, STARTUP_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
-#: How often a running slice checks whether its process has done its whole backlog.
-POLL_S = 0.05
-#: Until the first output of a starting process is seen.
-FIRST_POLL_S = 0.01
-STARTUP_TIMEOUT_S = 180.0
-#: Running seconds without a new output after which a process with backlog left counts as stuck
-#: (a whole-backlog entrant would otherwise take turns for ever).
-STALL_TIMEOUT_S = 60.0
+# The polling cadence, the start-up deadline and the stall limit (counted here in running seconds:
+# a whole-backlog entrant would otherwise take turns for ever) are those of a process measured
+# alone (``streams.bench.watch``).
 #: A paused process's count is read until two reads this far apart agree (acks in flight).
 SETTLE_S = 0.05
 SETTLE_TIMEOUT_S = 5.0
