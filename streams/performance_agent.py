@@ -173,6 +173,10 @@ class PerformanceAgent:
         self.handover = None if ledger is None else AlertHandover(ledger)
         self.source = f"driftline/{settings.app_id}/performance"
         self._stopping = asyncio.Event()
+        #: Held for one cycle (judge, send, commit): stop() closes the clients only between cycles,
+        #: since a commit cut off by its consumer's close retried the coordinator lookup for ever
+        #: and the worker ignored SIGTERM.
+        self.cycle = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._snapshot_at = time.monotonic()
@@ -195,9 +199,10 @@ class PerformanceAgent:
 
     async def stop(self) -> None:
         self._stopping.set()
-        for client in (self._consumer, self._producer):
-            if client is not None:
-                await client.stop()
+        async with self.cycle:
+            for client in (self._consumer, self._producer):
+                if client is not None:
+                    await client.stop()
 
     async def abandon(self) -> None:
         """Close the clients without committing (the replacing agent re-reads from the last commit)."""
@@ -209,27 +214,35 @@ class PerformanceAgent:
         assert self._consumer is not None and self._producer is not None
         while not self._stopping.is_set():
             batches = await self._consumer.getmany(timeout_ms=200)
-            deliveries = []
-            for record in (r for rs in batches.values() for r in rs):
-                model = None if record.key is None else record.key.decode(errors="replace")
-                if model is not None:
-                    self.partition_of[model] = record.partition
-                    await self._take_over(model)
-                direct, ledgered = self._judge(record.value)
-                deliveries += [await self._producer.send(self.settings.topic_alerts, value, key=key)
-                               for key, value in direct]
-                for event in ledgered:
-                    delivery = await self._publish(event)
-                    deliveries += [] if delivery is None else [delivery]
-                if model is not None:
-                    await self._settle(model)
-            if time.monotonic() - self._snapshot_at >= self.settings.metrics_snapshot_ms / 1000:
-                self._snapshot_at = time.monotonic()
-                deliveries += [await self._producer.send(self.settings.topic_metrics, value, key=key)
-                               for key, value in self._snapshots()]
-            await asyncio.gather(*deliveries)
-            if batches:
-                await self._consumer.commit()
+            async with self.cycle:
+                if self._stopping.is_set():  # stop() came while we polled: the clients are closed
+                    return
+                await self._cycle(batches)
+
+    async def _cycle(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        """Judge one poll's outcomes, send what they raise and the due snapshots, then commit."""
+        assert self._consumer is not None and self._producer is not None
+        deliveries = []
+        for record in (r for rs in batches.values() for r in rs):
+            model = None if record.key is None else record.key.decode(errors="replace")
+            if model is not None:
+                self.partition_of[model] = record.partition
+                await self._take_over(model)
+            direct, ledgered = self._judge(record.value)
+            deliveries += [await self._producer.send(self.settings.topic_alerts, value, key=key)
+                           for key, value in direct]
+            for event in ledgered:
+                delivery = await self._publish(event)
+                deliveries += [] if delivery is None else [delivery]
+            if model is not None:
+                await self._settle(model)
+        if time.monotonic() - self._snapshot_at >= self.settings.metrics_snapshot_ms / 1000:
+            self._snapshot_at = time.monotonic()
+            deliveries += [await self._producer.send(self.settings.topic_metrics, value, key=key)
+                           for key, value in self._snapshots()]
+        await asyncio.gather(*deliveries)
+        if batches:
+            await self._consumer.commit()
 
     async def _publish(self, event: AlertEvent) -> asyncio.Future[Any] | None:
         """One estimate or fairness alert: through the ledger (sent and acknowledged there), or,
