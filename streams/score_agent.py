@@ -162,7 +162,8 @@ class ScoreAgent:
         async with self.in_flight:
             # Partitions may have moved while we waited for the lock; their new owner re-reads them.
             owned = self.consumer.assignment()
-            records: list[ConsumedRecord] = [r for tp, rs in batches.items() if tp in owned for r in rs]
+            batches = {tp: rs for tp, rs in batches.items() if tp in owned}
+            records: list[ConsumedRecord] = [r for rs in batches.values() for r in rs]
             if not records:
                 return None
             started = time.perf_counter()
@@ -174,7 +175,7 @@ class ScoreAgent:
             except KafkaError:
                 _ignore_outcomes(deliveries)  # this batch is given up with the one that failed
                 raise
-            positions = next_offsets(records)
+            positions = next_offsets(batches)
             self._unsettled = _Unsettled(deliveries, positions)
             self.consumed += len(records)
             record_batch(outcome, len(records), time.perf_counter() - started)

@@ -79,7 +79,7 @@ async def run(settings: Settings) -> None:
             records = [r for rs in batches.values() for r in rs]
             if records:
                 await _forward(producer, settings.topic_predictions, records)
-                await consumer.commit(next_offsets(records))
+                await consumer.commit(next_offsets(batches))
     finally:
         await consumer.stop()
         await producer.stop()

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from aiokafka import TopicPartition
 
 from driftline.streams.bench.children import BenchError, child_environment
 from driftline.streams.bench.latency import Arrivals
@@ -276,7 +277,9 @@ def test_passthrough_commits_the_next_offset_of_each_partition() -> None:
         partition: int
         offset: int
 
-    offsets = next_offsets([Rec("t", 0, 5), Rec("t", 0, 9), Rec("t", 1, 2)])
+    batches = {TopicPartition("t", 0): [Rec("t", 0, 5), Rec("t", 0, 9)],
+               TopicPartition("t", 1): [Rec("t", 1, 2)], TopicPartition("t", 2): []}
+    offsets = next_offsets(batches)
     assert {(tp.partition, o) for tp, o in offsets.items()} == {(0, 10), (1, 3)}
 
 
