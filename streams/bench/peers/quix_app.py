@@ -32,7 +32,7 @@ def run(settings: Settings, scorer: EventScorer) -> None:
     """Build the application and run it until SIGTERM or SIGINT (Quix handles both)."""
     from quixstreams import Application  # imported here: pytest's doctest collection imports this module
 
-    (settings.state_dir / settings.app_id).parent.mkdir(parents=True, exist_ok=True)  # as the Faust peer
+    settings.state_dir.mkdir(parents=True, exist_ok=True)  # Quix makes only its own folder in it
     app = Application(
         broker_address=settings.broker, consumer_group=settings.group_id, auto_offset_reset="earliest",
         state_dir=str(settings.state_dir / settings.app_id), loglevel=cast(Any, settings.log_level.upper()),
