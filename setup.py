@@ -6,7 +6,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["driftline.ext._histogram", "driftline.ext._kafka", "driftline.ext._cusum"]
+KERNELS = ["driftline.ext._histogram", "driftline.ext._kafka", "driftline.ext._cusum", "driftline.ext._rows"]
 
 setup(
     ext_modules=cythonize(

@@ -2,17 +2,19 @@
 
 ``ext`` turns batches of feature values into per-feature histograms (or the bin code of every
 value, events kept in order), compares histograms with the usual drift statistics (PSI, KL,
-Jensen-Shannon, χ², Wasserstein), runs table-driven CUSUMs over coded events, and computes
-Kafka's key partitions for a batch of keys. It imports nothing from the rest of driftline; ``detectors`` and
-the score agent build on it.
+Jensen-Shannon, χ², Wasserstein), runs table-driven CUSUMs over coded events, computes
+Kafka's key partitions for a batch of keys, and moves the scoring path's rows between Python
+objects and their array and JSON forms (feature objects to a matrix, predictions to records).
+It imports nothing from the rest of driftline; ``models``, ``detectors`` and the score agent
+build on it.
 
 Two implementations share each interface:
 
-* ``ext._histogram``, ``ext._cusum`` and ``ext._kafka`` -- Cython, built by ``pip install`` (or
-  ``python setup.py build_ext --inplace``);
-* ``ext.histogram_py``, ``ext.cusum_py`` and ``ext.kafka_py`` -- pure Python and numpy; the specification (bin
-  layout, smoothing, references) and the fallback. Both give identical bins and partitions and
-  divergences equal to 1e-12.
+* ``ext._histogram``, ``ext._cusum``, ``ext._kafka`` and ``ext._rows`` -- Cython, built by
+  ``pip install`` (or ``python setup.py build_ext --inplace``);
+* ``ext.histogram_py``, ``ext.cusum_py``, ``ext.kafka_py`` and ``ext.rows_py`` -- pure Python and
+  numpy; the specification (bin layout, smoothing, references) and the fallback. Both give
+  identical bins, partitions, matrices and JSON bytes, and divergences equal to 1e-12.
 
 This package exports the functions of whichever was loaded and names it in `IMPLEMENTATION`.
 The compiled module is used unless the environment variable ``DRIFTLINE_NO_EXTENSIONS`` is set
@@ -53,10 +55,12 @@ __all__ = [
     "encode_categories",
     "jensen_shannon",
     "js_rows",
+    "json_rows",
     "key_partitions",
     "kl",
     "murmur2",
     "numeric_bins",
+    "numeric_matrix",
     "psi",
     "psi_rows",
     "wasserstein_hist",
@@ -70,7 +74,8 @@ def _choose() -> Literal["cython", "python"]:
         # Imported for the check only: both kernels must be built to use either.
         import driftline.ext._cusum
         import driftline.ext._histogram
-        import driftline.ext._kafka  # noqa: F401
+        import driftline.ext._kafka
+        import driftline.ext._rows  # noqa: F401
     except ImportError as exc:
         log.warning("ext's kernels are not built (%s); using the pure-Python twins, which are slower", exc)
         return "python"
@@ -100,6 +105,7 @@ if IMPLEMENTATION == "cython":
         wasserstein_hist,
     )
     from driftline.ext._kafka import key_partitions, murmur2
+    from driftline.ext._rows import json_rows, numeric_matrix
 else:
     from driftline.ext.cusum_py import cusum_codes, cusum_quiet
     from driftline.ext.histogram_py import (
@@ -120,3 +126,4 @@ else:
         wasserstein_hist,
     )
     from driftline.ext.kafka_py import key_partitions, murmur2
+    from driftline.ext.rows_py import json_rows, numeric_matrix

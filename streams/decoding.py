@@ -81,6 +81,19 @@ def check_id_and_ts(obj: dict[str, Any], what: str) -> Invalid | None:
 
 
 def _envelope(obj: dict[str, Any]) -> Event | Invalid:
+    event_id, features, ts = obj.get("id"), obj.get("features"), obj.get("ts")
+    model, attributes = obj.get("model"), obj.get("attributes")
+    # Exact type tests suffice for what orjson builds, and one test of the sound envelope costs a
+    # third of the checks that name a problem (this runs once per event on the hot path).
+    if (type(event_id) is str and event_id and type(features) is dict
+            and (ts is None or type(ts) is float or type(ts) is int)
+            and (model is None or type(model) is str) and (attributes is None or type(attributes) is dict)):
+        return Event(event_id, features, model, ts, attributes)
+    return _refusal(obj)
+
+
+def _refusal(obj: dict[str, Any]) -> Event | Invalid:
+    """What is wrong with an envelope the fast test did not pass, field by field."""
     problem = check_id_and_ts(obj, "an event")
     if problem is not None:
         return problem

@@ -17,17 +17,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+import numpy as np
 import orjson
 
 from driftline.detectors.binner import ProfileBinner
 from driftline.detectors.reference import ReferenceProfile
+from driftline.ext import json_rows
 from driftline.models.card import ModelCard
 from driftline.models.errors import ModelError
 from driftline.models.runtime import OnnxModel, Prediction
 from driftline.models.validation import FeatureValidator, Invalid
 from driftline.streams.decoding import Event, decode_event
 from driftline.streams.drift_outbox import DriftOutbox
-from driftline.streams.outputs import ConsumedRecord, Output, answer_fields, dead_letter
+from driftline.streams.outputs import ConsumedRecord, Output, answer_template, dead_letter
 from driftline.streams.prediction_outbox import PredictionOutbox
 from driftline.streams.rollout.guard import ServingGuard
 from driftline.streams.rollout.health import VariantBatch
@@ -273,22 +275,33 @@ class BatchScorer:
 
     def _prediction_records(self, served: ServedModel, rows: list[_Accepted], prediction: Prediction,
                             batch: _Batch, variant: str) -> list[tuple[bytes, bytes, int]]:
-        """(key, value, record index) of each row's prediction by ``served`` as ``variant``."""
-        now_ms, dumps, echo = batch.now_ms, orjson.dumps, self.echo_features
-        answers = answer_fields(served.model.card.output, prediction)
-        records = []
-        for row, answer in zip(rows, answers, strict=True):
-            event = row.event
-            record = {
-                "id": event.id, "ts": int(now_ms), "model": served.name, "version": served.version,
-                **answer, "variant": variant,
-                "latency_ms": round(max(0.0, now_ms - batch.records[row.index].timestamp), 3),
-                "event_ts": event.ts, "attributes": event.attributes,
-            }
-            if echo:
-                record["features"] = event.features
-            records.append((event.id.encode(), dumps(record), row.index))
-        return records
+        """(key, value, record index) of each row's prediction by ``served`` as ``variant``.
+
+        The members are those of the predictions topic's contract, in this order: ``id``, ``ts``,
+        ``model``, ``version``, the answer, ``variant``, ``latency_ms``, ``event_ts``,
+        ``attributes``, and ``features`` when they are echoed for the label join.
+        """
+        events = [row.event for row in rows]
+        answer = answer_template(served.model.card.output, prediction)
+        before = b',"ts":%d,"model":%b,"version":%d,' % (int(batch.now_ms), orjson.dumps(served.name),
+                                                          served.version)
+        after = b',"variant":%b,"latency_ms":' % orjson.dumps(variant)
+        pieces = [b'{"id":', *answer.wrapped(before, after), b',"event_ts":', b',"attributes":']
+        columns = [[event.id for event in events], *answer.columns, self._latencies_ms(rows, batch),
+                   [event.ts for event in events], [event.attributes for event in events]]
+        if self.echo_features:
+            pieces.append(b',"features":')
+            columns.append([event.features for event in events])
+        values = json_rows([*pieces, b"}"], columns)
+        return [(event.id.encode(), value, row.index)
+                for event, value, row in zip(events, values, rows, strict=True)]
+
+    @staticmethod
+    def _latencies_ms(rows: list[_Accepted], batch: _Batch) -> list[float]:
+        """Milliseconds from each record's Kafka timestamp to the batch's clock reading, to the µs."""
+        timestamps = np.fromiter((batch.records[row.index].timestamp for row in rows), np.float64, len(rows))
+        latencies: list[float] = np.round(np.maximum(0.0, batch.now_ms - timestamps), 3).tolist()
+        return latencies
 
     def _dead_letter(self, record: ConsumedRecord, reason: Invalid, outcome: BatchOutcome) -> Output:
         outcome.dead_letters[reason.code] += 1

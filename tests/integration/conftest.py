@@ -26,14 +26,24 @@ from tests.integration.support import WorkerProcess
 _HERE = Path(__file__).resolve().parent
 
 
+#: Modules that run beside the others when the integration phase has two pytest-xdist workers
+#: (``--dist loadgroup``): the outage test brings its own broker and spends most of its 150 s
+#: waiting one out, and the bench test's processes take turns on their own topics. Every other
+#: test runs in the other worker, one at a time, as several measure a worker under load.
+BESIDE_THE_REST = frozenset({"test_broker_outage.py", "test_bench_command.py"})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test under tests/integration, so ``-m "not integration"`` skips them all.
+    """Mark every test under tests/integration, so ``-m "not integration"`` skips them all, and
+    put it in its xdist group.
 
     The hook sees the whole session's items, so it filters on path.
     """
     for item in items:
         if item.path.resolve().is_relative_to(_HERE):
             item.add_marker(pytest.mark.integration)
+            beside = item.path.name in BESIDE_THE_REST
+            item.add_marker(pytest.mark.xdist_group("beside" if beside else "one-at-a-time"))
 
 
 @pytest.fixture(scope="session")

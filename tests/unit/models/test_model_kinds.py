@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
+from driftline.ext import json_rows
 from driftline.models.card import ModelCard, ModelOutput
 from driftline.models.errors import CardError, ScoringError
 from driftline.models.registry import Registry
 from driftline.models.runtime import OnnxModel, columns_from_rows
-from driftline.streams.outputs import answer_fields
+from driftline.streams.outputs import answer_template
 from tests.model_zoo import ZooModel, build_zoo
 
 TinyModelFactory = Callable[..., Path]
@@ -114,7 +116,8 @@ def test_each_kind_answers_with_its_fields(zoo: dict[str, ZooModel], name: str) 
     model.check_inputs()
     model.check_outputs()
     prediction = model.predict(columns_from_rows(model.card, zoo_model.rows))
-    answers = answer_fields(model.card.output, prediction)
+    answer = answer_template(model.card.output, prediction)
+    answers = [orjson.loads(row) for row in json_rows(answer.wrapped(b"{", b"}"), answer.columns)]
     task = model.card.output.task
     if task == "regression":
         assert [a["value"] for a in answers] == pytest.approx(zoo_model.expected.tolist(), rel=1e-4, abs=1e-4)

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from driftline.models.validation import Invalid
+from driftline.streams import decoding
 from driftline.streams.decoding import Event, decode_event
 
 
@@ -49,3 +52,19 @@ def test_a_sound_envelope_decodes() -> None:
     event = decode_event(b'{"id": "e1", "features": {"x": 1.5}, "ts": 17, "model": "m", '
                          b'"attributes": {"segment": "eu"}}', max_bytes=1000)
     assert event == Event("e1", {"x": 1.5}, "m", 17, {"segment": "eu"})
+
+
+
+#: Values an envelope field may hold, sound or not, for every field.
+FIELD_VALUES = [None, "", "e-1", 0, 1.5, True, [], {}, {"f": 1.0}, "fraud"]
+
+
+def test_the_fast_test_of_a_sound_envelope_agrees_with_the_field_by_field_checks() -> None:
+    optional = [{}, *({name: v} for name in ("ts", "model", "attributes") for v in FIELD_VALUES)]
+    sound = 0
+    for event_id, features, rest in itertools.product(FIELD_VALUES, FIELD_VALUES, optional):
+        obj = {"id": event_id, "features": features, **rest}
+        verdict = decoding._envelope(obj)
+        assert verdict == decoding._refusal(obj), obj
+        sound += isinstance(verdict, Event)
+    assert sound == 2 * 2 * (1 + 3 + 4 + 3)  # sound ids x features x (nothing, ts, model, attributes)
