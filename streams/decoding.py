@@ -7,6 +7,7 @@ the features themselves are checked against the model card by ``models.validatio
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -38,8 +39,35 @@ class Event:
 
 
 def decode_event(value: bytes | None, *, max_bytes: int) -> Event | Invalid:
-    obj = decode_object(value, max_bytes=max_bytes, what="an event")
-    return obj if isinstance(obj, Invalid) else _envelope(obj)
+    return decode_events([value], max_bytes=max_bytes)[0]
+
+
+def decode_events(values: Sequence[bytes | None], *, max_bytes: int) -> list[Event | Invalid]:
+    """Each value's event, or the reason it holds none.
+
+    A sound event costs one parse, one test of its envelope and one constructor, written inline:
+    this loop runs once per consumed event, and the calls it saves were a tenth of a batch's
+    scoring. Anything else is decoded again step by step, which names the problem.
+    """
+    loads = orjson.loads
+    decoded: list[Event | Invalid] = []
+    for value in values:
+        try:
+            obj = loads(value) if value and len(value) <= max_bytes else None
+        except orjson.JSONDecodeError:
+            obj = None
+        if type(obj) is dict:
+            event_id, features, ts = obj.get("id"), obj.get("features"), obj.get("ts")
+            model, attributes = obj.get("model"), obj.get("attributes")
+            # Exact type tests suffice for what orjson builds.
+            if (type(event_id) is str and event_id and type(features) is dict
+                    and (ts is None or type(ts) is float or type(ts) is int)
+                    and (model is None or type(model) is str)
+                    and (attributes is None or type(attributes) is dict)):
+                decoded.append(Event(event_id, features, model, ts, attributes))
+                continue
+        decoded.append(_refusal(value, max_bytes))
+    return decoded
 
 
 def decode_object(value: bytes | None, *, max_bytes: int, what: str) -> dict[str, Any] | Invalid:
@@ -80,20 +108,12 @@ def check_id_and_ts(obj: dict[str, Any], what: str) -> Invalid | None:
     return None
 
 
-def _envelope(obj: dict[str, Any]) -> Event | Invalid:
-    event_id, features, ts = obj.get("id"), obj.get("features"), obj.get("ts")
-    model, attributes = obj.get("model"), obj.get("attributes")
-    # Exact type tests suffice for what orjson builds, and one test of the sound envelope costs a
-    # third of the checks that name a problem (this runs once per event on the hot path).
-    if (type(event_id) is str and event_id and type(features) is dict
-            and (ts is None or type(ts) is float or type(ts) is int)
-            and (model is None or type(model) is str) and (attributes is None or type(attributes) is dict)):
-        return Event(event_id, features, model, ts, attributes)
-    return _refusal(obj)
-
-
-def _refusal(obj: dict[str, Any]) -> Event | Invalid:
-    """What is wrong with an envelope the fast test did not pass, field by field."""
+def _refusal(value: bytes | None, max_bytes: int) -> Event | Invalid:
+    """What is wrong with a value the fast test did not pass, step by step (an event after all
+    only if the fast test is stricter than these steps, which a unit test rules out)."""
+    obj = decode_object(value, max_bytes=max_bytes, what="an event")
+    if isinstance(obj, Invalid):
+        return obj
     problem = check_id_and_ts(obj, "an event")
     if problem is not None:
         return problem

@@ -27,7 +27,7 @@ from driftline.models.card import ModelCard
 from driftline.models.errors import ModelError
 from driftline.models.runtime import OnnxModel, Prediction
 from driftline.models.validation import FeatureValidator, Invalid
-from driftline.streams.decoding import Event, decode_event
+from driftline.streams.decoding import Event, decode_events
 from driftline.streams.drift_outbox import DriftOutbox
 from driftline.streams.outputs import ConsumedRecord, Output, answer_template, dead_letter
 from driftline.streams.prediction_outbox import PredictionOutbox
@@ -157,10 +157,11 @@ class BatchScorer:
     def score(self, records: Sequence[ConsumedRecord]) -> BatchOutcome:
         batch = _Batch(records, [None] * len(records), BatchOutcome(outputs=[]), self._clock() * 1000.0)
         groups: dict[str, list[_Accepted]] = {}
-        for index, record in enumerate(records):
-            accepted = self._admit(index, record)
+        events = decode_events([record.value for record in records], max_bytes=self.max_event_bytes)
+        for index, event in enumerate(events):
+            accepted = self._admit(index, event)
             if isinstance(accepted, Invalid):
-                batch.slots[index] = self._dead_letter(record, accepted, batch.outcome)
+                batch.slots[index] = self._dead_letter(records[index], accepted, batch.outcome)
             else:
                 groups.setdefault(accepted.model, []).append(accepted)
         for name, accepted_rows in groups.items():
@@ -170,9 +171,8 @@ class BatchScorer:
         batch.outcome.outputs = outputs
         return batch.outcome
 
-    def _admit(self, index: int, record: ConsumedRecord) -> _Accepted | Invalid:
-        """Decode the envelope and find the model; features are checked per model and batch."""
-        event = decode_event(record.value, max_bytes=self.max_event_bytes)
+    def _admit(self, index: int, event: Event | Invalid) -> _Accepted | Invalid:
+        """Find a decoded event's model; features are checked per model and batch."""
         if isinstance(event, Invalid):
             return event
         name = event.model or self.default_model
