@@ -38,10 +38,6 @@ class Event:
     attributes: dict[str, Any] | None
 
 
-def decode_event(value: bytes | None, *, max_bytes: int) -> Event | Invalid:
-    return decode_events([value], max_bytes=max_bytes)[0]
-
-
 def decode_events(values: Sequence[bytes | None], *, max_bytes: int) -> list[Event | Invalid]:
     """Each value's event, or the reason it holds none.
 

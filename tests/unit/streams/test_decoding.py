@@ -7,11 +7,11 @@ import pytest
 
 from driftline.models.validation import Invalid
 from driftline.streams import decoding
-from driftline.streams.decoding import Event, decode_event, decode_events
+from driftline.streams.decoding import Event, decode_events
 
 
 def code_of(raw: bytes | None, max_bytes: int = 1000) -> str:
-    result = decode_event(raw, max_bytes=max_bytes)
+    result = decode_events([raw], max_bytes=max_bytes)[0]
     assert isinstance(result, Invalid), result
     return result.code
 
@@ -50,8 +50,8 @@ def test_oversize_payload_is_refused_before_parsing() -> None:
 
 
 def test_a_sound_envelope_decodes() -> None:
-    event = decode_event(b'{"id": "e1", "features": {"x": 1.5}, "ts": 17, "model": "m", '
-                         b'"attributes": {"segment": "eu"}}', max_bytes=1000)
+    [event] = decode_events([b'{"id": "e1", "features": {"x": 1.5}, "ts": 17, "model": "m", '
+                             b'"attributes": {"segment": "eu"}}'], max_bytes=1000)
     assert event == Event("e1", {"x": 1.5}, "m", 17, {"segment": "eu"})
 
 
