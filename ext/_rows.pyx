@@ -106,7 +106,7 @@ cdef int _elements(bytes array, Py_ssize_t n, Py_ssize_t* bounds) except -1:
 
 cdef list _assemble(list parts, list encoded, Py_ssize_t* bounds, Py_ssize_t n, Py_ssize_t k):
     cdef list rows = []
-    cdef Py_ssize_t i, j, size, fixed = sum(len(part) for part in parts), at, length
+    cdef Py_ssize_t i, j, size, fixed = sum(len(part) for part in parts), at
     cdef bytes row
     cdef char* out
     for i in range(n):
