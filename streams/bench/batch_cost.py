@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka.structs import ConsumerRecord
@@ -51,7 +50,7 @@ def batch_of(size: int, seed: int = 0) -> list[ConsumerRecord[bytes, bytes]]:
     return records
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class BatchCost:
     """What one call of ``score`` on a batch of ``size`` records cost, on average."""
 
