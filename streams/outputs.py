@@ -119,10 +119,9 @@ def answer_template(output: ModelOutput, prediction: Prediction) -> AnswerTempla
     labels = prediction.labels.tolist()
     if output.task == "binary":  # the hot path's common case: one column per probability
         negative, positive = (orjson.dumps(name) for name in names)
-        probabilities = prediction.probabilities
+        by_class = prediction.probabilities.T.tolist()  # one list per class, made once
         return AnswerTemplate(
             [b'"score":', b',"label":', b',"scores":{' + negative + b":", b"," + positive + b":", b"}"],
-            [probabilities[:, output.positive_index].tolist(), labels, probabilities[:, 0].tolist(),
-             probabilities[:, 1].tolist()])
+            [by_class[output.positive_index], labels, by_class[0], by_class[1]])
     scores = [dict(zip(names, row, strict=True)) for row in prediction.probabilities.tolist()]
     return AnswerTemplate([b'"label":', b',"scores":', b""], [labels, scores])
