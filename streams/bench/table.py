@@ -58,13 +58,14 @@ def _mode_row(name: str, mode: dict[str, Any] | None) -> str:
     if mode is None:
         return (f"{name:<14}{'—':>10}{'':>14}{'—':>10}{'—':>14}{'—':>10}{'':>17}"
                 f"{'—':>7}{'—':>10}{'—':>8}{'—':>13}")
-    spread = mode["spread"]
-    return (f"{name:<14}{_number(mode['cpu_s_per_1k'], '.4f'):>10}"
-            f"{_range(spread['cpu_s_per_1k'], '.4f'):>14}{_number(mode['cpu_ratio_to_raw'], '.2f'):>10}"
-            f"{_number(mode['cpu_ratio_to_scoring'], '.2f'):>14}"
-            f"{_number(mode['eps'], ',.0f'):>10}{_range(spread['eps'], ',.0f'):>17}"
-            f"{_number(mode['ratio_to_raw'], '.2f'):>7}{_number(mode['ratio_to_scoring'], '.2f'):>10}"
-            f"{_number(mode['ratio_to_full'], '.2f'):>8}{_number(mode['peak_rss_mb'], '.1f'):>13}")
+    # A figure that no round had (a ratio to a mode left out by --modes) is absent, not None.
+    spread, figure = mode["spread"], mode.get
+    return (f"{name:<14}{_number(figure('cpu_s_per_1k'), '.4f'):>10}"
+            f"{_range(spread.get('cpu_s_per_1k'), '.4f'):>14}{_number(figure('cpu_ratio_to_raw'), '.2f'):>10}"
+            f"{_number(figure('cpu_ratio_to_scoring'), '.2f'):>14}"
+            f"{_number(figure('eps'), ',.0f'):>10}{_range(spread.get('eps'), ',.0f'):>17}"
+            f"{_number(figure('ratio_to_raw'), '.2f'):>7}{_number(figure('ratio_to_scoring'), '.2f'):>10}"
+            f"{_number(figure('ratio_to_full'), '.2f'):>8}{_number(figure('peak_rss_mb'), '.1f'):>13}")
 
 
 def _load_row(load: dict[str, Any]) -> str:

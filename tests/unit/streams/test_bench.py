@@ -470,6 +470,14 @@ def test_the_table_shows_every_mode_peer_load_and_the_low_rate() -> None:
     assert "scoring only 10.0% of a core" in table
 
 
+def test_a_run_without_the_raw_client_renders_its_ratios_to_raw_as_dashes() -> None:
+    report = sample_report()
+    del report.modes["raw"]
+    del report.latency["raw"]
+    full_row = next(line for line in format_table(report.to_json()).splitlines() if line.startswith("full"))
+    assert "—" in full_row and "30,000" in full_row
+
+
 def test_latency_runs_from_the_event_ts_to_the_broker_append_and_splits_at_the_build() -> None:
     arrivals = Arrivals()
     arrivals.add({"event_ts": 1_000.25, "ts": 1_004}, available_ms=1_009.0)
