@@ -5,7 +5,8 @@ numeric features and prediction rows (the score, or every class's probability: `
 through one ``ext.bin_numeric`` call on a ``float64[N, F]`` matrix,
 its categorical features through ``ext.encode_categories`` per column and one
 ``ext.bin_categorical`` call. The result is an ``int64[rows, width]`` count delta laid out like
-``ReferenceProfile.counts()``; deltas from several workers merge by addition.
+``ReferenceProfile.counts()``; deltas from several workers merge by addition. `bin_codes` keeps
+every event's bins instead, in order, through one ``ext.CodeWriter`` built with the binner.
 
 Examples
 --------
@@ -97,6 +98,9 @@ class ProfileBinner:
         self._width = profile.width
         self._n_rows = len(profile.rows)
         self._code_dtype = code_dtype(profile)
+        # Checked once: bin_codes runs per batch on the scoring path.
+        self._writer = ext.CodeWriter(self._edges + self._prediction_edges,
+                                      self._numeric + self._prediction_rows, self._indexes, self._categorical)
 
     def monitored(self, prediction: ScoredBatch) -> npt.NDArray[np.float64]:
         """The numbers of ``prediction`` (a ``models.runtime.Prediction``) this profile's prediction
@@ -127,17 +131,13 @@ class ProfileBinner:
         windows at exact event counts and run CUSUMs event by event. ``scores`` (as in
         `bin_columns`) are required when the profile has prediction rows.
         """
-        first = np.asarray(columns[self._names[0]]).reshape(-1) if self._names else np.empty(0)
-        out = np.zeros((first.size, self._n_rows), dtype=self._code_dtype)
         if self._prediction_rows and scores is None:
             raise ValueError("this profile has prediction rows: bin_codes needs the scores")
-        rows, edges, matrix = self._numeric_matrix(columns, scores, first.size)
-        if rows:
-            ext.bin_codes(matrix, edges, out, rows)
-        for r, index, n in zip(self._categorical, self._indexes, self._n_categories.tolist(), strict=True):
-            codes = ext.encode_categories(as_labels(columns[self._names[r]]), index)
-            # -1 (other) and -2 (missing) are bins n and n + 1, as in ext.bin_categorical.
-            out[:, r] = np.where(codes >= 0, codes, n - 1 - codes)
+        size = np.asarray(columns[self._names[0]]).reshape(-1).size if self._names else 0
+        _, _, matrix = self._numeric_matrix(columns, scores, size)
+        labels = [as_labels(columns[self._names[r]]) for r in self._categorical]
+        out = np.zeros((size, self._n_rows), dtype=self._code_dtype)
+        self._writer.write(matrix, labels, out)
         return out
 
     def _numeric_matrix(self, columns: Columns, scores: npt.ArrayLike | None,

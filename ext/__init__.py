@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "DEFAULT_EPS",
     "IMPLEMENTATION",
+    "CodeWriter",
     "bin_categorical",
-    "bin_codes",
     "bin_numeric",
     "categorical_bins",
     "chi2_sf",
@@ -89,8 +89,8 @@ if IMPLEMENTATION == "cython":
     from driftline.ext._cusum import cusum_codes, cusum_quiet
     from driftline.ext._histogram import (
         DEFAULT_EPS,
+        CodeWriter,
         bin_categorical,
-        bin_codes,
         bin_numeric,
         categorical_bins,
         chi2_sf,
@@ -110,8 +110,8 @@ else:
     from driftline.ext.cusum_py import cusum_codes, cusum_quiet
     from driftline.ext.histogram_py import (
         DEFAULT_EPS,
+        CodeWriter,
         bin_categorical,
-        bin_codes,
         bin_numeric,
         categorical_bins,
         chi2_sf,

@@ -25,7 +25,7 @@ from driftline.ext.histogram_py import (
     _as_int64,
     _as_matrix,
     _check_categorical_shapes,
-    _check_codes,
+    _check_code_batch,
     _check_counts,
     _check_feature_count,
     _check_wasserstein_shapes,
@@ -34,11 +34,12 @@ from driftline.ext.histogram_py import (
     _rows,
     categorical_bins,
     chi2_sf,
+    code_layout,
     numeric_bins,
 )
 
 __all__ = [
-    "DEFAULT_EPS", "bin_categorical", "bin_codes", "bin_numeric", "categorical_bins", "chi2_sf", "chi_square",
+    "DEFAULT_EPS", "CodeWriter", "bin_categorical", "bin_numeric", "categorical_bins", "chi2_sf", "chi_square",
     "encode_categories", "jensen_shannon", "js_rows", "kl", "numeric_bins", "psi", "psi_rows",
     "wasserstein_hist",
 ]
@@ -162,36 +163,84 @@ cdef void _bin_codes(const double* values, Py_ssize_t n_rows, Py_ssize_t n_featu
             codes[i * width + columns[f]] = <code_t> (k + 1 if v != v else _count_le(edges + offsets[f], k, v))
 
 
-def bin_codes(values, edges, codes, columns):
-    """Write the bin of every numeric value into a code matrix, in place (see ``histogram_py``)."""
-    cdef cnp.ndarray matrix = _as_matrix(values)
-    cdef list checked = [_checked_edges(e, f) for f, e in enumerate(edges)]
-    cdef Py_ssize_t f, n_features = len(checked), n_edges = 0, most = -2
-    for f in range(n_features):
-        n_edges += cnp.PyArray_SIZE(<cnp.ndarray> checked[f])
-        most = max(most, cnp.PyArray_SIZE(<cnp.ndarray> checked[f]))
-    _check_feature_count(n_features, matrix.shape[1])
-    cdef cnp.ndarray where = _check_codes(codes, matrix.shape[0], columns, n_features, most + 2)
-    cdef double* packed = <double*> PyMem_Malloc((n_edges + 1) * sizeof(double))
-    cdef Py_ssize_t* offsets = <Py_ssize_t*> PyMem_Malloc((n_features + 1) * sizeof(Py_ssize_t))
-    cdef const double* rows = <const double*> cnp.PyArray_DATA(matrix)
-    cdef Py_ssize_t n_rows = cnp.PyArray_DIM(matrix, 0)
-    cdef const int64_t* cols = <const int64_t*> cnp.PyArray_DATA(where)
-    cdef Py_ssize_t width = cnp.PyArray_DIM(<cnp.ndarray> codes, 1)
-    cdef void* out = cnp.PyArray_DATA(<cnp.ndarray> codes)
-    cdef bint narrow = codes.dtype == np.uint8
-    try:
-        if packed == NULL or offsets == NULL:
+cdef int _write_categories(list labels, Py_ssize_t n_rows, dict index, int64_t n, Py_ssize_t column,
+                           code_t* codes, Py_ssize_t width) except -1:
+    # One pass per column from label to bin: known code, n for unseen, n + 1 for None (a code of
+    # -1 or -2 in the index, a placeholder label, lands in the same two bins).
+    cdef Py_ssize_t i
+    cdef PyObject* found
+    cdef int64_t code
+    for i in range(n_rows):
+        label = labels[i]
+        if label is None:
+            code = -2
+        else:
+            found = PyDict_GetItemWithError(index, label)
+            code = -1 if found == NULL else <int64_t> (<object> found)
+        codes[i * width + column] = <code_t> (code if code >= 0 else n - 1 - code)
+    return 0
+
+
+cdef class CodeWriter:
+    """Writes the bin code of every value of a batch into a code matrix (see ``histogram_py``)."""
+
+    cdef double* _edges
+    cdef Py_ssize_t* _offsets
+    cdef int64_t* _numeric_columns
+    cdef Py_ssize_t _n_numeric
+    cdef object _layout
+    cdef list _indexes
+    cdef readonly Py_ssize_t bins
+    cdef readonly Py_ssize_t width
+
+    def __cinit__(self, edges, numeric_columns, indexes, categorical_columns):
+        layout = self._layout = code_layout(edges, numeric_columns, indexes, categorical_columns)
+        cdef Py_ssize_t f, n_edges = sum(cnp.PyArray_SIZE(<cnp.ndarray> e) for e in layout.edges)
+        self._n_numeric = len(layout.edges)
+        self._edges = <double*> PyMem_Malloc((n_edges + 1) * sizeof(double))
+        self._offsets = <Py_ssize_t*> PyMem_Malloc((self._n_numeric + 1) * sizeof(Py_ssize_t))
+        self._numeric_columns = <int64_t*> PyMem_Malloc((self._n_numeric + 1) * sizeof(int64_t))
+        if self._edges == NULL or self._offsets == NULL or self._numeric_columns == NULL:
             raise MemoryError()
-        _pack_edges(checked, packed, offsets)
+        _pack_edges(layout.edges, self._edges, self._offsets)
+        for f in range(self._n_numeric):
+            self._numeric_columns[f] = layout.numeric_columns[f]
+        # A plain dict is looked up in C; any other mapping is copied into one, once.
+        self._indexes = [index if type(index) is dict else dict(index) for index in layout.indexes]
+        self.bins, self.width = layout.bins, layout.width
+
+    def __dealloc__(self):
+        PyMem_Free(self._edges)
+        PyMem_Free(self._offsets)
+        PyMem_Free(self._numeric_columns)
+
+    def write(self, values, labels, codes):
+        """Write one batch's codes (see ``histogram_py.CodeWriter.write``)."""
+        cdef cnp.ndarray matrix = _as_matrix(values)
+        _check_code_batch(matrix, labels, codes, self._layout)
+        cdef const double* rows = <const double*> cnp.PyArray_DATA(matrix)
+        cdef Py_ssize_t g, n_rows = cnp.PyArray_DIM(matrix, 0)
+        cdef Py_ssize_t width = cnp.PyArray_DIM(<cnp.ndarray> codes, 1)
+        cdef void* out = cnp.PyArray_DATA(<cnp.ndarray> codes)
+        cdef bint narrow = codes.dtype == np.uint8
         with nogil:
             if narrow:
-                _bin_codes(rows, n_rows, n_features, packed, offsets, cols, <uint8_t*> out, width)
+                _bin_codes(rows, n_rows, self._n_numeric, self._edges, self._offsets, self._numeric_columns,
+                           <uint8_t*> out, width)
             else:
-                _bin_codes(rows, n_rows, n_features, packed, offsets, cols, <uint16_t*> out, width)
-    finally:
-        PyMem_Free(packed)
-        PyMem_Free(offsets)
+                _bin_codes(rows, n_rows, self._n_numeric, self._edges, self._offsets, self._numeric_columns,
+                           <uint16_t*> out, width)
+        cdef int64_t n
+        cdef Py_ssize_t column
+        for g in range(len(self._indexes)):
+            n, column = self._layout.n_categories[g], self._layout.categorical_columns[g]
+            given = labels[g]
+            # A list is indexed in C; an object array's items each go through numpy's __getitem__.
+            listed = given.tolist() if isinstance(given, np.ndarray) and given.ndim == 1 else list(given)
+            if narrow:
+                _write_categories[uint8_t](listed, n_rows, self._indexes[g], n, column, <uint8_t*> out, width)
+            else:
+                _write_categories[uint16_t](listed, n_rows, self._indexes[g], n, column, <uint16_t*> out, width)
 
 
 cdef Py_ssize_t _first_bad_code(const int64_t[:, ::1] codes, const int64_t[::1] sizes) noexcept nogil:

@@ -1,7 +1,7 @@
 """One-sided CUSUMs over coded events in pure Python: the specification and fallback for ``ext._cusum``.
 
 Page's CUSUM ``S_t = max(0, S_{t-1} + x_t)`` alarms when ``S_t > h``. Here each event arrives as
-a row of bin codes (``ext.bin_codes``, ``uint8`` or ``uint16``) and each CUSUM ``k`` reads one
+a row of bin codes (``ext.CodeWriter``, ``uint8`` or ``uint16``) and each CUSUM ``k`` reads one
 code column ``columns[k]`` and adds the increment its table gives that code,
 ``increments[k, code]``: a drift detector precomputes, per bin, the log-likelihood ratio (or any
 score) it wants summed, so the per-event work is a table look-up and an add, with no float
