@@ -205,8 +205,7 @@ cdef class CodeWriter:
         _pack_edges(layout.edges, self._edges, self._offsets)
         for f in range(self._n_numeric):
             self._numeric_columns[f] = layout.numeric_columns[f]
-        # A plain dict is looked up in C; any other mapping is copied into one, once.
-        self._indexes = [index if type(index) is dict else dict(index) for index in layout.indexes]
+        self._indexes = layout.indexes  # dicts (copies), looked up in C
         self.bins, self.width = layout.bins, layout.width
 
     def __dealloc__(self):

@@ -560,7 +560,7 @@ class CodeLayout:
 
     edges: list[FloatArray]
     numeric_columns: list[int]
-    indexes: list[Mapping[str, int]]
+    indexes: list[dict[str, int]]
     categorical_columns: list[int]
     n_categories: list[int]
     bins: int
@@ -582,7 +582,9 @@ def code_layout(edges: Sequence[npt.ArrayLike], numeric_columns: npt.ArrayLike,
     n_categories = [_category_count(index, g) for g, index in enumerate(indexes)]
     bins = max([e.size + 2 for e in checked] + [n + 2 for n in n_categories], default=0)
     width = max(every, default=-1) + 1
-    return CodeLayout(checked, numeric, list(indexes), categorical, n_categories, bins, width)
+    # Copies: a mapping changed after construction changes neither twin (and a dict is looked up in C).
+    copies = [dict(index) for index in indexes]
+    return CodeLayout(checked, numeric, copies, categorical, n_categories, bins, width)
 
 
 def _indices(x: npt.ArrayLike, name: str) -> list[int]:

@@ -531,3 +531,12 @@ def test_code_writer_refuses_bins_that_do_not_fit_a_byte(kernels: ModuleType) ->
     with pytest.raises(ValueError, match="do not fit"):
         writer.write(np.zeros((1, 1)), [], np.zeros((1, 1), dtype=np.uint8))
     writer.write(np.zeros((1, 1)), [], np.zeros((1, 1), dtype=np.uint16))
+
+
+def test_code_writer_keeps_its_own_copy_of_the_indexes(kernels: ModuleType) -> None:
+    index = {"a": 0, "b": 1}
+    writer = kernels.CodeWriter([], [], [index], [0])
+    index["c"] = 1  # the caller's mapping changes afterwards
+    codes = np.zeros((1, 1), dtype=np.uint8)
+    writer.write(np.zeros((1, 0)), [["c"]], codes)
+    assert codes[0, 0] == 2  # still unseen: the other bin
