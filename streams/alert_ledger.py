@@ -128,7 +128,8 @@ class AlertLedger:
         return entry is not None and entry.get("status") != RETIRED
 
     async def publish(self, status: str, data: dict[str, Any]) -> str | None:
-        """Publish one alert event and record its state; returns the status sent (None: dropped)."""
+        """Publish one alert event, log it and record its state; returns the status sent (None:
+        dropped)."""
         key = str(data["dedup_key"])
         entry = self.entries.get(key)
         if entry is not None and entry.get("status") == RETIRED:
@@ -147,6 +148,8 @@ class AlertLedger:
         assert self._producer is not None, "start() the ledger first"
         key, envelope = alert_cloudevent(status, data, source=self.source)
         await self._producer.send_and_wait(self.settings.topic_alerts, envelope, key=key)
+        # Logged before the state record: whoever reads the state may rely on the line being there.
+        log.warning("alert %s: %s", status, data.get("summary", key.decode()))
         state: dict[str, Any] | None = {**data, "status": RETIRED if retire else status}
         if status == "resolved" and not retire:
             state = None

@@ -249,9 +249,7 @@ def register_monitor_agent(app: faust.App, settings: Settings, served: Iterable[
             await book.ensure(str(delta["model"]), int(delta["version"]))
             await ledger.take_over(str(delta["model"]))
             for event in book.feed(delta):
-                status = await ledger.publish(event.type, alert_data(event))
-                if status is not None:
-                    log.warning("alert %s: %s", status, event.summary)
+                await ledger.publish(event.type, alert_data(event))
             await ledger.reconcile(book.monitor(str(delta["model"]), int(delta["version"])),
                                    settings.drift_sub_windows)
             await publisher.maybe_send()

@@ -255,9 +255,7 @@ class PerformanceAgent:
             delivery: asyncio.Future[Any] = await self._producer.send(topic, value, key=key)
             return delivery
         await self._take_over(event.model)  # records are keyed by model: normally done already
-        status = await self.ledger.publish(event.type, alert_data(event))
-        if status is not None:  # what went out: a raise that continues a last owner's alert is an update
-            log.warning("alert %s: %s", status, event.summary)
+        await self.ledger.publish(event.type, alert_data(event))  # logs what went out
         return None
 
     async def _take_over(self, model: str) -> None:
