@@ -1,9 +1,10 @@
 """The Faust application every worker runs, and the services it hosts.
 
-Faust settings are chosen for a worker that joins and rebalances in seconds rather than minutes
-(shared/KAFKA-AND-FAUST.md): short sessions, no leader topic, no standby tables, producer linger
-on. The batch agents (scoring, the label join, performance) are hosted as one service of the app;
-``streams.score_agent`` says why they are not Faust agents.
+The batch agents (scoring, the drift monitor, the label join, performance) are hosted as one
+service of the app, each with its own aiokafka clients; ``streams.score_agent`` says why they are
+not Faust agents. The app itself starts no Kafka client: it gives the worker its lifecycle (signals,
+start and stop order, logging). Its Kafka settings (short sessions, no leader topic, no standby
+tables) stay in case a Faust agent or table is added back.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import os
 from typing import Any, cast
 
 import faust
+from faust.app.base import BootStrategy
 
+from driftline.models.registry import Registry
 from driftline.streams.alert_ledger import MonitorLedger
 from driftline.streams.connection import faust_credentials
 from driftline.streams.drift_outbox import DriftOutbox
@@ -21,7 +24,8 @@ from driftline.streams.health import READINESS, serve_http
 from driftline.streams.join.agent import JoinAgent
 from driftline.streams.join.slots import Slot
 from driftline.streams.model_updates import ModelUpdatesReader
-from driftline.streams.monitor_agent import register_monitor_agent
+from driftline.streams.monitor_agent import MonitorAgent
+from driftline.streams.monitor_book import MonitorBook
 from driftline.streams.performance_agent import PerformanceAgent
 from driftline.streams.prediction_outbox import PredictionOutbox
 from driftline.streams.reachability import ReachabilityProbe
@@ -61,6 +65,15 @@ def serving_guard(settings: Settings) -> ServingGuard:
                         source=f"driftline/{settings.app_id}/scoring")
 
 
+def monitor_book(settings: Settings, served: dict[str, ServedModel]) -> MonitorBook:
+    """The drift monitors, those of the served versions calibrated now, before the loop runs (a
+    version first seen later is built off the loop)."""
+    book = MonitorBook(settings, Registry(settings.registry))
+    for model in served.values():
+        book.monitor(model.name, model.version)
+    return book
+
+
 def create_app(settings: Settings, served: dict[str, ServedModel], slot: Slot) -> faust.App:
     app = faust.App(
         settings.app_id,
@@ -79,15 +92,19 @@ def create_app(settings: Settings, served: dict[str, ServedModel], slot: Slot) -
         producer_acks=-1,
         stream_wait_empty=False,
     )
+    # Every agent reads and writes with its own clients: Faust's consumer would fail to subscribe to
+    # no topic, and its producer would sit idle.
+    app.boot_strategy = BootStrategy(app, enable_kafka=False)
     serve_http(settings.metrics_host, settings.metrics_port)
     READINESS.set(READINESS.MODELS)  # create_app is given loaded, verified models
     scorer = build_scorer(settings, served)
     ledger = MonitorLedger(settings, source=f"driftline/{settings.app_id}/monitor")
-    monitored = [(m.name, m.version) for m in served.values()] if settings.monitors else []
-    register_monitor_agent(app, settings, monitored, ledger)
     # Factories, not agents: an agent the broker failed is replaced by a fresh one (streams.supervision).
     watch = RolloutWatch(settings, scorer)
     factories: list[AgentFactory] = [lambda: ScoreAgent(settings, scorer, watch)]
+    if settings.monitors:
+        book = monitor_book(settings, served)
+        factories.append(lambda: MonitorAgent(settings, book, ledger))
     if settings.label_join:
         factories += [lambda: JoinAgent(settings, slot), lambda: PerformanceAgent(settings, ledger)]
     service = BatchAgentsService(factories, [ModelUpdatesReader(settings, scorer), ledger],

@@ -17,7 +17,7 @@ from driftline.streams.connection import (
     not_authorized,
 )
 from driftline.streams.join.slots import NoFreeSlot, claim_slot
-from driftline.streams.monitor_agent import SilentDetectorError, check_window, monitor_settings
+from driftline.streams.monitor_book import SilentDetectorError, check_window, monitor_settings
 from driftline.streams.security import TransportSettingsError, transport_security
 from driftline.streams.serving import CannotServe, load_served_models
 from driftline.streams.settings import Settings, SettingsError

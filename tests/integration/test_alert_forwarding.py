@@ -129,7 +129,7 @@ async def test_alertmanager_shows_the_drift_alert_across_its_restart_and_resolve
         worker.assert_alive()
         forwarder.assert_alive()
 
-    await wait_for_group(settings.broker, settings.app_id, 1, timeout=90, alive=alive)
+    await wait_for_group(settings.broker, f"{settings.group_id}-monitor", 1, timeout=90, alive=alive)
     await wait_for_group(settings.broker, settings.alert_forward_group, 1, timeout=90, alive=alive)
     # The shifted feature opens two data-drift streams (histogram.psi and cusum.location): follow one.
     drift = {"alertname": "DriftlineDataDrift", "model": DEMO_MODEL_NAME, "detector": PSI}

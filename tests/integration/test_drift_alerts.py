@@ -77,7 +77,7 @@ async def test_two_workers_raise_one_drift_alert_and_resolve_it(settings: Settin
             worker.assert_alive()
 
     await wait_for_group(settings.broker, settings.group_id, 2, timeout=90, alive=alive)
-    await wait_for_group(settings.broker, settings.app_id, 2, timeout=90, alive=alive)
+    await wait_for_group(settings.broker, f"{settings.group_id}-monitor", 2, timeout=90, alive=alive)
     rows = phases()
     async with TopicReader(settings.broker, (settings.topic_alerts, settings.topic_predictions,
                                              settings.topic_metrics)) as out:

@@ -129,7 +129,7 @@ async def test_a_new_owner_continues_an_open_alert_and_resolves_it(settings: Set
             if worker.process is not None and worker.process.returncode is None:
                 worker.assert_alive()
 
-    await wait_for_group(settings.broker, settings.app_id, 2, timeout=90, alive=alive)
+    await wait_for_group(settings.broker, f"{settings.group_id}-monitor", 2, timeout=90, alive=alive)
     traffic = Traffic(settings)
     async with TopicReader(settings.broker, (settings.topic_alerts,)) as reader:
         await drive_until(traffic, reader, lambda r: raised(r, settings), drifted=True, alive=alive)
@@ -163,7 +163,8 @@ async def test_a_promote_resolves_the_open_alerts_of_the_version_it_retires(
     promoted = register_demo_with_reference(Registry(settings.registry), seed=8).version
     await ensure_topics(settings)
     worker.start()
-    await wait_for_group(settings.broker, settings.app_id, 1, timeout=90, alive=worker.assert_alive)
+    await wait_for_group(settings.broker, f"{settings.group_id}-monitor", 1, timeout=90,
+                         alive=worker.assert_alive)
     traffic = Traffic(settings)
     async with TopicReader(settings.broker, (settings.topic_alerts,)) as reader:
         await drive_until(traffic, reader, lambda r: raised(r, settings), drifted=True,

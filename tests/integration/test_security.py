@@ -185,9 +185,9 @@ async def test_a_secured_deployment_scores_refuses_and_leaks_nothing(
                                  alive=worker.assert_alive)
             predicted = [str(value["id"]) for _, value in out.records[service.topic_predictions]]
             assert sorted(predicted) == sorted(ids) and out.records[service.topic_deadletter] == []
-        # Every consumer group joined over SASL_SSL, the Faust app's (the monitor agent) included. Waiting
-        # for all of them also keeps the stop below out of a join in progress.
-        for group in (service.app_id, service.group_id, f"{service.group_id}-join",
+        # Every consumer group joined over SASL_SSL. Waiting for all of them also keeps the stop below
+        # out of a join in progress.
+        for group in (service.group_id, f"{service.group_id}-monitor", f"{service.group_id}-join",
                       f"{service.group_id}-performance"):
             await wait_for_group(secured_broker.bootstrap, group, 1, timeout=60, alive=worker.assert_alive)
     finally:

@@ -4,30 +4,28 @@ calibration off the event loop (no broker needed: the agent's loop is a thin she
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
+import types
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from driftline.detectors.monitor import DriftMonitor
 from driftline.detectors.reference import ReferenceProfile
 from driftline.models.demo import DEMO_MODEL_NAME
 from driftline.models.registry import Registry
 from driftline.models.synthetic import SyntheticStream
+from driftline.streams.alert_ledger import MonitorLedger
 from driftline.streams.drift_outbox import DriftOutbox
-from driftline.streams.monitor_agent import (
-    MonitorBook,
-    SilentDetectorError,
-    SnapshotPublisher,
-    check_window,
-    decode_delta,
-    monitor_settings,
-)
+from driftline.streams.monitor_agent import COMMIT_EVERY_S, MonitorAgent, SnapshotPublisher, decode_delta
+from driftline.streams.monitor_book import MonitorBook, SilentDetectorError, check_window, monitor_settings
 from driftline.streams.settings import Settings
 
 
@@ -81,7 +79,7 @@ def test_format_1_records_are_still_read_and_the_worker_is_logged_once(
     old = {"format": 1, "model": DEMO_MODEL_NAME, "version": version, "worker": "old-worker", "events": 100,
            "counts": np.zeros((len(profile.rows), profile.width), dtype=np.int64).tolist(), "score_means": []}
     book.monitor(DEMO_MODEL_NAME, version)
-    with caplog.at_level(logging.WARNING, logger="driftline.streams.monitor_agent"):
+    with caplog.at_level(logging.WARNING, logger="driftline.streams.monitor_book"):
         for _ in range(3):
             book.feed(old)
         book.feed({**old, "format": 7})
@@ -113,7 +111,7 @@ def test_rows_a_short_window_silences_are_logged_and_in_the_snapshot(
     settings = Settings(registry=demo_registry, drift_window_size=50, drift_sub_windows=5)
     book = MonitorBook(settings, Registry(demo_registry))
     version, _ = demo_profile(demo_registry)
-    with caplog.at_level(logging.WARNING, logger="driftline.streams.monitor_agent"):
+    with caplog.at_level(logging.WARNING, logger="driftline.streams.monitor_book"):
         monitor = book.monitor(DEMO_MODEL_NAME, version)
     assert monitor is not None
     off = monitor.snapshot()["off"]["histogram.psi"]
@@ -179,7 +177,74 @@ def test_a_damaged_record_is_skipped_with_a_log_line(book: MonitorBook, damage: 
     record = records(book, version, 100, 100)[0]
     if damage.get("format") == 1:
         record.pop("codes")
-    with caplog.at_level(logging.WARNING, logger="driftline.streams.monitor_agent"):
+    with caplog.at_level(logging.WARNING, logger="driftline.streams.monitor_book"):
         assert book.feed({**record, **damage}) == []
     assert book.snapshots()[0]["events"] == 0
     assert any("skipping a drift record" in r.getMessage() for r in caplog.records)
+
+
+# --- the agent's cycle -------------------------------------------------------------------------
+
+
+class _Consumer:
+    """What the agent's cycle asks of its consumer: commits, counted."""
+
+    def __init__(self) -> None:
+        self.commits = 0
+
+    async def commit(self) -> None:
+        self.commits += 1
+
+
+class _Ledger:
+    """An alert ledger that remembers what it was asked to publish."""
+
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    async def take_over(self, model: str) -> None: ...
+
+    async def publish(self, status: str, data: dict[str, Any]) -> str:
+        self.published.append(status)
+        return status
+
+    async def reconcile(self, monitor: object, sub_windows: int) -> None: ...
+
+
+def an_agent(book: MonitorBook) -> tuple[MonitorAgent, _Consumer, list[bytes]]:
+    snapshots: list[bytes] = []
+    agent = MonitorAgent(dataclasses.replace(book.settings, metrics_snapshot_ms=1), book,
+                         cast(MonitorLedger, _Ledger()))
+    consumer = _Consumer()
+    agent._consumer = cast(AIOKafkaConsumer, consumer)
+
+    async def send(*, key: bytes, value: bytes) -> None:
+        snapshots.append(value)
+
+    agent.publisher.send = send
+    return agent, consumer, snapshots
+
+
+async def test_the_agent_feeds_records_skips_bad_ones_and_commits_at_most_once_a_second(
+        book: MonitorBook, caplog: pytest.LogCaptureFixture) -> None:
+    version, _ = demo_profile(book.settings.registry)
+    agent, consumer, snapshots = an_agent(book)
+    good = [orjson.dumps(r) for r in records(book, version, 1000, 500)]
+    partition = TopicPartition(book.settings.topic_drift_counts, 0)
+
+    def poll(*values: bytes) -> dict[TopicPartition, list[Any]]:
+        return {partition: [types.SimpleNamespace(value=v) for v in values]} if values else {}
+
+    agent._committed_at -= COMMIT_EVERY_S  # the last commit is a period old
+    with caplog.at_level(logging.WARNING, logger="driftline.streams.monitor_agent"):
+        await agent._cycle(poll(good[0], b"not json"))
+    assert consumer.commits == 1
+    assert "skipping a malformed drift record" in caplog.text
+    await agent._cycle(poll(good[1]))  # judged, but the commit is not due yet
+    assert consumer.commits == 1 and agent._judged_since_commit
+    monitor = book.monitor(DEMO_MODEL_NAME, version)
+    assert monitor is not None and monitor.snapshot()["events"] == 1000
+    snapshots.clear()
+    await asyncio.sleep(0.002)  # the 1 ms snapshot period passes
+    await agent._cycle(poll())  # an empty poll still snapshots
+    assert snapshots and orjson.loads(snapshots[0])["events"] == 1000
