@@ -148,14 +148,14 @@ class AlertLedger:
         assert self._producer is not None, "start() the ledger first"
         key, envelope = alert_cloudevent(status, data, source=self.source)
         await self._producer.send_and_wait(self.settings.topic_alerts, envelope, key=key)
-        # Logged before the state record: whoever reads the state may rely on the line being there.
-        log.warning("alert %s: %s", status, data.get("summary", key.decode()))
         state: dict[str, Any] | None = {**data, "status": RETIRED if retire else status}
         if status == "resolved" and not retire:
             state = None
         value = None if state is None else orjson.dumps(state, option=orjson.OPT_SERIALIZE_NUMPY)
         await self._producer.send_and_wait(self.settings.topic_alert_state, value, key=key)
         self._apply(key, value)
+        # Logged once the state is written: a line in the log means a successor will know the alert.
+        log.warning("alert %s: %s", status, data.get("summary", key.decode()))
 
     def unconfirmed(self, model: str, version: int | None, confirmed: set[str]) -> list[dict[str, Any]]:
         """Open alerts of ``model`` ``version`` whose dedup key is not among ``confirmed``."""
@@ -210,6 +210,11 @@ class MonitorLedger(AlertLedger):
         if model not in self._owned:
             self._owned.add(model)
             await self.catch_up()
+
+    def release_all(self) -> None:
+        """Partitions changed hands: catch up again before judging any model's next record, since
+        a model this process judged before may have been raised meanwhile by another owner."""
+        self._owned.clear()
 
     async def catch_up(self, rounds: int = 5) -> None:
         """Apply what the ledger's consumer has fetched (up to ``rounds`` short polls, until one is empty)."""

@@ -21,15 +21,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from driftline.streams.alert_ledger import MonitorLedger
 from driftline.streams.alerts import alert_data
 from driftline.streams.connection import client_options, close_abandoned
+from driftline.streams.drift_outbox import decode_record
 from driftline.streams.metrics import record_drift
 from driftline.streams.monitor_book import MonitorBook
 from driftline.streams.settings import Settings
@@ -43,12 +44,10 @@ POLL_MAX_MS = 200
 
 
 def decode_delta(value: bytes | None) -> dict[str, Any] | None:
-    """A drift record's JSON object, or None when it is not one (format checks come later)."""
-    try:
-        delta = orjson.loads(value or b"")
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(delta, dict) or not all(k in delta for k in ("model", "version", "events")):
+    """A drift record as a dict (`streams.drift_outbox.decode_record`), or None when it is not one
+    or names no model version (format checks come later)."""
+    delta = decode_record(value)
+    if delta is None or not all(k in delta for k in ("model", "version", "events")):
         return None
     if not isinstance(delta["version"], int) or not isinstance(delta["model"], str):
         return None
@@ -80,6 +79,21 @@ class SnapshotPublisher:
             value = orjson.dumps({"kind": "drift", **snapshot}, option=orjson.OPT_SERIALIZE_NUMPY)
             await self.send(key=snapshot["model"].encode(), value=value)
         return len(snapshots)
+
+
+class _CatchUpAfterRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A model this agent judged, lost to another worker and got back may have been raised there:
+    the ledger must read what that owner wrote before the next record is judged, or the alert is
+    raised twice."""
+
+    def __init__(self, ledger: MonitorLedger) -> None:
+        self._ledger = ledger
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        """Nothing to hand over: the windows are in memory, the open alerts in the ledger."""
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._ledger.release_all()
 
 
 class MonitorAgent:
@@ -114,7 +128,7 @@ class MonitorAgent:
             heartbeat_interval_ms=settings.heartbeat_interval_ms)
         await self._producer.start()
         await self._consumer.start()
-        self._consumer.subscribe([settings.topic_drift_counts])
+        self._consumer.subscribe([settings.topic_drift_counts], listener=_CatchUpAfterRebalance(self.ledger))
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -37,7 +37,7 @@ from driftline.detectors.river_adapters import BINARY, RiverSpec
 from driftline.detectors.river_adapters import FACTORIES as RIVER_FACTORIES
 from driftline.models.errors import ModelError
 from driftline.models.registry import Registry
-from driftline.streams.drift_outbox import DELTA_FORMAT, decode_codes
+from driftline.streams.drift_outbox import CODE_FORMATS, decode_codes
 from driftline.streams.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -114,14 +114,14 @@ class MonitorBook:
         self.last_fed = time.monotonic()
         kind = delta.get("format", 1)
         worker = str(delta.get("worker"))
-        if kind not in (1, DELTA_FORMAT):
-            self._warn_once(worker, kind, "skipping drift records of unknown format %r from worker %s",
+        if kind not in (1, *CODE_FORMATS):
+            self._warn_once(worker, repr(kind), "skipping drift records of unknown format %r from worker %s",
                             kind, worker)
             return []
         try:
             means = np.asarray(delta.get("score_means") or [], dtype=np.float64).reshape(-1)
             scores = means if len(means) else None
-            if kind == DELTA_FORMAT:
+            if kind in CODE_FORMATS:
                 codes = decode_codes(delta)
                 if codes.shape[1] != len(monitor.profile.rows):
                     raise ValueError(f"{codes.shape[1]} rows, the profile has {len(monitor.profile.rows)}")

@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
+from driftline.streams.drift_outbox import FRAME_MAGIC, decode_record
 from driftline.streams.settings import Settings
 from tests.command import DRIFTLINE
 
@@ -98,6 +99,16 @@ async def send_all(bootstrap: str, topic: str, records: Iterable[tuple[bytes | N
     return len(deliveries)
 
 
+def decoded(value: bytes) -> dict[str, object]:
+    """A record's value: JSON, or a drift record's frame (its codes as bytes under ``"codes"``)."""
+    if value.startswith(FRAME_MAGIC):
+        frame = decode_record(value)
+        assert frame is not None, value[:40]
+        return frame
+    parsed: dict[str, object] = orjson.loads(value)
+    return parsed
+
+
 @dataclass
 class TopicReader:
     """Reads topics from the beginning, keeping every record's key and decoded value."""
@@ -131,7 +142,7 @@ class TopicReader:
         """Read what arrives within ``timeout_ms`` (one fetch)."""
         assert self._consumer is not None
         for tp, batch in (await self._consumer.getmany(timeout_ms=timeout_ms)).items():
-            self.records[tp.topic].extend((r.key, orjson.loads(r.value)) for r in batch)
+            self.records[tp.topic].extend((r.key, decoded(r.value)) for r in batch)
             self.partitions[tp.topic].extend(tp.partition for _ in batch)
 
     async def read_until(self, done: Callable[[TopicReader], bool], *, timeout: float,
@@ -146,7 +157,7 @@ class TopicReader:
                 raise AssertionError(f"condition not met within {timeout}s; records so far: {counts}")
             batches = await self._consumer.getmany(timeout_ms=200)
             for tp, batch in batches.items():
-                self.records[tp.topic].extend((r.key, orjson.loads(r.value)) for r in batch)
+                self.records[tp.topic].extend((r.key, decoded(r.value)) for r in batch)
                 self.partitions[tp.topic].extend(tp.partition for _ in batch)
 
 

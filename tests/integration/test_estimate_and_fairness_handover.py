@@ -11,6 +11,7 @@ has judged a full window. The logic is unit-tested in ``tests/unit/streams/test_
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 from collections.abc import Callable, Iterator
@@ -81,6 +82,15 @@ def fairness_lines(worker: WorkerProcess, status: str) -> list[str]:
             if f"alert {status}: " in line and "fairness (region)" in line]
 
 
+async def until_logged(worker: WorkerProcess, status: str, timeout: float = 30) -> None:
+    """Wait for ``worker``'s log line of the fairness alert sent as ``status``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not fairness_lines(worker, status):
+        worker.assert_alive()
+        assert asyncio.get_running_loop().time() < deadline, f"no fairness alert {status} logged"
+        await asyncio.sleep(0.1)  # polling a condition with a deadline
+
+
 def types(reader: TopicReader, settings: Settings, key: str) -> list[object]:
     return [a["type"] for a in history(reader, settings, key)]
 
@@ -97,10 +107,12 @@ async def test_a_successor_continues_what_is_still_true_and_resolves_what_is_not
         await send_unfairly_labelled(settings, "a", 5, first.assert_alive)
         await alerts.read_until(lambda r: all("raised" in types(r, settings, k) for k in (CBPE, FAIRNESS)),
                                 timeout=120, alive=first.assert_alive)
-        # Both alerts are in the alert-state topic (written just after each alert) before the kill.
+        # Both alerts are in the alert-state topic (written just after each alert) before the kill,
+        # and logged (just after their state).
         async with TopicReader(settings.broker, (settings.topic_alert_state,)) as state:
             await state.read_until(lambda r: {CBPE, FAIRNESS} <= {k.decode() for k, _ in r.records[
                 settings.topic_alert_state] if k is not None}, timeout=60, alive=first.assert_alive)
+        await until_logged(first, "raised")
         first.kill()
         before = len(history(alerts, settings, CBPE))
 

@@ -24,7 +24,13 @@ from driftline.models.registry import Registry
 from driftline.models.synthetic import SyntheticStream
 from driftline.streams.alert_ledger import MonitorLedger
 from driftline.streams.drift_outbox import DriftOutbox
-from driftline.streams.monitor_agent import COMMIT_EVERY_S, MonitorAgent, SnapshotPublisher, decode_delta
+from driftline.streams.monitor_agent import (
+    COMMIT_EVERY_S,
+    MonitorAgent,
+    SnapshotPublisher,
+    _CatchUpAfterRebalance,
+    decode_delta,
+)
 from driftline.streams.monitor_book import MonitorBook, SilentDetectorError, check_window, monitor_settings
 from driftline.streams.settings import Settings
 
@@ -43,6 +49,13 @@ def demo_profile(registry: Path) -> tuple[int, ReferenceProfile]:
 
 
 def records(book: MonitorBook, version: int, events: int, per_flush: int) -> list[dict[str, Any]]:
+    """Drift records of a worker that flushes every ``per_flush`` events, decoded."""
+    decoded = [decode_delta(value) for value in raw_records(book, version, events, per_flush)]
+    assert all(d is not None for d in decoded)
+    return cast(list[dict[str, Any]], decoded)
+
+
+def raw_records(book: MonitorBook, version: int, events: int, per_flush: int) -> list[bytes]:
     """Drift records of a worker that flushes every ``per_flush`` events (scores: a stand-in)."""
     monitor = book.monitor(DEMO_MODEL_NAME, version)
     assert monitor is not None
@@ -51,12 +64,12 @@ def records(book: MonitorBook, version: int, events: int, per_flush: int) -> lis
     binner = ProfileBinner(monitor.profile)
     stream = SyntheticStream(seed=5)
     outbox = DriftOutbox("w", flush_interval_s=3600)
-    out = []
+    out: list[bytes] = []
     for _ in range(events // per_flush):
         scores = np.random.default_rng(len(out)).beta(1.2, 6.0, per_flush)
         outbox.add(DEMO_MODEL_NAME, version, binner.bin_codes(stream.columns(per_flush), scores), scores)
-        out += [decode_delta(value) for _, value in outbox.drain()]
-    return [r for r in out if r is not None]
+        out += [value for _, value in outbox.drain()]
+    return out
 
 
 # --- windows at any rate ----------------------------------------------------------------------
@@ -229,7 +242,7 @@ async def test_the_agent_feeds_records_skips_bad_ones_and_commits_at_most_once_a
         book: MonitorBook, caplog: pytest.LogCaptureFixture) -> None:
     version, _ = demo_profile(book.settings.registry)
     agent, consumer, snapshots = an_agent(book)
-    good = [orjson.dumps(r) for r in records(book, version, 1000, 500)]
+    good = raw_records(book, version, 1000, 500)
     partition = TopicPartition(book.settings.topic_drift_counts, 0)
 
     def poll(*values: bytes) -> dict[TopicPartition, list[Any]]:
@@ -248,3 +261,24 @@ async def test_the_agent_feeds_records_skips_bad_ones_and_commits_at_most_once_a
     await asyncio.sleep(0.002)  # the 1 ms snapshot period passes
     await agent._cycle(poll())  # an empty poll still snapshots
     assert snapshots and orjson.loads(snapshots[0])["events"] == 1000
+
+
+class _CountingLedger(MonitorLedger):
+    """A ledger whose catch-up reads are counted instead of made."""
+
+    def __init__(self) -> None:
+        super().__init__(Settings(), source="test")
+        self.catch_ups = 0
+
+    async def catch_up(self, rounds: int = 5) -> None:
+        self.catch_ups += 1
+
+
+async def test_a_rebalance_makes_the_next_record_of_a_model_catch_up_with_the_ledger_again() -> None:
+    ledger = _CountingLedger()
+    await ledger.take_over("m")
+    await ledger.take_over("m")
+    assert ledger.catch_ups == 1  # once per model while its partition stays here
+    await _CatchUpAfterRebalance(ledger).on_partitions_assigned([])
+    await ledger.take_over("m")
+    assert ledger.catch_ups == 2  # another owner may have raised its alerts meanwhile
