@@ -8,7 +8,7 @@ ledger (`streams.alert_ledger`), so an alert outlives the worker that raised it.
 A plain aiokafka consumer polled on the event loop, like the other batch agents, rather than a
 Faust agent: Faust fetched these records in its consumer thread and handed each over through two
 tasks, which cost the full worker about 1-2% of a core at 40,000 events/s for a few records a
-second (measured with py-spy, docs/PERFORMANCE.md). Offsets are committed at most every
+second (per-thread CPU in /proc, docs/PERFORMANCE.md). Offsets are committed at most every
 ``COMMIT_EVERY_S`` and when the agent stops: after a crash the new owner re-reads at most that much,
 which feeds a window a few hundred events twice, never loses one.
 
