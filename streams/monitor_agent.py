@@ -19,6 +19,7 @@ least twice a period, and each snapshot says how long its monitor has been idle.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -26,6 +27,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
 
 from driftline.streams.alert_ledger import MonitorLedger
 from driftline.streams.alerts import alert_data
@@ -134,7 +136,8 @@ class MonitorAgent:
         self._stopping.set()
         async with self.cycle:
             if self._consumer is not None and self._judged_since_commit:
-                await self._consumer.commit()
+                with contextlib.suppress(KafkaError):  # the successor then re-judges up to a second
+                    await self._commit()
             for client in (self._consumer, self._producer):
                 if client is not None:
                     await client.stop()
@@ -163,8 +166,15 @@ class MonitorAgent:
         self._judged_since_commit |= bool(batches)
         await self.publisher.maybe_send()
         if self._judged_since_commit and time.monotonic() - self._committed_at >= COMMIT_EVERY_S:
+            await self._commit()
+
+    async def _commit(self) -> None:
+        assert self._consumer is not None
+        self._judged_since_commit, self._committed_at = False, time.monotonic()
+        try:
             await self._consumer.commit()
-            self._judged_since_commit, self._committed_at = False, time.monotonic()
+        except CommitFailedError as exc:  # a rebalance came first: the new owner re-judges them
+            log.info("drift records judged here will be judged again by their new owner: %s", exc)
 
     async def judge(self, value: bytes | None) -> None:
         """Feed one drift record to its monitor and publish what it raises or resolves."""

@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError
 
 from driftline.detectors.monitor import DriftMonitor
 from driftline.detectors.reference import ReferenceProfile
@@ -200,13 +201,17 @@ def test_a_damaged_record_is_skipped_with_a_log_line(book: MonitorBook, damage: 
 
 
 class _Consumer:
-    """What the agent's cycle asks of its consumer: commits, counted."""
+    """What the agent's cycle asks of its consumer: commits, counted (the first ``refuse`` fail as
+    after a rebalance)."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: int = 0) -> None:
         self.commits = 0
+        self.refuse = refuse
 
     async def commit(self) -> None:
         self.commits += 1
+        if self.commits <= self.refuse:
+            raise CommitFailedError("the group has already rebalanced")
 
 
 class _Ledger:
@@ -282,3 +287,17 @@ async def test_a_rebalance_makes_the_next_record_of_a_model_catch_up_with_the_le
     await _CatchUpAfterRebalance(ledger).on_partitions_assigned([])
     await ledger.take_over("m")
     assert ledger.catch_ups == 2  # another owner may have raised its alerts meanwhile
+
+
+async def test_a_commit_refused_after_a_rebalance_is_logged_not_fatal(
+        book: MonitorBook, caplog: pytest.LogCaptureFixture) -> None:
+    version, _ = demo_profile(book.settings.registry)
+    agent, _, _ = an_agent(book)
+    consumer = _Consumer(refuse=1)
+    agent._consumer = cast(AIOKafkaConsumer, consumer)
+    agent._committed_at -= COMMIT_EVERY_S
+    partition = TopicPartition(book.settings.topic_drift_counts, 0)
+    record = types.SimpleNamespace(value=raw_records(book, version, 500, 500)[0])
+    with caplog.at_level(logging.INFO, logger="driftline.streams.monitor_agent"):
+        await agent._cycle({partition: [record]})
+    assert consumer.commits == 1 and "judged again by their new owner" in caplog.text
