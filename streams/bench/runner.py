@@ -25,7 +25,7 @@ from pathlib import Path
 from driftline.models.registry import ARTIFACT_FILE, Registry
 from driftline.streams.bench.children import Children
 from driftline.streams.bench.latency_rounds import latency_rounds
-from driftline.streams.bench.memory_disk import broker_data_place, remove
+from driftline.streams.bench.memory_disk import broker_data_place, claim, remove, sweep_abandoned
 from driftline.streams.bench.modes import MODES
 from driftline.streams.bench.phase import BenchOptions, BenchRun, Progress
 from driftline.streams.bench.procfs import machine
@@ -83,7 +83,10 @@ def _start_broker(work: Path, stack: ExitStack, progress: Progress, report: Benc
     """Start a broker on a free port; the stack stops it (and removes its data) when the run ends."""
     from driftline.streams.broker import KAFKA_VERSION, start_on_free_port, stop
 
+    for swept in sweep_abandoned(stop):
+        progress(f"removed {swept}, left by a bench that was killed (its broker stopped)")
     place = broker_data_place(work)
+    claim(place)
     progress(f"starting Kafka {KAFKA_VERSION} in {place.path} ({place.reason})")
     stack.callback(remove, place)  # runs after the stop below: the stack unwinds in reverse
     stack.callback(stop, place.path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from driftline.streams.bench.children import BenchError, child_environment
 from driftline.streams.bench.latency import Arrivals
 from driftline.streams.bench.latency_rounds import latency_targets
 from driftline.streams.bench.low_rate import CpuProbe
-from driftline.streams.bench.memory_disk import broker_data_place, remove
+from driftline.streams.bench.memory_disk import DataPlace, broker_data_place, claim, remove, sweep_abandoned
 from driftline.streams.bench.modes import MODES, TOPIC_FIELDS, mode_settings, parse_modes
 from driftline.streams.bench.passthrough import forward_value
 from driftline.streams.bench.payload import encode_event
@@ -521,3 +523,33 @@ def test_a_bench_without_positive_events_is_refused(capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit):
         build_parser().parse_args(["bench", "--events", "0"])
     assert "must be positive" in capsys.readouterr().err
+
+
+def a_gone_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(timeout=30)
+    return child.pid
+
+
+def test_the_places_of_killed_benches_are_swept_and_the_live_ones_kept(tmp_path: Path) -> None:
+    memory, temp = tmp_path / "shm", tmp_path / "tmp"
+    memory.mkdir()
+    live = broker_data_place(tmp_path / "work", memory_root=memory, needed_bytes=1)
+    claim(live)
+    killed_in_memory = broker_data_place(tmp_path / "work", memory_root=memory, needed_bytes=1)
+    killed_on_disk = DataPlace(temp / "driftline-bench-x1" / "kafka", False, "on disk")
+    unowned = broker_data_place(tmp_path / "work", memory_root=memory, needed_bytes=1)
+    for place in (killed_in_memory, killed_on_disk):
+        claim(place)
+        (place.path / "bench.pid").write_text(f"{a_gone_pid()}\n")
+    stopped: list[Path] = []
+
+    def stop(path: Path) -> bool:
+        stopped.append(path)
+        return True
+
+    swept = sweep_abandoned(stop, memory_root=memory, temp_root=temp)
+    assert sorted(swept) == sorted(stopped) == sorted([killed_in_memory.path, killed_on_disk.path])
+    assert not killed_in_memory.path.exists() and not (temp / "driftline-bench-x1").exists()
+    assert live.path.is_dir() and unowned.path.is_dir()  # a running bench's, and one that names no owner
