@@ -18,7 +18,6 @@ least twice a period, and each snapshot says how long its monitor has been idle.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -27,14 +26,15 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import KafkaError
 
 from driftline.streams.alert_ledger import MonitorLedger
 from driftline.streams.alerts import alert_data
-from driftline.streams.connection import client_options, close_abandoned
+from driftline.streams.connection import client_options
 from driftline.streams.drift_outbox import decode_record
 from driftline.streams.metrics import record_drift
 from driftline.streams.monitor_book import MonitorBook
+from driftline.streams.polled_agent import Poll, PolledAgent
 from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class _CatchUpAfterRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._ledger.release_all()
 
 
-class MonitorAgent:
+class MonitorAgent(PolledAgent):
     """Follows the drift-counts topic in the ``<group_id>-monitor`` group until stopped.
 
     ``book`` outlives the agent: an agent the broker failed is replaced by a fresh one
@@ -106,60 +106,33 @@ class MonitorAgent:
     """
 
     def __init__(self, settings: Settings, book: MonitorBook, ledger: MonitorLedger) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.book = book
         self.ledger = ledger
         self.publisher = SnapshotPublisher(book, self._send_snapshot, settings.metrics_snapshot_ms / 1000)
-        self._poll_ms = max(1, min(POLL_MAX_MS, settings.metrics_snapshot_ms // 2))
-        self._stopping = asyncio.Event()
-        #: Held for one cycle (judge, send, commit); stop() closes the clients only between cycles.
-        self.cycle = asyncio.Lock()
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
+        self.poll_ms = max(1, min(POLL_MAX_MS, settings.metrics_snapshot_ms // 2))
         self._judged_since_commit = False
         self._committed_at = time.monotonic()
 
     async def start(self) -> None:
         settings = self.settings
         client_id = f"{settings.app_id}-monitor"
-        self._producer = AIOKafkaProducer(**client_options(settings), acks="all", client_id=client_id)
-        self._consumer = AIOKafkaConsumer(
-            **client_options(settings), group_id=f"{settings.group_id}-monitor", client_id=client_id,
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            session_timeout_ms=settings.session_timeout_ms,
-            heartbeat_interval_ms=settings.heartbeat_interval_ms)
-        await self._producer.start()
-        await self._consumer.start()
-        self._consumer.subscribe([settings.topic_drift_counts], listener=_CatchUpAfterRebalance(self.ledger))
+        await self._open(
+            AIOKafkaProducer(**client_options(settings), acks="all", client_id=client_id),
+            AIOKafkaConsumer(
+                **client_options(settings), group_id=f"{settings.group_id}-monitor", client_id=client_id,
+                enable_auto_commit=False, auto_offset_reset="earliest",
+                session_timeout_ms=settings.session_timeout_ms,
+                heartbeat_interval_ms=settings.heartbeat_interval_ms),
+            settings.topic_drift_counts, _CatchUpAfterRebalance(self.ledger))
 
-    async def stop(self) -> None:
-        self._stopping.set()
-        async with self.cycle:
-            if self._consumer is not None and self._judged_since_commit:
-                with contextlib.suppress(KafkaError):  # the successor then re-judges up to a second
-                    await self._commit()
-            for client in (self._consumer, self._producer):
-                if client is not None:
-                    await client.stop()
+    async def _before_close(self) -> None:
+        if self._consumer is not None and self._judged_since_commit:
+            with contextlib.suppress(KafkaError):  # the successor then re-judges up to a second
+                await self._commit()
 
-    async def abandon(self) -> None:
-        """Close the clients without committing (the replacing agent re-reads from the last commit)."""
-        self._stopping.set()
-        await close_abandoned(self._consumer, self._producer,
-                              timeout_s=self.settings.kafka_request_timeout_ms / 1000)
-
-    async def run(self) -> None:
-        assert self._consumer is not None, "start() the agent first"
-        while not self._stopping.is_set():
-            batches = await self._consumer.getmany(timeout_ms=self._poll_ms)
-            async with self.cycle:
-                if self._stopping.is_set():  # stop() came while we polled: the clients are closed
-                    return
-                await self._cycle(batches)
-
-    async def _cycle(self, batches: dict[TopicPartition, list[Any]]) -> None:
+    async def _cycle(self, batches: Poll) -> None:
         """Judge one poll's records in order, send the due snapshots, commit when due."""
-        assert self._consumer is not None
         for records in batches.values():
             for record in records:
                 await self.judge(record.value)
@@ -169,12 +142,8 @@ class MonitorAgent:
             await self._commit()
 
     async def _commit(self) -> None:
-        assert self._consumer is not None
         self._judged_since_commit, self._committed_at = False, time.monotonic()
-        try:
-            await self._consumer.commit()
-        except CommitFailedError as exc:  # a rebalance came first: the new owner re-judges them
-            log.info("drift records judged here will be judged again by their new owner: %s", exc)
+        await self.commit()
 
     async def judge(self, value: bytes | None) -> None:
         """Feed one drift record to its monitor and publish what it raises or resolves."""
@@ -190,5 +159,4 @@ class MonitorAgent:
         await self.ledger.reconcile(self.book.monitor(model, version), self.settings.drift_sub_windows)
 
     async def _send_snapshot(self, *, key: bytes, value: bytes) -> None:
-        assert self._producer is not None, "start() the agent first"
-        await self._producer.send_and_wait(self.settings.topic_metrics, value, key=key)
+        await self.producer.send_and_wait(self.settings.topic_metrics, value, key=key)

@@ -39,7 +39,7 @@ from driftline.models.registry import Registry
 from driftline.streams.alert_handover import AlertHandover
 from driftline.streams.alert_ledger import MonitorLedger
 from driftline.streams.alerts import alert_cloudevent, alert_data
-from driftline.streams.connection import client_options, close_abandoned
+from driftline.streams.connection import client_options
 from driftline.streams.estimates import EstimateBook
 from driftline.streams.metrics import (
     forget_performance,
@@ -47,6 +47,7 @@ from driftline.streams.metrics import (
     record_performance,
     record_segments,
 )
+from driftline.streams.polled_agent import Poll, PolledAgent
 from driftline.streams.prediction_outbox import KIND, decode_predictions
 from driftline.streams.segment_book import SegmentBook, fairness_settings
 from driftline.streams.settings import Settings, SettingsError
@@ -159,11 +160,11 @@ class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
         """Monitors of newly assigned models are built on their first outcomes."""
 
 
-class PerformanceAgent:
+class PerformanceAgent(PolledAgent):
     """Follows the outcomes topic in the ``<group_id>-performance`` group until stopped."""
 
     def __init__(self, settings: Settings, ledger: MonitorLedger | None = None) -> None:
-        self.settings = settings
+        super().__init__(settings)
         registry = Registry(settings.registry)
         self.book = PerformanceBook(performance_settings(settings), registry)
         self.estimates = EstimateBook(self.book.settings, registry)
@@ -172,56 +173,25 @@ class PerformanceAgent:
         self.ledger = ledger
         self.handover = None if ledger is None else AlertHandover(ledger)
         self.source = f"driftline/{settings.app_id}/performance"
-        self._stopping = asyncio.Event()
-        #: Held for one cycle (judge, send, commit): stop() closes the clients only between cycles,
-        #: since a commit cut off by its consumer's close retried the coordinator lookup for ever
-        #: and the worker ignored SIGTERM.
-        self.cycle = asyncio.Lock()
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
         self._snapshot_at = time.monotonic()
         #: The outcomes partition each model's records came from (what a revocation takes away).
         self.partition_of: dict[str, int] = {}
 
     async def start(self) -> None:
         settings = self.settings
-        self._producer = AIOKafkaProducer(**client_options(settings), acks="all",
-                                          enable_idempotence=True, client_id=f"{settings.app_id}-performance")
-        self._consumer = AIOKafkaConsumer(
-            **client_options(settings),
-            group_id=f"{settings.group_id}-performance", client_id=f"{settings.app_id}-performance",
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            isolation_level="read_committed", session_timeout_ms=settings.session_timeout_ms,
-            heartbeat_interval_ms=settings.heartbeat_interval_ms)
-        await self._producer.start()
-        await self._consumer.start()
-        self._consumer.subscribe([settings.topic_outcomes], listener=_ForgetRevoked(self))
+        client_id = f"{settings.app_id}-performance"
+        await self._open(
+            AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True,
+                             client_id=client_id),
+            AIOKafkaConsumer(
+                **client_options(settings), group_id=f"{settings.group_id}-performance",
+                client_id=client_id, enable_auto_commit=False, auto_offset_reset="earliest",
+                isolation_level="read_committed", session_timeout_ms=settings.session_timeout_ms,
+                heartbeat_interval_ms=settings.heartbeat_interval_ms),
+            settings.topic_outcomes, _ForgetRevoked(self))
 
-    async def stop(self) -> None:
-        self._stopping.set()
-        async with self.cycle:
-            for client in (self._consumer, self._producer):
-                if client is not None:
-                    await client.stop()
-
-    async def abandon(self) -> None:
-        """Close the clients without committing (the replacing agent re-reads from the last commit)."""
-        self._stopping.set()
-        await close_abandoned(self._consumer, self._producer,
-                              timeout_s=self.settings.kafka_request_timeout_ms / 1000)
-
-    async def run(self) -> None:
-        assert self._consumer is not None and self._producer is not None
-        while not self._stopping.is_set():
-            batches = await self._consumer.getmany(timeout_ms=200)
-            async with self.cycle:
-                if self._stopping.is_set():  # stop() came while we polled: the clients are closed
-                    return
-                await self._cycle(batches)
-
-    async def _cycle(self, batches: dict[TopicPartition, list[Any]]) -> None:
+    async def _cycle(self, batches: Poll) -> None:
         """Judge one poll's outcomes, send what they raise and the due snapshots, then commit."""
-        assert self._consumer is not None and self._producer is not None
         deliveries = []
         for record in (r for rs in batches.values() for r in rs):
             model = None if record.key is None else record.key.decode(errors="replace")
@@ -229,7 +199,7 @@ class PerformanceAgent:
                 self.partition_of[model] = record.partition
                 await self._take_over(model)
             direct, ledgered = self._judge(record.value)
-            deliveries += [await self._producer.send(self.settings.topic_alerts, value, key=key)
+            deliveries += [await self.producer.send(self.settings.topic_alerts, value, key=key)
                            for key, value in direct]
             for event in ledgered:
                 delivery = await self._publish(event)
@@ -238,21 +208,20 @@ class PerformanceAgent:
                 await self._settle(model)
         if time.monotonic() - self._snapshot_at >= self.settings.metrics_snapshot_ms / 1000:
             self._snapshot_at = time.monotonic()
-            deliveries += [await self._producer.send(self.settings.topic_metrics, value, key=key)
+            deliveries += [await self.producer.send(self.settings.topic_metrics, value, key=key)
                            for key, value in self._snapshots()]
         await asyncio.gather(*deliveries)
         if batches:
-            await self._consumer.commit()
+            await self.commit()
 
     async def _publish(self, event: AlertEvent) -> asyncio.Future[Any] | None:
         """One estimate or fairness alert: through the ledger (sent and acknowledged there), or,
         without one, queued on the alerts topic (its delivery returned)."""
         if self.ledger is None:
             log.warning("alert %s: %s", event.type, event.summary)
-            assert self._producer is not None, "start() the agent first"
             key, value = alert_cloudevent(event.type, alert_data(event), source=self.source)
             topic = self.settings.topic_alerts
-            delivery: asyncio.Future[Any] = await self._producer.send(topic, value, key=key)
+            delivery: asyncio.Future[Any] = await self.producer.send(topic, value, key=key)
             return delivery
         await self._take_over(event.model)  # records are keyed by model: normally done already
         await self.ledger.publish(event.type, alert_data(event))  # logs what went out

@@ -34,6 +34,7 @@ from driftline.streams.connection import client_options, close_abandoned
 from driftline.streams.health import READINESS
 from driftline.streams.metrics import forget_lag, record_batch, record_lag, record_segment_predictions
 from driftline.streams.offsets import next_offsets
+from driftline.streams.polled_agent import AgentClients
 from driftline.streams.rollout.auto import RolloutWatch
 from driftline.streams.scoring import BatchOutcome, BatchScorer, ConsumedRecord
 from driftline.streams.sending import BatchSender
@@ -62,7 +63,7 @@ class _SettleBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         READINESS.set(READINESS.PARTITIONS, bool(list(assigned)))
 
 
-class ScoreAgent:
+class ScoreAgent(AgentClients):
     """Runs ``BatchScorer`` over the events topic until stopped."""
 
     def __init__(self, settings: Settings, scorer: BatchScorer, watch: RolloutWatch | None = None) -> None:
@@ -129,16 +130,6 @@ class ScoreAgent:
         READINESS.set(READINESS.PARTITIONS, False)  # until the replacing agent is assigned some
         await close_abandoned(self._consumer, self._producer,
                               timeout_s=self.settings.kafka_request_timeout_ms / 1000)
-
-    @property
-    def consumer(self) -> AIOKafkaConsumer:
-        assert self._consumer is not None, "start() the agent first"
-        return self._consumer
-
-    @property
-    def producer(self) -> AIOKafkaProducer:
-        assert self._producer is not None, "start() the agent first"
-        return self._producer
 
     @property
     def sender(self) -> BatchSender:

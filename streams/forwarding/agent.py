@@ -15,7 +15,6 @@ Records that are not alert CloudEvents are dead-lettered (``not_an_alert``) and 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -27,11 +26,12 @@ from prometheus_client import Counter
 
 from driftline.models.validation import Invalid
 from driftline.streams.alert_ledger import AlertLedger
-from driftline.streams.connection import client_options, close_abandoned
+from driftline.streams.connection import client_options
 from driftline.streams.forwarding.alertmanager import AlertmanagerReceiver
 from driftline.streams.forwarding.delivery import Answer, ForwardedAlert, Receiver, parse_alert
 from driftline.streams.health import READINESS, Readiness
 from driftline.streams.outputs import dead_letter
+from driftline.streams.polled_agent import Poll, PolledAgent
 from driftline.streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,52 +53,34 @@ class _Readiness(ConsumerRebalanceListener):  # type: ignore[misc]
         READINESS.set(Readiness.ALERTS, bool(list(assigned)))
 
 
-class ForwardAgent:
+class ForwardAgent(PolledAgent):
     """Follows the alerts topic in the ``alert_forward_group`` group until stopped."""
 
     def __init__(self, settings: Settings, receivers: list[Receiver]) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.receivers = receivers
-        self._stopping = asyncio.Event()
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         settings = self.settings
         await self._take_open_alerts()
-        self._producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True,
-                                          client_id=f"{settings.app_id}-alerts-forward")
-        self._consumer = AIOKafkaConsumer(
-            **client_options(settings), group_id=settings.alert_forward_group,
-            client_id=f"{settings.app_id}-alerts-forward", enable_auto_commit=False,
-            auto_offset_reset="earliest", session_timeout_ms=settings.session_timeout_ms,
-            heartbeat_interval_ms=settings.heartbeat_interval_ms)
-        await self._producer.start()
-        await self._consumer.start()
-        self._consumer.subscribe([settings.topic_alerts], listener=_Readiness())
+        client_id = f"{settings.app_id}-alerts-forward"
+        await self._open(
+            AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True,
+                             client_id=client_id),
+            AIOKafkaConsumer(
+                **client_options(settings), group_id=settings.alert_forward_group, client_id=client_id,
+                enable_auto_commit=False, auto_offset_reset="earliest",
+                session_timeout_ms=settings.session_timeout_ms,
+                heartbeat_interval_ms=settings.heartbeat_interval_ms),
+            settings.topic_alerts, _Readiness())
 
-    async def stop(self) -> None:
-        self._stopping.set()
-        for client in (self._consumer, self._producer):
-            if client is not None:
-                await client.stop()
-
-    async def abandon(self) -> None:
-        """Close the clients without committing (the replacing agent re-reads from the last commit)."""
-        self._stopping.set()
-        await close_abandoned(self._consumer, self._producer,
-                              timeout_s=self.settings.kafka_request_timeout_ms / 1000)
-
-    async def run(self) -> None:
-        assert self._consumer is not None
-        while not self._stopping.is_set():
-            batches = await self._consumer.getmany(timeout_ms=200)
-            for tp, records in batches.items():
-                for record in records:
-                    # Stopping, or the partition moved: the next owner resumes from the committed offset.
-                    if self._stopping.is_set() or not await self._forward(tp, record):
-                        break
-            await self._refresh()
+    async def _cycle(self, batches: Poll) -> None:
+        for tp, records in batches.items():
+            for record in records:
+                # Stopping, or the partition moved: the next owner resumes from the committed offset.
+                if self._stopping.is_set() or not await self._forward(tp, record):
+                    break
+        await self._refresh()
 
     async def _forward(self, tp: TopicPartition, record: ConsumerRecord) -> bool:
         """Deliver one record to every receiver, then commit it; False if its partition was revoked."""
@@ -112,9 +94,7 @@ class ForwardAgent:
                 if not await self._pause(tp, backoff):
                     return False
                 backoff = min(backoff * 2, self.settings.alert_retry_max_ms / 1000)
-        assert self._consumer is not None
-        await self._consumer.commit({tp: record.offset + 1})
-        return True
+        return await self.commit({tp: record.offset + 1})  # False: a rebalance came first
 
     async def _attempt(self, receivers: list[Receiver], alert: ForwardedAlert,
                        record: ConsumerRecord) -> list[Receiver]:
@@ -136,13 +116,14 @@ class ForwardAgent:
     async def _pause(self, tp: TopicPartition, seconds: float) -> bool:
         """Wait ``seconds`` while polling with every partition paused (the group keeps us as a live
         member); False once ``tp`` is no longer ours."""
-        assert self._consumer is not None
-        consumer = self._consumer
+        consumer = self.consumer
         deadline = time.monotonic() + seconds
         while ((left := deadline - time.monotonic()) > 0 and tp in consumer.assignment()
                and not self._stopping.is_set()):
             consumer.pause(*consumer.assignment())
-            for other, records in (await consumer.getmany(timeout_ms=int(left * 1000) + 1)).items():
+            # Polls no longer than the loop's, so that a stop waits no longer than it does there.
+            poll_ms = min(int(left * 1000) + 1, self.poll_ms)
+            for other, records in (await consumer.getmany(timeout_ms=poll_ms)).items():
                 consumer.seek(other, records[0].offset)  # newly assigned while paused: read it later
             await self._refresh()
         consumer.resume(*consumer.assignment())
@@ -154,11 +135,10 @@ class ForwardAgent:
                 await receiver.refresh_if_due()
 
     async def _dead_letter(self, record: ConsumerRecord, reason: Invalid) -> None:
-        assert self._producer is not None
         letter = dead_letter(self.settings.topic_deadletter, record, reason,
                              payload_max_bytes=self.settings.deadletter_payload_max_bytes,
                              now_ms=time.time() * 1000)
-        await self._producer.send_and_wait(letter.topic, letter.value, key=letter.key)
+        await self.producer.send_and_wait(letter.topic, letter.value, key=letter.key)
 
     async def _take_open_alerts(self) -> None:
         """Alertmanager receivers learn the alerts still open (the alert-state topic), so they keep

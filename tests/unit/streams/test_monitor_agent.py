@@ -298,6 +298,6 @@ async def test_a_commit_refused_after_a_rebalance_is_logged_not_fatal(
     agent._committed_at -= COMMIT_EVERY_S
     partition = TopicPartition(book.settings.topic_drift_counts, 0)
     record = types.SimpleNamespace(value=raw_records(book, version, 500, 500)[0])
-    with caplog.at_level(logging.INFO, logger="driftline.streams.monitor_agent"):
+    with caplog.at_level(logging.INFO, logger="driftline.streams.polled_agent"):
         await agent._cycle({partition: [record]})
-    assert consumer.commits == 1 and "judged again by their new owner" in caplog.text
+    assert consumer.commits == 1 and "handled again by their new owner" in caplog.text
