@@ -172,9 +172,12 @@ class Settings:
     monitors: bool = True
     #: Internal topic carrying count deltas from scoring workers to the monitor agent.
     topic_drift_counts: str = "driftline-drift-counts"
-    #: How often a worker publishes its accumulated count deltas. A delta larger than one
-    #: sub-window makes that evaluation's window larger (thresholds follow, detection coarsens).
-    drift_flush_ms: int = 100
+    #: How often a worker publishes the bin codes of the events it scored (and, with the label
+    #: join, its binary predictions). Windows are cut at exact event counts whatever this is; it
+    #: only delays an alert by up to this long. Each record costs about half a millisecond of
+    #: CPU end to end, so at low rates a short interval is mostly overhead (500 against 100 ms:
+    #: the worker's CPU at 1,000 events/s fell by ~3 points of a core, docs/PERFORMANCE.md).
+    drift_flush_ms: int = 500
     #: Events per drift window, judged every window/sub-windows events (the acceptance-tested
     #: configuration: 500/5 detects a 0.5-sigma shift ~340 events after it starts).
     drift_window_size: int = 500
