@@ -251,3 +251,13 @@ def test_the_faust_peer_creates_its_state_folder_when_it_starts_before_any_worke
     assert not settings.state_dir.exists()
     build_app(settings, scorer=None)  # type: ignore[arg-type]
     assert settings.state_dir.is_dir()  # Faust itself then makes only its own folder inside it
+
+
+def test_a_slice_that_crosses_its_target_at_once_reports_the_rate_it_ran_at() -> None:
+    time = SimulatedTime()
+    entrants = entrants_of(time, ("peer", 1_000, 10**9), ("full", 30_000, 10**9))
+    run(start_paused(entrants, time.clock, time.sleep))
+    peer = entrants[0]
+    peer.target = peer.start_count + 1  # one output left: the first poll overshoots it by ~50
+    result, _ = run(take_turns(entrants, slice_s=1.0, clock=time.clock, sleep=time.sleep))  # type: ignore[misc]
+    assert result.slice_rates == [pytest.approx(1_000, rel=0.05)]
