@@ -61,8 +61,6 @@ class PolledAgent(AgentClients, ABC):
         self._stopping = asyncio.Event()
         #: Held for one cycle; `stop()` closes the clients only between cycles.
         self.cycle = asyncio.Lock()
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
 
     async def _open(self, producer: AIOKafkaProducer, consumer: AIOKafkaConsumer, topic: str,
                     listener: ConsumerRebalanceListener) -> None:

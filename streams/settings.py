@@ -170,7 +170,7 @@ class Settings:
 
     #: Drift monitoring (histograms, River detectors, alerts); off means scoring only.
     monitors: bool = True
-    #: Internal topic carrying count deltas from scoring workers to the monitor agent.
+    #: Internal topic carrying the scoring workers' bin codes to the monitor agent.
     topic_drift_counts: str = "driftline-drift-counts"
     #: How often a worker publishes the bin codes of the events it scored (and, with the label
     #: join, its binary predictions). Windows are cut at exact event counts whatever this is; it
