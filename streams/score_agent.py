@@ -10,7 +10,10 @@ Delivery: outputs of a batch are produced with ``acks=all`` and acknowledged bef
 offsets are committed, so a crash at any point re-delivers uncommitted events (at-least-once: a
 restart may produce an output twice, never zero times). The acknowledgements of batch N are awaited
 after batch N+1 has been scored and queued, so the network round trip overlaps the next batch's
-work instead of adding to every batch's latency. Acknowledged offsets are committed at most every
+work instead of adding to every batch's latency. For that the request has to be written before the
+next batch holds the loop: batches are handed over closed (no linger) and the agent gives the
+producer its loop turns first (``BatchSender.hand_over``); otherwise a batch's outputs waited out
+the linger and then the whole next batch. Acknowledged offsets are committed at most every
 ``commit_interval_ms`` while traffic flows (a commit per micro-batch cost the broker and the worker
 more than scoring at low rates), and at once when the stream goes idle, on a rebalance and on stop.
 A rebalance waits for the batches in flight to settle before giving partitions away, and records
@@ -166,6 +169,8 @@ class ScoreAgent(AgentClients):
             except KafkaError:
                 _ignore_outcomes(deliveries)  # this batch is given up with the one that failed
                 raise
+            # On the wire before the next batch holds the loop, not after (the tail at 50% load).
+            await self.sender.hand_over()
             positions = next_offsets(batches)
             self._unsettled = _Unsettled(deliveries, positions)
             self.consumed += len(records)

@@ -6,6 +6,17 @@ of its CPU. Outputs of a batch are known together, so they are grouped by partit
 partition of each key computed by ``ext.key_partitions`` (Kafka's murmur2, compiled; the same
 partition Kafka's own producers pick, which keeps predictions co-partitioned with labels), and
 appended to one record batch per partition. Order within a partition is the batch's order.
+
+Each record batch is closed before the producer gets it. An open batch lingers in the producer's
+accumulator for ``linger_ms`` waiting for more records, and the only records that could join it
+are other callers' ``producer.send()`` calls; ours are all in already. On the event loop a
+lingering batch waits longer than ``linger_ms``: its timer fires during the caller's next
+synchronous stretch (scoring the next micro-batch, 5-40 ms) and the batch goes out only after it.
+(aiokafka's docstring of ``BatchBuilder.close`` says closing has no effect on when a batch is
+sent; its ``MessageBatch.remaining_linger`` says otherwise, and the code is what runs.)
+
+A closed batch still needs the loop for a few turns before its produce request is written:
+``hand_over`` gives them, so that a caller about to block the loop lets its outputs go first.
 """
 
 from __future__ import annotations
@@ -20,6 +31,11 @@ from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from driftline import ext
 from driftline.streams.outputs import Output
+
+#: Turns of the event loop from a ready batch to its produce request being written: on the first
+#: the accumulator's waiter wakes the sender, which drains the batch into a request task; on the
+#: second that task writes it (aiokafka 0.14; ``test_sending_handover`` fails with one turn).
+SENDER_TURNS = 2
 
 
 class BatchSender:
@@ -41,6 +57,16 @@ class BatchSender:
             for partition, partition_records in (await self._by_partition(topic, records)).items():
                 deliveries += await self._send_partition(topic, partition, partition_records)
         return deliveries
+
+    @staticmethod
+    async def hand_over() -> None:
+        """Give the producer the loop turns it needs to put queued batches on the wire.
+
+        Only batches of partitions with no request in flight go now (the producer keeps one per
+        broker); call it after awaiting the previous acknowledgements.
+        """
+        for _ in range(SENDER_TURNS):
+            await asyncio.sleep(0)
 
     async def _by_partition(self, topic: str, records: list[Output]) -> dict[int, list[Output]]:
         count = len(await self.producer.partitions_for(topic))
@@ -78,6 +104,7 @@ class BatchSender:
         is waited out with the pipeline intact (``streams.reachability`` says why we wait).
         """
         while True:
+            batch.close()  # ready at once: see the module's docstring
             try:
                 delivery: asyncio.Future[Any] = await self.producer.send_batch(
                     batch, topic, partition=partition)
