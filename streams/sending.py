@@ -62,8 +62,8 @@ class BatchSender:
     async def hand_over() -> None:
         """Give the producer the loop turns it needs to put queued batches on the wire.
 
-        Only batches of partitions with no request in flight go now (the producer keeps one per
-        broker); call it after awaiting the previous acknowledgements.
+        The producer keeps one request in flight per broker, so a batch goes now only when the
+        previous request is answered: call it after awaiting the previous acknowledgements.
         """
         for _ in range(SENDER_TURNS):
             await asyncio.sleep(0)
@@ -103,8 +103,8 @@ class BatchSender:
         with the batch not queued. Offering it again is safe and is how an outage of any length
         is waited out with the pipeline intact (``streams.reachability`` says why we wait).
         """
+        batch.close()  # ready at once: see the module's docstring
         while True:
-            batch.close()  # ready at once: see the module's docstring
             try:
                 delivery: asyncio.Future[Any] = await self.producer.send_batch(
                     batch, topic, partition=partition)

@@ -139,8 +139,8 @@ class Settings:
     batch_max_records: int = 2000
     #: How long a poll waits for the first record; bounds the latency added when traffic is low.
     poll_timeout_ms: int = 50
-    #: Producer linger. The score agent builds whole record batches itself, so waiting buys it
-    #: nothing; 1 ms only lets the sender coalesce what was queued in the same loop iteration.
+    #: Linger of records produced one by one (the drift codes, ``driftline produce``). The score
+    #: agent's outputs go as whole record batches, closed, which never linger (see streams.sending).
     producer_linger_ms: int = 1
     producer_max_batch_bytes: int = 65536
     #: Acknowledged offsets are committed at most this often (and always on idle, rebalance and
