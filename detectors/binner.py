@@ -38,6 +38,7 @@ from driftline.detectors.reference import (
     category_index,
     monitored_values,
 )
+from driftline.ext import block_counts  # the blocks' histograms of a batch of codes, one pass
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -57,21 +58,6 @@ def counts_from_codes(codes: npt.NDArray[np.unsignedinteger], width: int) -> npt
     """
     counts: npt.NDArray[np.int64] = block_counts(codes, np.array([codes.shape[0]], dtype=np.int64), width)[0]
     return counts
-
-
-def block_counts(codes: npt.NDArray[np.unsignedinteger], sizes: npt.NDArray[np.int64],
-                 width: int) -> npt.NDArray[np.int64]:
-    """`counts_from_codes` of consecutive blocks of ``sizes`` events, ``int64[blocks, rows, width]``,
-    in one pass.
-
-    >>> block_counts(np.array([[0], [1], [1]], dtype=np.uint8), np.array([1, 2, 0]), 2).tolist()
-    [[[1, 0]], [[0, 2]], [[0, 0]]]
-    """
-    rows, blocks = codes.shape[1], sizes.size
-    block = np.repeat(np.arange(blocks, dtype=np.intp), sizes)
-    flat = codes.astype(np.intp) + (np.arange(rows, dtype=np.intp) * width + (block * rows * width)[:, None])
-    counts = np.bincount(flat.ravel(), minlength=blocks * rows * width)
-    return counts.reshape(blocks, rows, width).astype(np.int64)
 
 
 class ProfileBinner:

@@ -1,7 +1,7 @@
 """Compiled kernels for drift monitoring, each with a pure-Python twin.
 
 ``ext`` turns batches of feature values into per-feature histograms (or the bin code of every
-value, events kept in order), compares histograms with the usual drift statistics (PSI, KL,
+value, events kept in order, and those codes back into histograms block by block), compares histograms with the usual drift statistics (PSI, KL,
 Jensen-Shannon, χ², Wasserstein), runs table-driven CUSUMs over coded events, computes
 Kafka's key partitions for a batch of keys, and moves the scoring path's rows between Python
 objects and their array and JSON forms (feature objects to a matrix, predictions to records).
@@ -47,6 +47,7 @@ __all__ = [
     "CodeWriter",
     "bin_categorical",
     "bin_numeric",
+    "block_counts",
     "categorical_bins",
     "chi2_sf",
     "chi_square",
@@ -92,6 +93,7 @@ if IMPLEMENTATION == "cython":
         CodeWriter,
         bin_categorical,
         bin_numeric,
+        block_counts,
         categorical_bins,
         chi2_sf,
         chi_square,
@@ -113,6 +115,7 @@ else:
         CodeWriter,
         bin_categorical,
         bin_numeric,
+        block_counts,
         categorical_bins,
         chi2_sf,
         chi_square,

@@ -29,7 +29,9 @@ from driftline.ext.histogram_py import (
     _check_counts,
     _check_feature_count,
     _check_wasserstein_shapes,
+    _checked_blocks,
     _checked_eps,
+    _code_beyond,
     _pair,
     _rows,
     categorical_bins,
@@ -39,7 +41,7 @@ from driftline.ext.histogram_py import (
 )
 
 __all__ = [
-    "DEFAULT_EPS", "CodeWriter", "bin_categorical", "bin_numeric", "categorical_bins", "chi2_sf",
+    "DEFAULT_EPS", "CodeWriter", "bin_categorical", "bin_numeric", "block_counts", "categorical_bins", "chi2_sf",
     "chi_square", "encode_categories", "jensen_shannon", "js_rows", "kl", "numeric_bins", "psi", "psi_rows",
     "wasserstein_hist",
 ]
@@ -161,6 +163,46 @@ cdef void _bin_codes(const double* values, Py_ssize_t n_rows, Py_ssize_t n_featu
             v = row[f]
             k = offsets[f + 1] - offsets[f]
             codes[i * width + columns[f]] = <code_t> (k + 1 if v != v else _count_le(edges + offsets[f], k, v))
+
+
+cdef int _count_blocks(const code_t* codes, Py_ssize_t rows, const int64_t* sizes, Py_ssize_t n_blocks,
+                       Py_ssize_t width, int64_t* out) noexcept nogil:
+    cdef Py_ssize_t b, i, r, at = 0
+    cdef int64_t* histogram
+    cdef const code_t* event
+    for b in range(n_blocks):
+        histogram = out + b * rows * width
+        for i in range(at, at + sizes[b]):
+            event = codes + i * rows
+            for r in range(rows):
+                if event[r] >= width:
+                    return BAD_VALUE
+                histogram[r * width + event[r]] += 1
+        at += sizes[b]
+    return OK
+
+
+def block_counts(codes, sizes, Py_ssize_t width):
+    # One pass over the codes; numpy's twin builds an [N, rows] index array and bincounts it.
+    matrix, blocks = _checked_blocks(codes, sizes, width)
+    cdef cnp.ndarray events = <cnp.ndarray> matrix
+    cdef cnp.ndarray block_sizes = <cnp.ndarray> blocks
+    cdef Py_ssize_t rows = cnp.PyArray_DIM(events, 1), n_blocks = cnp.PyArray_DIM(block_sizes, 0)
+    cdef cnp.ndarray counts = np.zeros((n_blocks, rows, width), dtype=np.int64)
+    cdef const int64_t* per_block = <const int64_t*> cnp.PyArray_DATA(block_sizes)
+    cdef int64_t* out = <int64_t*> cnp.PyArray_DATA(counts)
+    cdef int status
+    if events.dtype == np.uint8:
+        with nogil:
+            status = _count_blocks(<const uint8_t*> cnp.PyArray_DATA(events), rows, per_block, n_blocks,
+                                   width, out)
+    else:
+        with nogil:
+            status = _count_blocks(<const uint16_t*> cnp.PyArray_DATA(events), rows, per_block, n_blocks,
+                                   width, out)
+    if status != OK:
+        raise _code_beyond(width)
+    return counts
 
 
 cdef int _write_categories(list labels, Py_ssize_t n_rows, dict index, int64_t n, Py_ssize_t column,

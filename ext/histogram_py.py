@@ -220,6 +220,40 @@ def bin_categorical(codes: npt.ArrayLike, n_categories: npt.ArrayLike, counts: C
         counts[f, : sizes[f] + 2] += np.bincount(bins, minlength=int(sizes[f]) + 2)
 
 
+def block_counts(codes: npt.ArrayLike, sizes: npt.ArrayLike, width: int) -> CountArray:
+    """Histograms of consecutive blocks of coded events, ``int64[blocks, rows, width]``.
+
+    Parameters
+    ----------
+    codes
+        ``uint8`` or ``uint16`` ``[N, rows]``: the bin of each event in each row (a `CodeWriter`'s
+        output), events in order.
+    sizes
+        Integer ``[blocks]``, non-negative, summing to ``N``: block ``b`` holds the ``sizes[b]``
+        events after those of the blocks before it.
+    width
+        Bins per row; every code must be below it.
+
+    Raises
+    ------
+    ValueError
+        If the sizes do not add up to ``N`` or a code is ``>= width``.
+
+    Examples
+    --------
+    >>> block_counts(np.array([[0], [1], [1]], dtype=np.uint8), [1, 2, 0], 2).tolist()
+    [[[1, 0]], [[0, 2]], [[0, 0]]]
+    """
+    matrix, blocks = _checked_blocks(codes, sizes, width)
+    if matrix.size and int(matrix.max()) >= width:
+        raise _code_beyond(width)
+    rows = matrix.shape[1]
+    block = np.repeat(np.arange(blocks.size, dtype=np.intp), blocks)
+    flat = matrix.astype(np.intp) + (np.arange(rows, dtype=np.intp) * width + (block * rows * width)[:, None])
+    counts = np.bincount(flat.ravel(), minlength=blocks.size * rows * width)
+    return counts.reshape(blocks.size, rows, width).astype(np.int64)
+
+
 def encode_categories(column: Sequence[str | None], index: Mapping[str, int]) -> CountArray:
     """Map category labels to codes: ``index[label]``, ``-1`` if unseen, ``-2`` for ``None``.
 
@@ -544,6 +578,24 @@ def _check_categorical_shapes(codes: CountArray, sizes: CountArray) -> None:
         raise ValueError(f"codes must be [N, F] and n_categories [F], got {codes.shape} and {sizes.shape}")
     if (sizes < 0).any():
         raise ValueError("n_categories must be non-negative")
+
+
+def _checked_blocks(codes: npt.ArrayLike, sizes: npt.ArrayLike,
+                    width: int) -> tuple[npt.NDArray[np.unsignedinteger], CountArray]:
+    matrix = np.asarray(codes)
+    if matrix.ndim != 2 or matrix.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"codes must be a 2-D uint8 or uint16 array [N, rows], got {matrix.dtype} "
+                         f"of shape {matrix.shape}")
+    blocks = _as_int64(sizes, "sizes")
+    if blocks.ndim != 1 or (blocks < 0).any() or int(blocks.sum()) != matrix.shape[0]:
+        raise ValueError(f"sizes must be non-negative and add up to the {matrix.shape[0]} events")
+    if width < 1:
+        raise ValueError(f"width must be positive, got {width}")
+    return np.ascontiguousarray(matrix), blocks
+
+
+def _code_beyond(width: int) -> ValueError:
+    return ValueError(f"a code is outside the {width} bins of a row")
 
 
 def _check_counts(counts: object, n_features: int, needed: int) -> None:

@@ -261,6 +261,42 @@ def test_bin_categorical_rejects_bad_input_alike(fast: ModuleType, codes: Any, s
     same_error(fast, "bin_categorical", codes, sizes, counts)
 
 
+@pytest.mark.parametrize(("dtype", "width"), [(np.uint8, 23), (np.uint8, 256), (np.uint16, 300)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_block_counts_twins_agree(fast: ModuleType, dtype: Any, width: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, width, size=(2_000, 21)).astype(dtype)
+    sizes = np.array([0, 1, 499, 0, 1_500, 0])  # empty blocks anywhere, one event, the rest
+    outputs = both(fast, "block_counts", codes, sizes, width)
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    assert outputs[0].dtype == np.int64 and outputs[0].shape == (6, 21, width)
+    assert outputs[0].sum(axis=2).tolist() == [[int(n)] * 21 for n in sizes]
+
+
+def test_block_counts_of_no_events_and_of_strided_codes(kernels: ModuleType) -> None:
+    assert kernels.block_counts(np.zeros((0, 3), np.uint8), [0, 0], 4).tolist() == [[[0] * 4] * 3] * 2
+    codes = np.array([[0, 9, 1], [1, 9, 1], [1, 9, 0]], dtype=np.uint8)[:, ::2]  # not C-contiguous
+    assert kernels.block_counts(codes, [2, 1], 2).tolist() == [[[1, 1], [0, 2]], [[0, 1], [1, 0]]]
+
+
+BAD_BLOCKS: list[tuple[Any, Any, int]] = [
+    (np.array([[0], [2]], np.uint8), [2], 2),  # a code beyond the row's bins
+    (np.array([[0], [1]], np.uint16), [2], 1),
+    (np.array([[0], [1]], np.uint8), [1], 2),  # sizes short of the events
+    (np.array([[0], [1]], np.uint8), [3, -1], 2),  # a negative size
+    (np.array([[0], [1]], np.uint8), [[2]], 2),
+    (np.array([[0], [1]], np.uint8), [2.0], 2),
+    (np.array([[0], [1]], np.int64), [2], 2),  # not codes
+    (np.array([0, 1], np.uint8), [2], 2),
+    (np.array([[0], [1]], np.uint8), [2], 0),
+]
+
+
+@pytest.mark.parametrize(("codes", "sizes", "width"), BAD_BLOCKS)
+def test_block_counts_rejects_bad_input_alike(fast: ModuleType, codes: Any, sizes: Any, width: int) -> None:
+    same_error(fast, "block_counts", codes, sizes, width)
+
+
 @pytest.mark.parametrize("container", [list, tuple])
 @pytest.mark.parametrize("mapping", [dict, MappingProxyType])
 def test_encode_categories_twins_agree(fast: ModuleType, container: Any, mapping: Any) -> None:
