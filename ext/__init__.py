@@ -1,8 +1,9 @@
 """Compiled kernels for drift monitoring, each with a pure-Python twin.
 
 ``ext`` turns batches of feature values into per-feature histograms (or the bin code of every
-value, events kept in order, and those codes back into histograms block by block), compares histograms with the usual drift statistics (PSI, KL,
-Jensen-Shannon, χ², Wasserstein), runs table-driven CUSUMs over coded events, computes
+value, events kept in order, and those codes back into histograms block by block), compares
+histograms with the usual drift statistics (PSI, KL, Jensen-Shannon, χ², Wasserstein), runs
+table-driven CUSUMs over coded events, computes
 Kafka's key partitions for a batch of keys, and moves the scoring path's rows between Python
 objects and their array and JSON forms (feature objects to a matrix, predictions to records).
 It imports nothing from the rest of driftline; ``models``, ``detectors`` and the score agent
