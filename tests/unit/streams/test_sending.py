@@ -1,9 +1,9 @@
 """BatchSender: outputs grouped into one record batch per partition, each closed when handed over.
 
 The producer is a stand-in that keeps the batches it is given; its batches are built by a real
-(unstarted) ``AIOKafkaProducer``, so their lingering is aiokafka's own. That a closed batch reaches
-the broker without waiting out ``linger_ms`` is shown on a real broker by
-``tests/integration/test_scoring_pipeline.py``.
+(unstarted) ``AIOKafkaProducer``, so their lingering is aiokafka's own. That a handed-over batch
+reaches the broker before the loop is next held is shown on a real broker by
+``tests/integration/test_sending_handover.py``.
 """
 
 from __future__ import annotations
