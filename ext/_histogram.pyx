@@ -41,9 +41,9 @@ from driftline.ext.histogram_py import (
 )
 
 __all__ = [
-    "DEFAULT_EPS", "CodeWriter", "bin_categorical", "bin_numeric", "block_counts", "categorical_bins", "chi2_sf",
-    "chi_square", "encode_categories", "jensen_shannon", "js_rows", "kl", "numeric_bins", "psi", "psi_rows",
-    "wasserstein_hist",
+    "DEFAULT_EPS", "CodeWriter", "bin_categorical", "bin_numeric", "block_counts", "categorical_bins",
+    "chi2_sf", "chi_square", "encode_categories", "jensen_shannon", "js_rows", "kl", "numeric_bins", "psi",
+    "psi_rows", "wasserstein_hist",
 ]
 
 # Status codes of the C-level checks, turned into the twin's exceptions at Python level.

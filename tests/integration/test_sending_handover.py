@@ -14,20 +14,20 @@ import time
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from driftline.streams.bench.latency import APPEND_TIME_CONFIG
 from driftline.streams.broker import create_topics
 from driftline.streams.outputs import Output
 from driftline.streams.sending import BatchSender
 
 #: The stand-in for scoring the next micro-batch: far longer than a produce round trip on loopback.
 BUSY_S = 1.0
-APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 
 
 @pytest.mark.integration
 async def test_a_handed_over_batch_is_appended_while_the_loop_is_held(kafka_bootstrap: str,
                                                                       topic_prefix: str) -> None:
     topic = f"{topic_prefix}-predictions"
-    await create_topics(kafka_bootstrap, {topic: 2}, configs={topic: APPEND_TIME})
+    await create_topics(kafka_bootstrap, {topic: 2}, configs={topic: APPEND_TIME_CONFIG})
     # linger_ms as long as the test: a batch that lingered would still be in the producer.
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True,
                                 linger_ms=60_000)
