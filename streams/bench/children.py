@@ -71,13 +71,14 @@ class ChildProcess:
 
     def pause(self) -> None:
         """SIGSTOP, returning once the kernel says the process is stopped (it uses no CPU after)."""
-        self._signal(signal.SIGSTOP)
+        self.send_signal(signal.SIGSTOP)
         wait_until_stopped(self.pid)
 
     def resume(self) -> None:
-        self._signal(signal.SIGCONT)
+        self.send_signal(signal.SIGCONT)
 
-    def _signal(self, signum: int) -> None:
+    def send_signal(self, signum: int) -> None:
+        """Send ``signum``; ``BenchError`` with the log's tail if the child has exited."""
         self.ensure_alive()
         try:
             os.kill(self.pid, signum)

@@ -45,6 +45,7 @@ PACER_POLL_S = 0.05
 LOG_APPEND_TIME = 1
 #: Topic config that makes the broker stamp each record when it appends it.
 APPEND_TIME_CONFIG = {"message.timestamp.type": "LogAppendTime"}
+PACER_MODULE = "driftline.streams.bench.pacer"
 
 
 @dataclass(frozen=True)
@@ -122,17 +123,26 @@ async def run_load(reader: PredictionReader, children: Children, settings: Setti
     prefix = f"{label}{plan.load_pct}-"
     summary = work_dir / f"pacer-{label}{plan.load_pct}.json"
     await reader.skip_to_end()
-    args = ["--rate", f"{plan.rate:.3f}", "--seconds", f"{plan.seconds}", "--seed", str(seed),
-            "--id-prefix", prefix.rstrip("-"), "--summary", str(summary)]
-    if plan.max_events is not None:
-        args += ["--max-events", str(plan.max_events)]
-    pacer = children.spawn(f"pacer-{label}{plan.load_pct}", "driftline.streams.bench.pacer", settings, *args)
+    pacer = children.spawn(f"pacer-{label}{plan.load_pct}", PACER_MODULE, settings,
+                           *pacer_args(plan, seed=seed, prefix=prefix, summary=summary))
     arrivals = Arrivals()
     try:
         sent, seconds = await _await_pacer_then_read(reader, pacer, plan, prefix=prefix, arrivals=arrivals,
                                                      summary=summary, probe=probe)
     finally:
         pacer.stop()  # before the worker it feeds, if this load is cut short
+    return load_result(plan, sent, seconds, arrivals)
+
+
+def pacer_args(plan: LoadPlan, *, seed: int, prefix: str, summary: Path) -> list[str]:
+    """The pacer's command line for one load (``streams.bench.pacer``)."""
+    args = ["--rate", f"{plan.rate:.3f}", "--seconds", f"{plan.seconds}", "--seed", str(seed),
+            "--id-prefix", prefix.rstrip("-"), "--summary", str(summary)]
+    return args if plan.max_events is None else [*args, "--max-events", str(plan.max_events)]
+
+
+def load_result(plan: LoadPlan, sent: int, seconds: float, arrivals: Arrivals) -> dict[str, Any]:
+    """One load's percentiles, offered and achieved rate, sent and received."""
     if len(arrivals.total) < sent:
         log.warning("load %d%%: %d of %d predictions arrived within %.0f s", plan.load_pct,
                     len(arrivals.total), sent, DRAIN_TIMEOUT_S)
@@ -141,6 +151,13 @@ async def run_load(reader: PredictionReader, children: Children, settings: Setti
             "achieved_eps": sent / seconds if seconds > 0 else 0.0, "sent": sent,
             "received": len(arrivals.total), **latency_summary(arrivals.total),
             "to_scoring_p50_ms": to_scoring["p50_ms"], "to_scoring_p99_ms": to_scoring["p99_ms"]}
+
+
+async def read_predictions(reader: PredictionReader, prefix: str, arrivals: Arrivals, sent: int) -> None:
+    """Read until every one of ``sent`` events has its prediction, or ``DRAIN_TIMEOUT_S`` passed."""
+    drained_by = time.monotonic() + DRAIN_TIMEOUT_S
+    while len(arrivals.total) < sent and time.monotonic() < drained_by:
+        await reader.read(prefix, arrivals)
 
 
 async def _await_pacer_then_read(reader: PredictionReader, pacer: ChildProcess, plan: LoadPlan, *,
@@ -156,14 +173,12 @@ async def _await_pacer_then_read(reader: PredictionReader, pacer: ChildProcess, 
         await asyncio.sleep(PACER_POLL_S)
     if code != 0:
         raise BenchError(f"{pacer.name} exited with {code}:\n{pacer.log_tail()}")
-    sent, seconds = _pacer_summary(summary)
-    drained_by = time.monotonic() + DRAIN_TIMEOUT_S
-    while len(arrivals.total) < sent and time.monotonic() < drained_by:
-        await reader.read(prefix, arrivals)
+    sent, seconds = pacer_summary(summary)
+    await read_predictions(reader, prefix, arrivals, sent)
     return sent, seconds
 
 
-def _pacer_summary(path: Path) -> tuple[int, float]:
+def pacer_summary(path: Path) -> tuple[int, float]:
     try:
         data = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:

@@ -4,14 +4,13 @@ load, and each target's CPU share at a low steady rate.
 The offered rates are shares of the full worker's median events/s from the throughput rounds, the
 same in every round. In each round the full worker and the raw passthrough start on fresh topics of
 their own, each warmed up by an unrecorded load and then paused (SIGSTOP); each load is offered to
-the full worker and right after to the raw passthrough, the other one paused. The two rows of a
-load are then ~15 s apart instead of minutes (session 7: one run's full p99 at 50% load was 2.4x
-the raw client's, measured three minutes later, while the other two runs' were 1.2-1.4x), so a
-slow stretch of the shared machine moves both. Then the low steady rate: the full worker, the raw
-passthrough, then a fresh scoring-only worker (the monitors' fixed cost is the difference of two
-measured shares), one at a time, each stopped after. A paused target waits at most one load or one
-low rate (~30 s at the defaults), within the children's consumer session
-(``modes.BENCH_SESSION_TIMEOUT_MS``).
+both in alternating slices (``streams.bench.latency_slices``), so a slow stretch of the shared
+machine falls on both (session 7: one run's full p99 at 50% load was 2.4x the raw client's,
+measured three minutes later; session 14: 0.77, 1.29 and 1.64 with the two targets' 12 s of a load
+back to back). Then the low steady rate: the full worker, the raw passthrough, then a fresh
+scoring-only worker (the monitors' fixed cost is the difference of two measured shares), one at a
+time, each stopped after. A paused target waits at most one slice or one low rate (~30 s at the
+defaults), within the children's consumer session (``modes.BENCH_SESSION_TIMEOUT_MS``).
 """
 
 from __future__ import annotations
@@ -23,17 +22,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from driftline.streams.bench.children import ChildProcess
-from driftline.streams.bench.latency import LoadPlan, PredictionReader, run_load, settle
+from driftline.streams.bench.latency import LoadPlan, PredictionReader, run_load
+from driftline.streams.bench.latency_slices import (
+    HeldPacer,
+    LoadTurn,
+    answered_all,
+    slice_lengths,
+    take_turns,
+)
 from driftline.streams.bench.low_rate import measure_low_rate
 from driftline.streams.bench.modes import MODES, ModeSpec
 from driftline.streams.bench.phase import BenchRun, own_topics
 from driftline.streams.bench.procfs import peak_rss_mb
 from driftline.streams.bench.report import BenchReport, TargetRun
 from driftline.streams.bench.stats import offered_loads
+from driftline.streams.bench.watch import OutputWatcher
 from driftline.streams.settings import Settings
-
-#: After a target is resumed, before its load starts: timers due while it was paused fire now.
-RESUME_SETTLE_S = 1.0
 
 
 def latency_targets(measured: tuple[str, ...], low_rate: bool) -> list[tuple[str, bool]]:
@@ -53,7 +57,22 @@ class _Target:
     settings: Settings
     child: ChildProcess
     reader: PredictionReader
+    #: The end offsets of its events and predictions topics.
+    topics: OutputWatcher
     loads: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def resume(self) -> None:
+        self.child.resume()
+
+    def pause(self) -> None:
+        self.child.pause()
+
+    async def answered_all(self) -> bool:
+        return await answered_all(self.topics, self.settings)
 
 
 async def latency_rounds(run: BenchRun, report: BenchReport) -> None:
@@ -72,14 +91,15 @@ async def latency_rounds(run: BenchRun, report: BenchReport) -> None:
 
 async def _latency_round(run: BenchRun, round_: int, targets: Sequence[tuple[str, bool]], rates: list[float],
                          warm_rate: float) -> dict[str, TargetRun]:
-    """Loads paired target by target, then each target's low rate; everything stopped after."""
+    """Loads offered to the targets in alternating slices, then each target's low rate; everything
+    stopped after."""
     results: dict[str, TargetRun] = {}
     async with AsyncExitStack() as stack:
         loaded = [await _start(run, stack, round_, MODES[name], warm_rate) for name, offered in targets
                   if offered and rates]
         for pct, rate in zip(run.options.loads, rates, strict=True):
-            for target in loaded:
-                target.loads.append(await _offer(run, round_, target, pct, rate))
+            for target, load in zip(loaded, await _offer(run, round_, loaded, pct, rate), strict=True):
+                target.loads.append(load)
         # The paused targets first, so none waits out a start-up; then, started now for their low
         # rate only, the targets offered no loads.
         for target in loaded:
@@ -102,6 +122,8 @@ async def _start(run: BenchRun, stack: AsyncExitStack, round_: int, spec: ModeSp
     stack.callback(child.stop)  # before its topics are deleted: the stack unwinds in reverse
     reader = await stack.enter_async_context(
         PredictionReader(run.bootstrap, settings.topic_predictions, options.partitions))
+    topics = await stack.enter_async_context(
+        OutputWatcher(run.bootstrap, [settings.topic_events, settings.topic_predictions], options.partitions))
     if options.warmup_seconds > 0:
         run.say(round_, f"{spec.name}: warming up at {warm_rate:,.0f} events/s "
                         f"for {options.warmup_seconds:g} s")
@@ -109,22 +131,33 @@ async def _start(run: BenchRun, stack: AsyncExitStack, round_: int, spec: ModeSp
         await run_load(reader, run.children, settings, warmup, work_dir=run.work_dir,
                        seed=options.seed + 1, label=f"{spec.name}{round_ + 1}-warm")
     child.pause()
-    return _Target(spec, settings, child, reader)
+    return _Target(spec, settings, child, reader, topics)
 
 
-async def _offer(run: BenchRun, round_: int, target: _Target, pct: int, rate: float) -> dict[str, Any]:
-    """Resume the target, offer it one load, pause it again."""
-    options, name = run.options, target.spec.name
-    target.child.resume()
-    await settle(RESUME_SETTLE_S)
-    run.say(round_, f"{name}: latency at {pct}% load, {rate:,.0f} events/s for {options.latency_seconds:g} s")
+async def _offer(run: BenchRun, round_: int, loaded: list[_Target], pct: int,
+                 rate: float) -> list[dict[str, Any]]:
+    """One load offered to every target in alternating slices; each target's result, in order."""
+    options = run.options
+    slices = slice_lengths(options.latency_seconds, options.latency_slice_seconds)
+    run.say(round_, f"{', '.join(t.name for t in loaded)}: latency at {pct}% load, {rate:,.0f} events/s for "
+                    f"{options.latency_seconds:g} s each, taking turns in {len(slices)} slices")
     plan = LoadPlan(pct, rate, options.latency_seconds, options.latency_max_events)
-    load = await run_load(target.reader, run.children, target.settings, plan, work_dir=run.work_dir,
-                          seed=options.seed + 1, label=f"{name}{round_ + 1}-lat")
-    target.child.pause()
-    run.say(round_, f"{name}: {pct}% load: {load['received']:,} predictions, p50 {_ms(load['p50_ms'])}, "
-                    f"p99 {_ms(load['p99_ms'])}")
-    return load
+    turns: list[LoadTurn] = []
+    try:
+        for target in loaded:
+            await target.reader.skip_to_end()
+            pacer = await HeldPacer.start(run.children, target.settings, plan, work_dir=run.work_dir,
+                                          seed=options.seed + 1, label=f"{target.name}{round_ + 1}-lat")
+            turns.append(LoadTurn(target.reader, pacer, plan))
+        await take_turns([(t, turn.pacer) for t, turn in zip(loaded, turns, strict=True)], slices)
+        loads = [await turn.result() for turn in turns]
+    finally:
+        for turn in turns:
+            turn.pacer.child.stop()  # before the workers they feed, if this load is cut short
+    for target, load in zip(loaded, loads, strict=True):
+        run.say(round_, f"{target.name}: {pct}% load: {load['received']:,} predictions, "
+                        f"p50 {_ms(load['p50_ms'])}, p99 {_ms(load['p99_ms'])}")
+    return loads
 
 
 async def _finish(run: BenchRun, round_: int, target: _Target) -> TargetRun:

@@ -51,6 +51,8 @@ class BenchOptions:
     slice_seconds: float = 1.0
     loads: tuple[int, ...] = (25, 50, 75)
     latency_seconds: float = 12.0
+    #: Each load is offered to the targets in alternating slices this long (``streams.bench.latency_slices``).
+    latency_slice_seconds: float = 2.0
     latency_max_events: int | None = None
     #: Unrecorded load before each target's latency loads.
     warmup_seconds: float = 10.0

@@ -72,6 +72,7 @@ def _empty_report(options: BenchOptions, settings: Settings) -> BenchReport:
         latency_plan={"against": ["full", "raw"], "loads_pct": list(options.loads),
                       "offered_from": "median full_eps", "warmup_seconds": options.warmup_seconds,
                       "seconds_per_load": options.latency_seconds,
+                      "slice_seconds": options.latency_slice_seconds,
                       "max_events_per_load": options.latency_max_events},
         repeat=options.repeat, peer_events=min(options.events, options.peer_events) if peers else None,
         low_rate_plan=({"offered_eps": options.low_rate_eps, "seconds": options.low_rate_seconds}

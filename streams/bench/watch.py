@@ -41,7 +41,7 @@ class Throughput:
 
 
 class OutputWatcher:
-    """Sums the end offsets of a set of topics (a process's outputs)."""
+    """Sums the end offsets of a set of topics (a process's outputs), or of each one."""
 
     def __init__(self, bootstrap: str, topics: Sequence[str], partitions: int) -> None:
         self._partitions = [TopicPartition(t, p) for t in topics for p in range(partitions)]
@@ -56,8 +56,15 @@ class OutputWatcher:
         await self._consumer.stop()
 
     async def count(self) -> int:
-        offsets = await self._consumer.end_offsets(self._partitions)
-        return sum(offsets.values())
+        return sum((await self.counts()).values())
+
+    async def counts(self) -> dict[str, int]:
+        """The sum of end offsets of each topic, read in one request."""
+        offsets: dict[TopicPartition, int] = await self._consumer.end_offsets(self._partitions)
+        totals = {tp.topic: 0 for tp in self._partitions}
+        for tp, end in offsets.items():
+            totals[tp.topic] += end
+        return totals
 
 
 @dataclass

@@ -61,8 +61,11 @@ def register(sub: Any) -> None:
     bench.add_argument("--loads", default="25,50,75",
                        help="latency loads in percent of the full mode's maximum (default 25,50,75; "
                             "empty: no latency phase)")
-    bench.add_argument("--latency-seconds", type=float, default=12.0,
+    bench.add_argument("--latency-seconds", type=_positive_float, default=12.0,
                        help="duration of each latency load (default 12)")
+    bench.add_argument("--latency-slice-seconds", type=_positive_float, default=2.0, metavar="S",
+                       help="each load is offered to the worker and the raw client in alternating "
+                            "slices this long (default 2)")
     bench.add_argument("--latency-max-events", type=_positive_int,
                        help="cap on events per latency load (default: rate * duration)")
     bench.add_argument("--warmup-seconds", type=float, default=10.0,
@@ -113,7 +116,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         options = BenchOptions(
             events=args.events, modes=parse_modes(args.modes), partitions=settings.topic_partitions,
             broker=args.bench_broker, seed=args.seed, loads=_loads(args.loads),
-            latency_seconds=args.latency_seconds, latency_max_events=args.latency_max_events,
+            latency_seconds=args.latency_seconds, latency_slice_seconds=args.latency_slice_seconds,
+            latency_max_events=args.latency_max_events,
             warmup_seconds=args.warmup_seconds, repeat=args.repeat, peer_events=args.peer_events,
             work_seconds=args.work_seconds, slice_seconds=args.slice_seconds,
             broker_warmup_events=max(args.broker_warmup_events, 0),

@@ -63,6 +63,7 @@ def report(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> di
     done = run_bench(["--broker", kafka_bootstrap, "--events", str(EVENTS), "--partitions", "3",
                       "--modes", "raw,scoring,full,join,faust,quix", "--peer-events", str(PEER_EVENTS),
                       "--repeat", "1", "--broker-warmup-events", "2000", "--latency-seconds", "1",
+                      "--latency-slice-seconds", "0.5",
                       "--latency-max-events", "1000", "--warmup-seconds", "0.5", "--low-rate", "200",
                       "--low-rate-seconds", "1",
                       "--json"], log_path)
@@ -145,6 +146,7 @@ def test_the_raw_passthrough_gets_the_same_offered_rates(report: dict[str, Any])
         assert 0 < load["p50_ms"] <= load["p99_ms"] <= load["max_ms"]
     assert report["raw_p99_ms_at_50pct"] == raw[1]["p99_ms"]
     assert report["latency_plan"]["against"] == ["full", "raw"]
+    assert report["latency_plan"]["slice_seconds"] == 0.5
 
 
 def test_the_report_says_where_and_how_it_was_measured(report: dict[str, Any]) -> None:

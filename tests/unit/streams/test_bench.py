@@ -496,15 +496,16 @@ def test_the_bench_command_parses_its_flags() -> None:
                                       "127.0.0.1:9", "--partitions", "3", "--latency-seconds", "2", "--json",
                                       "--repeat", "5", "--peer-events", "700", "--low-rate", "500",
                                       "--low-rate-seconds", "7", "--work-seconds", "9",
-                                      "--slice-seconds", "0.5"])
+                                      "--slice-seconds", "0.5", "--latency-slice-seconds", "3"])
     assert args.events == 3000 and args.modes == "raw,full" and args.bench_broker == "127.0.0.1:9"
     assert args.topic_partitions == 3 and args.latency_seconds == 2.0 and args.json
     assert args.repeat == 5 and args.peer_events == 700
     assert args.low_rate == 500.0 and args.low_rate_seconds == 7
-    assert args.work_seconds == 9.0 and args.slice_seconds == 0.5
+    assert args.work_seconds == 9.0 and args.slice_seconds == 0.5 and args.latency_slice_seconds == 3.0
     defaults = build_parser().parse_args(["bench"])
     assert defaults.repeat == 3 and defaults.events == 800_000 and defaults.low_rate == 1000.0
     assert defaults.work_seconds == 15.0 and defaults.slice_seconds == 1.0
+    assert defaults.latency_slice_seconds == 2.0
     assert defaults.broker_warmup_events == 1_500_000
 
 
