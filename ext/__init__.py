@@ -2,7 +2,7 @@
 
 ``ext`` turns batches of feature values into per-feature histograms (or the bin code of every
 value, events kept in order, and those codes back into histograms block by block), compares
-histograms with the usual drift statistics (PSI, KL, Jensen-Shannon, χ², Wasserstein), runs
+histograms with the drift statistics the monitor judges by (PSI and Jensen-Shannon), runs
 table-driven CUSUMs over coded events, computes
 Kafka's key partitions for a batch of keys, and moves the scoring path's rows between Python
 objects and their array and JSON forms (feature objects to a matrix, predictions to records).
@@ -50,8 +50,6 @@ __all__ = [
     "bin_numeric",
     "block_counts",
     "categorical_bins",
-    "chi2_sf",
-    "chi_square",
     "cusum_codes",
     "cusum_quiet",
     "encode_categories",
@@ -59,13 +57,11 @@ __all__ = [
     "js_rows",
     "json_rows",
     "key_partitions",
-    "kl",
     "murmur2",
     "numeric_bins",
     "numeric_matrix",
     "psi",
     "psi_rows",
-    "wasserstein_hist",
 ]
 
 
@@ -96,16 +92,12 @@ if IMPLEMENTATION == "cython":
         bin_numeric,
         block_counts,
         categorical_bins,
-        chi2_sf,
-        chi_square,
         encode_categories,
         jensen_shannon,
         js_rows,
-        kl,
         numeric_bins,
         psi,
         psi_rows,
-        wasserstein_hist,
     )
     from driftline.ext._kafka import key_partitions, murmur2
     from driftline.ext._rows import json_rows, numeric_matrix
@@ -118,16 +110,12 @@ else:
         bin_numeric,
         block_counts,
         categorical_bins,
-        chi2_sf,
-        chi_square,
         encode_categories,
         jensen_shannon,
         js_rows,
-        kl,
         numeric_bins,
         psi,
         psi_rows,
-        wasserstein_hist,
     )
     from driftline.ext.kafka_py import key_partitions, murmur2
     from driftline.ext.rows_py import json_rows, numeric_matrix

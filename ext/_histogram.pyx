@@ -28,22 +28,19 @@ from driftline.ext.histogram_py import (
     _check_code_batch,
     _check_counts,
     _check_feature_count,
-    _check_wasserstein_shapes,
     _checked_blocks,
     _checked_eps,
     _code_beyond,
     _pair,
     _rows,
     categorical_bins,
-    chi2_sf,
     code_layout,
     numeric_bins,
 )
 
 __all__ = [
     "DEFAULT_EPS", "CodeWriter", "bin_categorical", "bin_numeric", "block_counts", "categorical_bins",
-    "chi2_sf", "chi_square", "encode_categories", "jensen_shannon", "js_rows", "kl", "numeric_bins", "psi",
-    "psi_rows", "wasserstein_hist",
+    "encode_categories", "jensen_shannon", "js_rows", "numeric_bins", "psi", "psi_rows",
 ]
 
 # Status codes of the C-level checks, turned into the twin's exceptions at Python level.
@@ -93,17 +90,13 @@ cdef bint _increasing_and_finite(const double* x, Py_ssize_t n) noexcept nogil:
     return True
 
 
-cdef str _edges_name(object feature):
-    return "edges" if feature is None else f"edges[{feature}]"
-
-
 cdef cnp.ndarray _checked_edges(object edges, object feature):
     """Same contract and messages as ``histogram_py._checked_edges``; the scan runs in C."""
     cdef cnp.ndarray bounds = np.ascontiguousarray(edges, dtype=np.float64)
     if cnp.PyArray_NDIM(bounds) != 1:
-        raise ValueError(f"{_edges_name(feature)} must be 1-D, got shape {(<object> bounds).shape}")
+        raise ValueError(f"edges[{feature}] must be 1-D, got shape {(<object> bounds).shape}")
     if not _increasing_and_finite(<const double*> cnp.PyArray_DATA(bounds), cnp.PyArray_SIZE(bounds)):
-        raise ValueError(f"{_edges_name(feature)} must be finite and strictly increasing")
+        raise ValueError(f"edges[{feature}] must be finite and strictly increasing")
     return bounds
 
 
@@ -405,18 +398,6 @@ cdef double _psi(const double* p, const double* q, Py_ssize_t n, double tp, doub
     return total
 
 
-cdef double _kl(const double* p, const double* q, Py_ssize_t n, double tp, double tq,
-                double eps) noexcept nogil:
-    cdef double norm = 1.0 + n * eps
-    cdef double a, b, total = 0.0
-    cdef Py_ssize_t i
-    for i in range(n):
-        a = (p[i] / tp + eps) / norm
-        b = (q[i] / tq + eps) / norm
-        total += a * log(a / b)
-    return total
-
-
 cdef double _js(const double* p, const double* q, Py_ssize_t n, double tp, double tq) noexcept nogil:
     cdef double a, b, m, total = 0.0
     cdef Py_ssize_t i
@@ -441,76 +422,12 @@ def psi(p, q, eps=DEFAULT_EPS):
     return _psi(&a[0], &b[0], a.shape[0], tp, tq, smoothing)
 
 
-def kl(p, q, eps=DEFAULT_EPS):
-    """Kullback-Leibler divergence ``D(p || q)`` of smoothed proportions, in nats."""
-    cdef const double[::1] a, b
-    a, b = _pair(p, q)
-    cdef double smoothing = _checked_eps(eps)
-    cdef double tp = _checked_total(a, "p"), tq = _checked_total(b, "q")
-    return _kl(&a[0], &b[0], a.shape[0], tp, tq, smoothing)
-
-
 def jensen_shannon(p, q):
     """Jensen-Shannon divergence in bits, in ``[0, 1]``."""
     cdef const double[::1] a, b
     a, b = _pair(p, q)
     cdef double tp = _checked_total(a, "p"), tq = _checked_total(b, "q")
     return _js(&a[0], &b[0], a.shape[0], tp, tq)
-
-
-def chi_square(p, q):
-    """Pearson's χ² test of homogeneity of two count vectors: ``(statistic, dof, p_value)``."""
-    cdef const double[::1] a, b
-    a, b = _pair(p, q)
-    cdef double tp = _checked_total(a, "p"), tq = _checked_total(b, "q")
-    cdef double statistic = 0.0, both, diff
-    cdef Py_ssize_t i, occupied = 0
-    for i in range(a.shape[0]):
-        both = a[i] + b[i]
-        if both > 0.0:
-            diff = a[i] * tq - b[i] * tp
-            statistic += diff * diff / (both * tp * tq)
-            occupied += 1
-    if occupied < 2:
-        return 0.0, 0, 1.0
-    return statistic, occupied - 1, chi2_sf(statistic, occupied - 1)
-
-
-cdef inline double _centre(const double* e, Py_ssize_t k, Py_ssize_t j) noexcept nogil:
-    # Under- and overflow bins borrow the width of their neighbour.
-    if j == 0:
-        return e[0] - 0.5 * (e[1] - e[0])
-    if j == k:
-        return e[k - 1] + 0.5 * (e[k - 1] - e[k - 2])
-    return 0.5 * (e[j - 1] + e[j])
-
-
-cdef double _observed_total(const double[::1] x, str name) except -1.0:
-    cdef double total = 0.0
-    cdef Py_ssize_t i
-    for i in range(x.shape[0] - 1):
-        total += x[i]
-    if total == 0.0:
-        raise ValueError(f"{name} has no non-missing counts")
-    return total
-
-
-def wasserstein_hist(p, q, edges):
-    """Earth mover's distance between two numeric histograms, in the feature's units."""
-    cdef const double[::1] a, b, e
-    a, b = _pair(p, q)
-    e = _checked_edges(edges, None)
-    _check_wasserstein_shapes(a.shape[0], e.shape[0])
-    _checked_total(a, "p")
-    _checked_total(b, "q")
-    cdef double tp = _observed_total(a, "p"), tq = _observed_total(b, "q")
-    cdef double cp = 0.0, cq = 0.0, total = 0.0
-    cdef Py_ssize_t j, k = e.shape[0]
-    for j in range(k):
-        cp += a[j]
-        cq += b[j]
-        total += fabs(cp / tp - cq / tq) * (_centre(&e[0], k, j + 1) - _centre(&e[0], k, j))
-    return total
 
 
 # --- all features at once ---------------------------------------------------------------------

@@ -4,8 +4,8 @@ Every function here has a compiled twin of the same name and signature in ``ext.
 ``ext`` picks one of the two at import time. Binning results are identical between the twins,
 and the divergences use the same operations in the same order (plain sequential sums, the C
 library's ``log``/``log2``), so they agree bit for bit where the C compiler fuses no
-multiply-adds (x86-64 without ``-mfma``) and to 1e-12 everywhere. The χ² p-value `chi2_sf` and the
-O(1) argument checks live only here and are shared, so both raise the same errors.
+multiply-adds (x86-64 without ``-mfma``) and to 1e-12 everywhere. The O(1) argument checks live
+only here and are shared, so both raise the same errors.
 
 Bin layout
 ----------
@@ -24,18 +24,17 @@ padded with zeros past its feature's own bin count (see `numeric_bins`, `categor
 
 Divergences
 -----------
-Histograms ``p`` (reference) and ``q`` (current) are counts; they are normalised inside.
-PSI and KL smooth empty bins additively: ``p~ = (p / sum(p) + eps) / (1 + B * eps)`` for
-``B`` bins, with ``eps = 1e-4`` by default, so the smoothed proportions still sum to one and
-the logarithms stay finite. Jensen-Shannon needs no smoothing. PSI, KL, Jensen-Shannon and the
-χ² test treat every bin, the missing bin included, as a category of its own (a change in the
-missing rate is drift); the Wasserstein distance orders the bins and leaves the missing bin out.
+Histograms ``p`` (reference) and ``q`` (current) are counts; they are normalised inside. These
+are the two statistics the drift monitor judges by (``detectors.histogram``). PSI smooths empty
+bins additively: ``p~ = (p / sum(p) + eps) / (1 + B * eps)`` for ``B`` bins, with
+``eps = 1e-4`` by default, so the smoothed proportions still sum to one and the logarithms stay
+finite. Jensen-Shannon needs no smoothing. Both treat every bin, the missing bin included, as a
+category of its own (a change in the missing rate is drift).
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -46,15 +45,9 @@ import numpy.typing as npt
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 CountArray: TypeAlias = npt.NDArray[np.int64]
 
-#: Default additive smoothing of proportions for PSI and KL.
+#: Default additive smoothing of proportions for PSI.
 DEFAULT_EPS = 1e-4
 
-# The incomplete-gamma series and continued fraction stop once a step changes the result by no
-# more than one ulp; both converge in O(sqrt(dof)) steps, so the cap is never reached for any
-# realistic number of bins and exists only to turn a bug into an error instead of a hang.
-_GAMMA_TOLERANCE = sys.float_info.epsilon
-_GAMMA_MAX_ITERATIONS = 100_000
-_TINY = 1e-300
 
 
 # --- layout -----------------------------------------------------------------------------------
@@ -289,26 +282,6 @@ def psi(p: npt.ArrayLike, q: npt.ArrayLike, eps: float = DEFAULT_EPS) -> float:
     return _psi(a, b, _checked_total(a, "p"), _checked_total(b, "q"), _checked_eps(eps))
 
 
-def kl(p: npt.ArrayLike, q: npt.ArrayLike, eps: float = DEFAULT_EPS) -> float:
-    """Kullback-Leibler divergence ``D(p || q) = sum(p~ * ln(p~ / q~))`` in nats.
-
-    ``p`` is the reference, so this is the information lost when the current window ``q`` is
-    used to describe the reference; proportions are smoothed as in `psi`.
-
-    References
-    ----------
-    Kullback, S. and Leibler, R. A. (1951). On information and sufficiency. *Annals of
-    Mathematical Statistics* 22(1), 79-86.
-
-    Examples
-    --------
-    >>> round(kl([50, 30, 20], [20, 30, 50]), 6)
-    0.274715
-    """
-    a, b = _pair(p, q)
-    return _kl(a, b, _checked_total(a, "p"), _checked_total(b, "q"), _checked_eps(eps))
-
-
 def jensen_shannon(p: npt.ArrayLike, q: npt.ArrayLike) -> float:
     """Jensen-Shannon divergence in bits, in ``[0, 1]``: 0 for equal, 1 for disjoint histograms.
 
@@ -330,62 +303,6 @@ def jensen_shannon(p: npt.ArrayLike, q: npt.ArrayLike) -> float:
     """
     a, b = _pair(p, q)
     return _js(a, b, _checked_total(a, "p"), _checked_total(b, "q"))
-
-
-def chi_square(p: npt.ArrayLike, q: npt.ArrayLike) -> tuple[float, int, float]:
-    """Pearson's χ² test that reference counts ``p`` and current counts ``q`` share a distribution.
-
-    The test of homogeneity on the ``2 x B`` table of counts, without continuity correction
-    (``scipy.stats.chi2_contingency(..., correction=False)``): bins empty in both are dropped,
-    ``dof`` is the number of remaining bins minus one. With fewer than two such bins there is
-    nothing to compare and the result is ``(0.0, 0, 1.0)``.
-
-    Returns
-    -------
-    tuple of (float, int, float)
-        The statistic, its degrees of freedom and the p-value `chi2_sf` ``(statistic, dof)``.
-
-    References
-    ----------
-    Pearson, K. (1900). On the criterion that a given system of deviations from the probable ...
-    *Philosophical Magazine* 50(302), 157-175.
-
-    Examples
-    --------
-    >>> statistic, dof, p_value = chi_square([50, 30, 20], [20, 30, 50])
-    >>> round(statistic, 6), dof, round(p_value, 9)
-    (25.714286, 2, 2.607e-06)
-    """
-    a, b = _pair(p, q)
-    statistic, dof = _chi_square(a, b, _checked_total(a, "p"), _checked_total(b, "q"))
-    return statistic, dof, (chi2_sf(statistic, dof) if dof else 1.0)
-
-
-def wasserstein_hist(p: npt.ArrayLike, q: npt.ArrayLike, edges: npt.ArrayLike) -> float:
-    """Earth mover's distance between two numeric histograms, in the feature's units.
-
-    The histograms have the layout of `bin_numeric` for ``k >= 2`` edges (``k + 2`` bins).
-    Each bin's mass sits at its centre; the underflow and overflow bins get the width of their
-    neighbour (centres ``e[0] - w/2`` and ``e[k-1] + w/2``). The missing bin is left out and the
-    rest renormalised, so ``W = sum(|CDF_p(j) - CDF_q(j)| * (c[j+1] - c[j]))`` for ``j < k``.
-    Divide by the reference's standard deviation for Evidently's normalised Wasserstein.
-
-    References
-    ----------
-    Vallender, S. S. (1974). Calculation of the Wasserstein distance between probability
-    distributions on the line. *Theory of Probability and its Applications* 18(4), 784-786.
-
-    Examples
-    --------
-    >>> wasserstein_hist([0, 4, 0, 0, 9], [0, 0, 2, 0, 0], [0.0, 1.0, 2.0])
-    1.0
-    """
-    a, b = _pair(p, q)
-    bounds = _checked_edges(edges, None)
-    _check_wasserstein_shapes(a.size, bounds.size)
-    _checked_total(a, "p")
-    _checked_total(b, "q")
-    return _wasserstein(a, b, bounds, _observed_total(a, "p"), _observed_total(b, "q"))
 
 
 def psi_rows(p: npt.ArrayLike, q: npt.ArrayLike, nbins: npt.ArrayLike,
@@ -416,36 +333,6 @@ def js_rows(p: npt.ArrayLike, q: npt.ArrayLike, nbins: npt.ArrayLike) -> FloatAr
     return out
 
 
-def chi2_sf(statistic: float, dof: int) -> float:
-    """P-value of a χ² statistic: ``Q(dof / 2, statistic / 2)``, the regularised upper gamma.
-
-    Shared by both twins (``ext._histogram`` imports it), so their p-values are identical.
-    Uses the power series below ``x = a + 1`` and Lentz's continued fraction above it.
-
-    References
-    ----------
-    Press, W. H., Teukolsky, S. A., Vetterling, W. T. and Flannery, B. P. (2007). *Numerical
-    Recipes*, 3rd ed., section 6.2. Cambridge University Press.
-
-    Examples
-    --------
-    >>> round(chi2_sf(3.841458820694124, 1), 12)
-    0.05
-    """
-    if dof < 1:
-        raise ValueError(f"dof must be at least 1, got {dof}")
-    if math.isnan(statistic):
-        return math.nan
-    if statistic <= 0.0:
-        return 1.0
-    if math.isinf(statistic):
-        return 0.0
-    a, x = 0.5 * dof, 0.5 * statistic
-    if x < a + 1.0:
-        return 1.0 - _lower_gamma_series(a, x)
-    return _upper_gamma_fraction(a, x)
-
-
 # --- kernels: the twin of the C loops, term by term --------------------------------------------
 
 
@@ -456,16 +343,6 @@ def _psi(p: FloatArray, q: FloatArray, tp: float, tq: float, eps: float) -> floa
         a = (pi / tp + eps) / norm
         b = (qi / tq + eps) / norm
         total += (b - a) * math.log(b / a)
-    return total
-
-
-def _kl(p: FloatArray, q: FloatArray, tp: float, tq: float, eps: float) -> float:
-    norm = 1.0 + p.size * eps
-    total = 0.0
-    for pi, qi in zip(p.tolist(), q.tolist(), strict=True):
-        a = (pi / tp + eps) / norm
-        b = (qi / tq + eps) / norm
-        total += a * math.log(a / b)
     return total
 
 
@@ -481,64 +358,6 @@ def _js(p: FloatArray, q: FloatArray, tp: float, tq: float) -> float:
             total += b * math.log2(b / m)
     # Rounding can leave the sum a hair outside [0, 2]; the divergence itself never is.
     return min(max(total * 0.5, 0.0), 1.0)
-
-
-def _chi_square(p: FloatArray, q: FloatArray, tp: float, tq: float) -> tuple[float, int]:
-    statistic = 0.0
-    occupied = 0
-    for pi, qi in zip(p.tolist(), q.tolist(), strict=True):
-        both = pi + qi
-        if both > 0.0:
-            diff = pi * tq - qi * tp
-            statistic += diff * diff / (both * tp * tq)
-            occupied += 1
-    return (statistic, occupied - 1) if occupied > 1 else (0.0, 0)
-
-
-def _wasserstein(p: FloatArray, q: FloatArray, edges: FloatArray, tp: float, tq: float) -> float:
-    e = edges.tolist()
-    k = len(e)
-    centres = [e[0] - 0.5 * (e[1] - e[0])]
-    centres += [0.5 * (e[j - 1] + e[j]) for j in range(1, k)]
-    centres.append(e[k - 1] + 0.5 * (e[k - 1] - e[k - 2]))
-    cp = cq = total = 0.0
-    for j, (pj, qj) in enumerate(zip(p.tolist()[:k], q.tolist()[:k], strict=True)):
-        cp += pj
-        cq += qj
-        total += abs(cp / tp - cq / tq) * (centres[j + 1] - centres[j])
-    return total
-
-
-def _lower_gamma_series(a: float, x: float) -> float:
-    term = total = 1.0 / a
-    denominator = a
-    for _ in range(_GAMMA_MAX_ITERATIONS):
-        denominator += 1.0
-        term *= x / denominator
-        total += term
-        if abs(term) < abs(total) * _GAMMA_TOLERANCE:
-            return total * math.exp(a * math.log(x) - x - math.lgamma(a))
-    raise ArithmeticError(f"incomplete gamma series did not converge for a={a}, x={x}")
-
-
-def _upper_gamma_fraction(a: float, x: float) -> float:
-    b = x + 1.0 - a
-    c = 1.0 / _TINY
-    d = 1.0 / b
-    h = d
-    for i in range(1, _GAMMA_MAX_ITERATIONS):
-        an = -i * (i - a)
-        b += 2.0
-        d = an * d + b
-        d = d if abs(d) >= _TINY else _TINY
-        c = b + an / c
-        c = c if abs(c) >= _TINY else _TINY
-        d = 1.0 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) <= _GAMMA_TOLERANCE:
-            return math.exp(a * math.log(x) - x - math.lgamma(a)) * h
-    raise ArithmeticError(f"incomplete gamma fraction did not converge for a={a}, x={x}")
 
 
 # --- validation: the compiled twin raises the same errors with the same messages --------------
@@ -558,8 +377,8 @@ def _as_int64(x: npt.ArrayLike, name: str) -> CountArray:
     return np.ascontiguousarray(array, dtype=np.int64)
 
 
-def _checked_edges(edges: npt.ArrayLike, feature: int | None) -> FloatArray:
-    name = "edges" if feature is None else f"edges[{feature}]"
+def _checked_edges(edges: npt.ArrayLike, feature: int) -> FloatArray:
+    name = f"edges[{feature}]"
     bounds = np.ascontiguousarray(edges, dtype=np.float64)
     if bounds.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {bounds.shape}")
@@ -710,17 +529,3 @@ def _checked_total(x: FloatArray, name: str) -> float:
     if total == 0.0:
         raise ValueError(f"{name} is empty: its counts sum to zero")
     return total
-
-
-def _observed_total(x: FloatArray, name: str) -> float:
-    total = 0.0
-    for v in x.tolist()[:-1]:
-        total += v
-    if total == 0.0:
-        raise ValueError(f"{name} has no non-missing counts")
-    return total
-
-
-def _check_wasserstein_shapes(n_bins: int, n_edges: int) -> None:
-    if n_edges < 2 or n_bins != n_edges + 2:
-        raise ValueError(f"wasserstein_hist needs k >= 2 edges and k + 2 bins, got {n_edges} and {n_bins}")

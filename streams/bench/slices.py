@@ -139,9 +139,16 @@ async def take_turns(entrants: Sequence[Entrant], *, slice_s: float, clock: Cloc
 async def run_slice(entrant: Entrant, budget_s: float, clock: Clock, sleep: Sleep) -> None:
     """Resume the entrant for ``budget_s`` seconds, or until its count reaches its target."""
     process = entrant.process
+    at_pause = await entrant.count()
+    if at_pause >= entrant.target:
+        # Its last acknowledgements (or a join's transaction markers) landed while it was paused: it
+        # finished in its previous slice. A slice now would end at once, and its rate, a negative
+        # count over microseconds, read as minus billions of events a second (session 15).
+        entrant.finished = True
+        return
     process.resume()
     began = clock()
-    first = last = Sample(began, await entrant.count())
+    first = last = Sample(began, at_pause)
     ended: float | None = None
     while ended is None:
         await sleep(min(POLL_S, budget_s))

@@ -14,7 +14,7 @@ import pytest
 from driftline.streams.bench.children import BenchError, ChildProcess
 from driftline.streams.bench.modes import BENCH_SESSION_TIMEOUT_MS, MODES, mode_settings
 from driftline.streams.bench.procfs import parse_state
-from driftline.streams.bench.slices import Entrant, start_paused, take_turns
+from driftline.streams.bench.slices import Entrant, run_slice, start_paused, take_turns
 from driftline.streams.settings import Settings
 
 
@@ -162,6 +162,18 @@ def test_acknowledgements_landing_after_a_pause_are_counted() -> None:
     run(start_paused(entrants, time.clock, time.sleep))
     (raw,) = run(take_turns(entrants, slice_s=1.0, clock=time.clock, sleep=time.sleep))  # type: ignore[misc]
     assert raw.rate.eps == pytest.approx(20_000, rel=0.02)
+
+
+def test_an_entrant_whose_last_outputs_landed_while_it_was_paused_is_done_without_a_turn() -> None:
+    time, log = SimulatedTime(), list[str]()
+    process = SimulatedProcess("join", time, 10_000, 10**9, log=log, running_since=None)
+
+    async def past_the_target() -> int:
+        return 1_005  # the backlog of 1,000 and the transaction markers of its last commit
+
+    entrant = Entrant(process, past_the_target, target=1_000)
+    run(run_slice(entrant, 1.0, time.clock, time.sleep))
+    assert entrant.finished and entrant.slice_rates == [] and log == []  # not resumed, no slice
 
 
 def test_a_backlog_done_while_starting_is_a_clear_error() -> None:
