@@ -123,12 +123,11 @@ class HeldPacer:
     async def run_slice(self, seconds: float) -> None:
         """Let it go for ``seconds``, then hold it; return once its sends are acknowledged.
 
-        A pacer that has sent its whole load exits by itself; that ends its slices early."""
-        if not self._signal(signal.SIGUSR2):
-            return
+        A pacer that has sent its whole load sends nothing more, and still answers holds."""
+        self.child.send_signal(signal.SIGUSR2)
         await asyncio.sleep(seconds)
-        if self._signal(signal.SIGUSR1):
-            await self._held()
+        self.child.send_signal(signal.SIGUSR1)
+        await self._held()
 
     def finish(self) -> tuple[int, float]:
         """Stop it (it writes its final summary on the way out); return (sent, seconds let go)."""
@@ -139,35 +138,21 @@ class HeldPacer:
         return pacer_summary(self.summary)
 
     async def _held(self) -> None:
-        """Wait for the summary of the next hold (or the exit's, if it has sent everything)."""
+        """Wait for the summary of the next hold."""
         self._holds += 1
         deadline = time.monotonic() + HOLD_TIMEOUT_S
-        while (holds := _holds_in(self.summary)) != self._holds and self.child.exit_code() is None:
+        while (holds := _holds_in(self.summary)) != self._holds:
+            self.child.ensure_alive()
             if holds is not None and holds > self._holds:
                 raise BenchError(f"{self.child.name} reports {holds} holds, expected {self._holds}")
             if time.monotonic() > deadline:
                 raise BenchError(f"{self.child.name} was not held within {HOLD_TIMEOUT_S:g} s:\n"
                                  f"{self.child.log_tail()}")
             await asyncio.sleep(POLL_S)
-        self._check_exit()
-
-    def _signal(self, signum: int) -> bool:
-        """Send ``signum`` unless the pacer has finished its load (False then)."""
-        try:
-            self.child.send_signal(signum)
-        except BenchError:
-            self._check_exit()  # exited on its own: fine only if it had sent everything
-            return False
-        return True
-
-    def _check_exit(self) -> None:
-        code = self.child.exit_code()
-        if code not in (None, 0):
-            raise BenchError(f"{self.child.name} exited with {code}:\n{self.child.log_tail()}")
 
 
 def _holds_in(summary: Path) -> int | None:
-    """The hold count in a pacer's summary; None before the first or after the final one."""
+    """The hold count in a pacer's summary; None before the first one or in the final one."""
     try:
         holds = orjson.loads(summary.read_bytes()).get("holds")
     except (OSError, orjson.JSONDecodeError):

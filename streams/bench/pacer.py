@@ -17,7 +17,8 @@ it again. On every hold it awaits its sends' acknowledgements and then writes it
 number of holds so far, which is how the harness knows the hold is complete. Each go restarts the
 schedule from that moment: a pacer whose clock kept running through the hold would send the whole
 hold's worth of events at once on the next go, a burst no client would offer. ``seconds`` in the
-summary is the time it was let go, and ``rate * --seconds`` events is still the most it sends.
+summary is the time it was let go, and ``rate * --seconds`` events is still the most it sends;
+having sent them, a held pacer waits for SIGTERM (it never exits while the harness may signal it).
 
 ``python -m driftline.streams.bench.pacer --rate R --seconds S [--max-events N] [--held]
 --id-prefix P --summary F`` with settings in ``DRIFTLINE_*``; writes ``{"sent": n, "seconds": s,
@@ -121,7 +122,9 @@ async def _send_paced(producer: AIOKafkaProducer, topic: str, pool: list[orjson.
     clock, holds = PacingClock(args.rate, limit), 0
     pending: list[asyncio.Future[object]] = []
     ticks = 0
-    while clock.sent < limit and not signals.stopping.is_set():
+    while not signals.stopping.is_set():
+        if clock.sent >= limit and not args.held:
+            break
         if not signals.going.is_set():
             clock.hold(time.monotonic())
             await asyncio.gather(*pending)
@@ -131,6 +134,11 @@ async def _send_paced(producer: AIOKafkaProducer, topic: str, pool: list[orjson.
             clock.go(time.monotonic())
             continue
         clock.go(time.monotonic())
+        if clock.sent >= limit:
+            # Held pacers never leave on their own: the harness may be about to hold this one, and
+            # once the loop has closed SIGUSR1's default action would kill it (exit -10).
+            await asyncio.sleep(TICK_S)
+            continue
         due = clock.due(time.monotonic())
         if due > clock.sent:
             pending += await sender.send([_event(topic, f"{args.id_prefix}-{n}", pool[n % len(pool)])

@@ -109,3 +109,4 @@ def test_a_second_go_without_a_hold_keeps_the_schedule() -> None:
     clock.go(0.0)
     clock.go(1.0)  # the pacer calls go on every tick it is let go
     assert clock.due(2.0) == 200
+
