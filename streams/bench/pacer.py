@@ -133,12 +133,14 @@ async def _send_paced(producer: AIOKafkaProducer, topic: str, pool: list[orjson.
             await signals.wait_for_go()
             clock.go(time.monotonic())
             continue
-        clock.go(time.monotonic())
         if clock.sent >= limit:
             # Held pacers never leave on their own: the harness may be about to hold this one, and
-            # once the loop has closed SIGUSR1's default action would kill it (exit -10).
+            # once the loop has closed SIGUSR1's default action would kill it (exit -10). The time
+            # it waits is not pacing time.
+            clock.hold(time.monotonic())
             await asyncio.sleep(TICK_S)
             continue
+        clock.go(time.monotonic())
         due = clock.due(time.monotonic())
         if due > clock.sent:
             pending += await sender.send([_event(topic, f"{args.id_prefix}-{n}", pool[n % len(pool)])

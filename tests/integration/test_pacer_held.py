@@ -68,5 +68,6 @@ async def test_a_held_pacer_that_sent_its_whole_load_still_answers_holds_until_s
         for _ in range(3):
             await pacer.run_slice(SLICE_S)
         assert pacer.child.exit_code() is None
-        sent, _ = pacer.finish()
+        sent, seconds = pacer.finish()
     assert sent == 50 and pacer.child.exit_code() == 0
+    assert seconds < SLICE_S  # the time it paced, not the slices it waited through with nothing to send
