@@ -140,7 +140,9 @@ class ProfileBinner:
                                  f"{len(self._prediction_rows)} prediction rows")
             rows += self._prediction_rows
             edges += self._prediction_edges
-        matrix = np.empty((size, len(rows)), dtype=np.float64)
+        # Column-major: each column is copied in contiguously, and the compiled CodeWriter bins
+        # from contiguous columns.
+        matrix = np.empty((size, len(rows)), dtype=np.float64, order="F")
         for j, r in enumerate(self._numeric):
             matrix[:, j] = np.asarray(columns[self._names[r]]).reshape(-1)
         if predicted is not None:

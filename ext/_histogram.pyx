@@ -22,6 +22,7 @@ cnp.import_array()
 
 from driftline.ext.histogram_py import (
     DEFAULT_EPS,
+    _as_columns,
     _as_int64,
     _as_matrix,
     _check_categorical_shapes,
@@ -144,18 +145,43 @@ ctypedef fused code_t:
     uint16_t
 
 
+# Up to LINEAR_EDGES edges, a column is binned by comparing every value with every edge (loops the
+# compiler turns into SIMD compares, no branch); beyond it, by a binary search per value.
+cdef enum:
+    LINEAR_EDGES = 32
+
+
+cdef void _bin_column_codes(const double* column, Py_ssize_t n_rows, const double* edges, Py_ssize_t k,
+                            double* below, code_t* codes, Py_ssize_t width) noexcept nogil:
+    # One numeric feature's column (contiguous) into its code column (stride ``width``). A search
+    # per value costs log2(k) dependent loads, and its loop exits mispredict on live data (~6 ns a
+    # value measured on 17 features of ~11 edges); k compares of a whole column cost under 1 ns.
+    cdef Py_ssize_t i, j
+    cdef double edge
+    if k > LINEAR_EDGES:
+        for i in range(n_rows):
+            codes[i * width] = <code_t> (k + 1 if column[i] != column[i] else _count_le(edges, k, column[i]))
+        return
+    for i in range(n_rows):
+        below[i] = 0.0
+    for j in range(k):
+        edge = edges[j]
+        for i in range(n_rows):
+            # A double count: gcc vectorises this loop for SSE2 with it, not with an int64 one.
+            below[i] += 1.0 if column[i] >= edge else 0.0  # not for NaN: it goes to bin k + 1
+
+    for i in range(n_rows):
+        codes[i * width] = <code_t> (k + 1 if column[i] != column[i] else below[i])
+
+
 cdef void _bin_codes(const double* values, Py_ssize_t n_rows, Py_ssize_t n_features,
                      const double* edges, const Py_ssize_t* offsets, const int64_t* columns,
-                     code_t* codes, Py_ssize_t width) noexcept nogil:
-    cdef Py_ssize_t i, f, k
-    cdef const double* row
-    cdef double v
-    for i in range(n_rows):
-        row = values + i * n_features
-        for f in range(n_features):
-            v = row[f]
-            k = offsets[f + 1] - offsets[f]
-            codes[i * width + columns[f]] = <code_t> (k + 1 if v != v else _count_le(edges + offsets[f], k, v))
+                     double* below, code_t* codes, Py_ssize_t width) noexcept nogil:
+    # ``values`` is column-major (``[N, F]`` in Fortran order): each feature's column is contiguous.
+    cdef Py_ssize_t f
+    for f in range(n_features):
+        _bin_column_codes(values + f * n_rows, n_rows, edges + offsets[f], offsets[f + 1] - offsets[f],
+                          below, codes + columns[f], width)
 
 
 cdef int _count_blocks(const code_t* codes, Py_ssize_t rows, const int64_t* sizes, Py_ssize_t n_blocks,
@@ -242,20 +268,28 @@ cdef class CodeWriter:
 
     def write(self, values, labels, codes):
         """Write one batch's codes (see ``histogram_py.CodeWriter.write``)."""
-        cdef cnp.ndarray matrix = _as_matrix(values)
+        # Column-major, so each feature is binned from a contiguous column (no copy when the
+        # caller built it so, as ``detectors.binner`` does).
+        cdef cnp.ndarray matrix = _as_columns(values)
         _check_code_batch(matrix, labels, codes, self._layout)
-        cdef const double* rows = <const double*> cnp.PyArray_DATA(matrix)
+        cdef const double* columns = <const double*> cnp.PyArray_DATA(matrix)
         cdef Py_ssize_t g, n_rows = cnp.PyArray_DIM(matrix, 0)
         cdef Py_ssize_t width = cnp.PyArray_DIM(<cnp.ndarray> codes, 1)
         cdef void* out = cnp.PyArray_DATA(<cnp.ndarray> codes)
         cdef bint narrow = codes.dtype == np.uint8
-        with nogil:
-            if narrow:
-                _bin_codes(rows, n_rows, self._n_numeric, self._edges, self._offsets, self._numeric_columns,
-                           <uint8_t*> out, width)
-            else:
-                _bin_codes(rows, n_rows, self._n_numeric, self._edges, self._offsets, self._numeric_columns,
-                           <uint16_t*> out, width)
+        cdef double* below = <double*> PyMem_Malloc((n_rows + 1) * sizeof(double))
+        if below == NULL:
+            raise MemoryError()
+        try:
+            with nogil:
+                if narrow:
+                    _bin_codes(columns, n_rows, self._n_numeric, self._edges, self._offsets,
+                               self._numeric_columns, below, <uint8_t*> out, width)
+                else:
+                    _bin_codes(columns, n_rows, self._n_numeric, self._edges, self._offsets,
+                               self._numeric_columns, below, <uint16_t*> out, width)
+        finally:
+            PyMem_Free(below)
         cdef int64_t n
         cdef Py_ssize_t column
         layout = self._layout

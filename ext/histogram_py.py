@@ -162,7 +162,7 @@ class CodeWriter:
             ``uint8[N, C]`` or ``uint16[N, C]``, C-contiguous and writable, ``C >= width``; every
             bin must fit its dtype.
         """
-        layout, matrix = self._layout, _as_matrix(values)
+        layout, matrix = self._layout, _as_columns(values)
         _check_code_batch(matrix, labels, codes, layout)
         for f, (feature_edges, at) in enumerate(zip(layout.edges, layout.numeric_columns, strict=True)):
             bins = np.searchsorted(feature_edges, matrix[:, f], side="right")
@@ -365,6 +365,15 @@ def _js(p: FloatArray, q: FloatArray, tp: float, tq: float) -> float:
 
 def _as_matrix(values: npt.ArrayLike) -> FloatArray:
     matrix = np.ascontiguousarray(values, dtype=np.float64)
+    if matrix.ndim != 2:
+        raise ValueError(f"values must be a 2-D array [N, F], got shape {matrix.shape}")
+    return matrix
+
+
+def _as_columns(values: npt.ArrayLike) -> FloatArray:
+    """``values`` as `_as_matrix` checks them, column-major: the compiled `CodeWriter` bins each
+    feature from a contiguous column."""
+    matrix = np.asfortranarray(values, dtype=np.float64)
     if matrix.ndim != 2:
         raise ValueError(f"values must be a 2-D array [N, F], got shape {matrix.shape}")
     return matrix

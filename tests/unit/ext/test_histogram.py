@@ -68,7 +68,9 @@ def assert_close(a: Any, b: Any) -> None:
 
 
 def random_edges(rng: np.random.Generator, n_features: int) -> list[npt.NDArray[np.float64]]:
-    sizes = rng.integers(0, 30, size=n_features)
+    # Up to 59 edges: the compiled CodeWriter compares a column with every edge up to 32 edges and
+    # searches beyond; the twins must agree in both regimes.
+    sizes = rng.integers(0, 60, size=n_features)
     return [np.unique(rng.normal(size=k).round(2)) for k in sizes]
 
 
