@@ -26,6 +26,8 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 
@@ -109,19 +111,31 @@ class ProfileBinner:
         self._bin_categorical(columns, out)
         return out
 
-    def bin_codes(self, columns: Columns,
-                  scores: npt.ArrayLike | None = None) -> npt.NDArray[np.unsignedinteger]:
+    @property
+    def categories(self) -> dict[str, tuple[str, ...]]:
+        """The categories of each categorical feature, in the order `bin_codes`' ``category_codes``
+        number them."""
+        return {self._names[r]: self.profile.features[r].categories for r in self._categorical}
+
+    def bin_codes(self, columns: Columns, scores: npt.ArrayLike | None = None,
+                  category_codes: Mapping[str, npt.NDArray[np.int64]] | None = None,
+                  ) -> npt.NDArray[np.unsignedinteger]:
         """Bin code of every event and row, ``[N, rows]`` in `code_dtype`: the events keep their order.
 
         `counts_from_codes` of the result equals `bin_columns`; the order lets a monitor close
         windows at exact event counts and run CUSUMs event by event. ``scores`` (as in
-        `bin_columns`) are required when the profile has prediction rows.
+        `bin_columns`) are required when the profile has prediction rows. ``category_codes``, by
+        feature name, are the categorical columns already encoded with `categories` (-1 unseen,
+        -2 null: ``models.validation.BatchValidation.category_codes`` when its card lists the
+        same categories); they replace reading each label of ``columns`` again, which was half
+        the cost of binning a batch.
         """
         if self._prediction_rows and scores is None:
             raise ValueError("this profile has prediction rows: bin_codes needs the scores")
         size = np.asarray(columns[self._names[0]]).reshape(-1).size if self._names else 0
         _, _, matrix = self._numeric_matrix(columns, scores, size)
-        labels = [as_labels(columns[self._names[r]]) for r in self._categorical]
+        labels = [as_labels(columns[self._names[r]]) if category_codes is None
+                  else category_codes[self._names[r]] for r in self._categorical]
         out = np.zeros((size, self._n_rows), dtype=self._code_dtype)
         self._writer.write(matrix, labels, out)
         return out

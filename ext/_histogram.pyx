@@ -36,6 +36,7 @@ from driftline.ext.histogram_py import (
     _rows,
     categorical_bins,
     code_layout,
+    is_category_codes,
     numeric_bins,
 )
 
@@ -236,6 +237,14 @@ cdef int _write_categories(list labels, Py_ssize_t n_rows, dict index, int64_t n
     return 0
 
 
+cdef void _write_category_codes(const int64_t* encoded, Py_ssize_t n_rows, int64_t n, code_t* codes,
+                                Py_ssize_t width) noexcept nogil:
+    # Codes encoded upstream: -1 (unseen) and -2 (None) go to bins n and n + 1, as for labels.
+    cdef Py_ssize_t i
+    for i in range(n_rows):
+        codes[i * width] = <code_t> (encoded[i] if encoded[i] >= 0 else n - 1 - encoded[i])
+
+
 cdef class CodeWriter:
     """Writes the bin code of every value of a batch into a code matrix (see ``histogram_py``)."""
 
@@ -292,9 +301,19 @@ cdef class CodeWriter:
             PyMem_Free(below)
         cdef int64_t n
         cdef Py_ssize_t column
+        cdef const int64_t* encoded
         layout = self._layout
         for g in range(len(layout.indexes)):
             n, column, index = layout.n_categories[g], layout.categorical_columns[g], layout.indexes[g]
+            if is_category_codes(labels[g]):  # checked in range by _check_code_batch
+                held = np.ascontiguousarray(labels[g])  # a name keeps a copy alive while it is read
+                encoded = <const int64_t*> cnp.PyArray_DATA(<cnp.ndarray> held)
+                with nogil:
+                    if narrow:
+                        _write_category_codes(encoded, n_rows, n, <uint8_t*> out + column, width)
+                    else:
+                        _write_category_codes(encoded, n_rows, n, <uint16_t*> out + column, width)
+                continue
             listed = _label_list(labels[g])
             if narrow:
                 _write_categories[uint8_t](listed, n_rows, index, n, column, <uint8_t*> out, width)

@@ -37,13 +37,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, TypeGuard, cast
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 CountArray: TypeAlias = npt.NDArray[np.int64]
+Labels: TypeAlias = Sequence[str | None]
 
 #: Default additive smoothing of proportions for PSI.
 DEFAULT_EPS = 1e-4
@@ -147,7 +148,7 @@ class CodeWriter:
         #: The most bins of any column, and the fewest columns a code matrix must have.
         self.bins, self.width = self._layout.bins, self._layout.width
 
-    def write(self, values: npt.ArrayLike, labels: Sequence[Sequence[str | None]],
+    def write(self, values: npt.ArrayLike, labels: Sequence[Labels | CountArray],
               codes: npt.NDArray[np.unsignedinteger]) -> None:
         """Write one batch's codes.
 
@@ -157,7 +158,10 @@ class CodeWriter:
             ``float64[N, F]``: the numeric features, in the order of ``edges``; NaN is missing.
             ``[N, 0]`` when there are none: it still says how many events the batch has.
         labels
-            ``G`` sequences of ``N`` labels (str or None), in the order of ``indexes``.
+            ``G`` columns in the order of ``indexes``: ``N`` labels (str or None) each, or ``N``
+            codes already encoded with that index (an ``int64`` array, as `encode_categories`
+            gives; ``models.validation`` encodes them while it checks the labels, which spares
+            reading every label twice).
         codes
             ``uint8[N, C]`` or ``uint16[N, C]``, C-contiguous and writable, ``C >= width``; every
             bin must fit its dtype.
@@ -170,7 +174,7 @@ class CodeWriter:
             codes[:, at] = bins
         categorical = zip(layout.indexes, layout.n_categories, layout.categorical_columns, strict=True)
         for column, (index, n, at) in zip(labels, categorical, strict=True):
-            encoded = encode_categories(column, index)
+            encoded = column if is_category_codes(column) else encode_categories(cast(Labels, column), index)
             codes[:, at] = np.where(encoded >= 0, encoded, n - 1 - encoded)
 
 
@@ -481,7 +485,7 @@ def _category_count(index: Mapping[str, int], feature: int) -> int:
     return n
 
 
-def _check_code_batch(matrix: FloatArray, labels: Sequence[Sequence[str | None]], codes: object,
+def _check_code_batch(matrix: FloatArray, labels: Sequence[Labels | CountArray], codes: object,
                       layout: CodeLayout) -> None:
     if not (isinstance(codes, np.ndarray) and codes.dtype in (np.uint8, np.uint16)
             and codes.flags.c_contiguous and codes.flags.writeable):
@@ -495,6 +499,14 @@ def _check_code_batch(matrix: FloatArray, labels: Sequence[Sequence[str | None]]
     n_categorical = len(layout.indexes)
     if len(labels) != n_categorical or any(len(column) != n_rows for column in labels):
         raise ValueError(f"labels must be {n_categorical} columns of {n_rows} labels")
+    for g, (column, n) in enumerate(zip(labels, layout.n_categories, strict=True)):
+        if is_category_codes(column) and column.size and not -2 <= column.min() <= column.max() < n:
+            raise ValueError(f"labels[{g}] holds codes outside -2..{n - 1}")
+
+
+def is_category_codes(column: object) -> TypeGuard[CountArray]:
+    """Whether a `CodeWriter` column holds codes (a 1-D ``int64`` array) rather than labels."""
+    return isinstance(column, np.ndarray) and column.dtype == np.int64 and column.ndim == 1
 
 
 def _checked_eps(eps: float) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -61,11 +61,17 @@ class BatchValidation:
     valid: npt.NDArray[np.bool_]
     errors: dict[int, Invalid]
     unseen_categories: int
+    #: Each categorical feature's ``columns`` as ``int64`` codes: the category's position in the
+    #: card's ``categories``, -1 for an unseen one (fed as ``OTHER_CATEGORY``), -2 for null (fed as
+    #: ``MISSING_CATEGORY``), as ``ext.encode_categories`` codes the feeding column with
+    #: ``detectors.reference.category_index``. Found while the labels are checked, so the drift
+    #: binner need not read every label again.
+    category_codes: dict[str, npt.NDArray[np.int64]] = field(default_factory=dict)
 
 
 _ABSENT: Final = object()
-#: A column's raw feeding values (all rows) and the rows whose values need a closer look.
-_ColumnCheck = tuple[npt.NDArray[Any], npt.NDArray[np.intp]]
+#: A categorical column's feeding values and its codes (all rows).
+_ColumnCheck = tuple[npt.NDArray[Any], npt.NDArray[np.int64]]
 
 
 class FeatureValidator:
@@ -81,7 +87,8 @@ class FeatureValidator:
     def __init__(self, card: ModelCard) -> None:
         self.card = card
         self._specs = card.features
-        self._known = {f.name: frozenset(f.categories) for f in card.features if f.type == "categorical"}
+        self._known = {f.name: {category: code for code, category in enumerate(f.categories)}
+                       for f in card.features if f.type == "categorical"}
         numeric = [f for f in card.features if f.type == "numeric"]
         self._numeric_names = tuple(f.name for f in numeric)
         self._numeric_index = {f.name: j for j, f in enumerate(numeric)}
@@ -104,13 +111,14 @@ class FeatureValidator:
         unseen = np.zeros(len(batch), dtype=np.int64)
         numeric, numeric_suspects = self._numeric_block(batch)
         categorical: dict[str, npt.NDArray[Any]] = {}
+        codes: dict[str, npt.NDArray[np.int64]] = {}
         for spec in self._specs:
             if spec.type == "numeric":
                 suspects: Sequence[int] = numeric_suspects.get(self._numeric_index[spec.name], ())
             else:
                 column = [features.get(spec.name, _ABSENT) for features in batch]
-                categorical[spec.name], flagged = self._categorical_column(spec, column)
-                suspects = flagged.tolist()
+                categorical[spec.name], codes[spec.name] = self._categorical_column(spec, column)
+                suspects = np.flatnonzero(codes[spec.name] < 0).tolist()
             for row in suspects:
                 problem, is_unseen = self._check_value(spec, batch[row].get(spec.name, _ABSENT))
                 if problem is not None:
@@ -122,7 +130,8 @@ class FeatureValidator:
         kept = np.ascontiguousarray(numeric[valid].T)
         columns = {spec.name: (kept[self._numeric_index[spec.name]] if spec.type == "numeric"
                                else categorical[spec.name][valid]).reshape(-1, 1) for spec in self._specs}
-        return BatchValidation(columns, valid, errors, int(unseen[valid].sum()))
+        return BatchValidation(columns, valid, errors, int(unseen[valid].sum()),
+                               {name: feature_codes[valid] for name, feature_codes in codes.items()})
 
     def _numeric_block(self, batch: Sequence[Mapping[str, Any]]) -> tuple[npt.NDArray[np.float32],
                                                                             dict[int, list[int]]]:
@@ -146,12 +155,18 @@ class FeatureValidator:
             return values.astype(np.float32), by_feature
 
     def _categorical_column(self, spec: FeatureSpec, column: list[Any]) -> _ColumnCheck:
-        known = self._known[spec.name]
-        # The type test comes first: an unhashable value (a list, an object) must not reach ``in``.
-        listed = [type(x) is str and x in known for x in column]
-        values = np.array([x if ok else MISSING_CATEGORY if x is None or x is _ABSENT else OTHER_CATEGORY
-                           for x, ok in zip(column, listed, strict=True)], dtype=object)
-        return values, np.flatnonzero(~np.array(listed, dtype=np.bool_))
+        """A categorical column's feeding values and codes (see `BatchValidation.category_codes`);
+        the rows coded below 0 (null, absent, unseen or not a string) need a closer look."""
+        get = self._known[spec.name].get
+        # The type test comes first: an unhashable value (a list, an object) must not reach ``get``.
+        codes = np.array([get(x, -1) if type(x) is str else -2 if x is None or x is _ABSENT else -1
+                          for x in column], dtype=np.int64)
+        flagged = np.flatnonzero(codes < 0)
+        # fromiter keeps each value an element (np.array would read a list value as a sequence).
+        values = np.fromiter(column, dtype=object, count=len(column))
+        values[flagged] = [MISSING_CATEGORY if code == -2 else OTHER_CATEGORY
+                           for code in codes[flagged].tolist()]
+        return values, codes
 
     def _check_value(self, spec: FeatureSpec, value: Any) -> tuple[Invalid | None, bool]:
         """One value's verdict: (problem or None, whether it is an unseen category scored as other)."""

@@ -53,12 +53,17 @@ class ServedModel:
     model: OnnxModel
     validator: FeatureValidator
     binner: ProfileBinner | None = None
+    #: Whether the binner reads the validator's category codes: it does when the profile lists
+    #: each feature's categories as the card does (a profile built from the card always does).
+    binner_reads_codes: bool = False
 
     @classmethod
     def of(cls, model: OnnxModel, profile: ReferenceProfile | None = None) -> ServedModel:
         card: ModelCard = model.card
         binner = ProfileBinner(profile) if profile is not None else None
-        return cls(card.name, int(card.version or 0), model, FeatureValidator(card), binner)
+        reads_codes = binner is not None and binner.categories == {
+            f.name: f.categories for f in card.features if f.type == "categorical"}
+        return cls(card.name, int(card.version or 0), model, FeatureValidator(card), binner, reads_codes)
 
 
 @dataclass(frozen=True)
@@ -250,7 +255,8 @@ class BatchScorer:
             batch.outcome.alert_outputs += guard.succeeded(served)
         self._answer(served, rows, prediction, batch, variant)
         if self.drift is not None and served.binner is not None:
-            codes = served.binner.bin_codes(checked.columns, served.binner.monitored(prediction))
+            codes = served.binner.bin_codes(checked.columns, served.binner.monitored(prediction),
+                                            checked.category_codes if served.binner_reads_codes else None)
             self.drift.add(served.name, served.version, codes, prediction.scores)
 
     def _fall_back(self, served: ServedModel, rows: list[_Accepted], batch: _Batch, why: str) -> None:

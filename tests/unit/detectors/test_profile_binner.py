@@ -48,3 +48,18 @@ def test_score_row_stays_empty_without_scores() -> None:
     p = profile()
     delta = ProfileBinner(p).bin_columns(SyntheticStream(seed=8).columns(100))
     assert delta[-1].sum() == 0 and (delta[:-1].sum(axis=1) == 100).all()
+
+
+def test_codes_from_validation_bin_like_the_labels_they_code() -> None:
+    from driftline.models.validation import FeatureValidator
+
+    binner = ProfileBinner(profile())
+    rows = SyntheticStream(seed=9).rows(700)
+    rows[3]["merchant_category"], rows[4]["channel"] = None, "kiosk"  # the missing and other bins
+    checked = FeatureValidator(CARD).validate_batch(rows)
+    scores = np.random.default_rng(9).random(int(checked.valid.sum()))
+    assert binner.categories == {s.name: s.categories for s in DEMO_FEATURES if s.type == "categorical"}
+    by_labels = binner.bin_codes(checked.columns, scores)
+    assert np.array_equal(binner.bin_codes(checked.columns, scores, checked.category_codes), by_labels)
+    merchant_category = [s.name for s in DEMO_FEATURES].index("merchant_category")
+    assert by_labels[3, merchant_category] == len(binner.categories["merchant_category"]) + 1

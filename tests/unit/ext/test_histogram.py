@@ -527,3 +527,34 @@ def test_code_writer_keeps_its_own_copy_of_the_indexes(kernels: ModuleType) -> N
     codes = np.zeros((1, 1), dtype=np.uint8)
     writer.write(np.zeros((1, 0)), [["c"]], codes)
     assert codes[0, 0] == 2  # still unseen: the other bin
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_code_writer_given_category_codes_writes_what_it_writes_for_their_labels(fast: ModuleType,
+                                                                                 dtype: Any) -> None:
+    rng = np.random.default_rng(3)
+    labels = random_labels(rng, 500)
+    encoded = histogram_py.encode_categories(labels, INDEX)
+    assert {-1, -2} <= set(encoded.tolist())
+    values = rng.normal(size=(500, 1))
+    for module in (fast, histogram_py):
+        writer = module.CodeWriter([[0.0]], [1], [INDEX], [0])
+        by_labels, by_codes = np.zeros((500, 2), dtype=dtype), np.zeros((500, 2), dtype=dtype)
+        writer.write(values, [labels], by_labels)
+        writer.write(values, [encoded], by_codes)
+        np.testing.assert_array_equal(by_codes, by_labels)
+        strided = np.zeros((500, 2), dtype=dtype)
+        writer.write(values, [np.repeat(encoded, 2)[::2]], strided)  # not contiguous: read right
+        np.testing.assert_array_equal(strided, by_labels)
+
+
+@pytest.mark.parametrize("bad", [3, -3])
+def test_code_writer_refuses_category_codes_outside_the_index_alike(fast: ModuleType, bad: int) -> None:
+    messages = []
+    for module in (fast, histogram_py):
+        codes = np.zeros((2, 1), dtype=np.uint8)
+        with pytest.raises(ValueError) as caught:
+            module.CodeWriter([], [], [INDEX], [0]).write(np.zeros((2, 0)), [np.array([0, bad])], codes)
+        messages.append(str(caught.value))
+        assert not codes.any()  # nothing written
+    assert messages[0] == messages[1] and "outside -2..2" in messages[0]

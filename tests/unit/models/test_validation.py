@@ -119,3 +119,21 @@ def test_a_number_past_float32_is_refused_not_fed_to_the_model_as_infinity() -> 
     assert {i: e.code for i, e in checked.errors.items()} == {0: "non_finite_number", 1: "out_of_range",
                                                                2: "non_finite_number"}
     assert checked.valid.tolist() == [False, False, False, True]
+
+
+def test_category_codes_code_the_feeding_columns_as_the_drift_binner_would() -> None:
+    """One rule: the codes found while checking equal encoding the fed labels with the profile's
+    index (null → missing, unseen → other), row for row, on the valid rows only."""
+    from driftline.detectors.reference import category_index
+    from driftline.ext import encode_categories
+
+    batch = [*mixed_batch(), {**VALID, "channel": "app", "country": None}, {**VALID, "channel": {"a": 1}}]
+    result = FeatureValidator(CARD).validate_batch(batch)
+    assert set(result.category_codes) == {"channel", "country"}
+    for spec in CARD.features:
+        if spec.type == "categorical":
+            fed = result.columns[spec.name].reshape(-1)
+            expected = encode_categories(list(fed), category_index(spec.categories))
+            assert result.category_codes[spec.name].tolist() == expected.tolist(), spec.name
+    assert -1 in result.category_codes["channel"] and -2 in result.category_codes["country"]
+    assert result.valid[-2] and not result.valid[-1]  # a dict as a category is refused, not coded

@@ -100,3 +100,41 @@ def test_a_failing_model_dead_letters_its_batch_and_carries_on(served: ServedMod
     monkeypatch.setattr(served.model, "predict", broken)
     outcome = scorer(served).score(events(3))
     assert outcome.dead_letters == {"scoring_failed": 3} and len(outcome.outputs) == 3
+
+
+@pytest.mark.parametrize("reorder", [False, True])
+def test_drift_codes_follow_the_profile_whether_or_not_it_lists_the_card_categories(
+        demo_registry: Path, reorder: bool) -> None:
+    """The validator's category codes number the card's categories; a profile listing them in
+    another order must not read them (it bins the labels instead), or every bin would be wrong."""
+    import dataclasses
+
+    import numpy as np
+
+    from driftline.detectors.reference import ReferenceProfile
+    from driftline.streams.drift_outbox import DriftOutbox, decode_codes, decode_record
+
+    model = Registry(demo_registry).load(DEMO_MODEL_NAME)
+    card = model.card
+    if reorder:
+        card = dataclasses.replace(card, features=tuple(
+            dataclasses.replace(f, categories=f.categories[::-1]) if f.type == "categorical" else f
+            for f in card.features))
+    reference = SyntheticStream(seed=4).columns(5_000)
+    profile = ReferenceProfile.build(card, reference, np.random.default_rng(4).random(5_000))
+    served = ServedModel.of(model, profile)
+    assert served.binner is not None and served.binner_reads_codes is not reorder
+    outbox = DriftOutbox("w", flush_interval_s=0.0)
+    batch = BatchScorer({DEMO_MODEL_NAME: served}, default_model=DEMO_MODEL_NAME, predictions_topic="p",
+                        deadletter_topic="d", max_event_bytes=10_000, deadletter_payload_max_bytes=64,
+                        drift=outbox, clock=lambda: 2.0)
+    records = events(300)
+    batch.score(records)
+    [(_, value)] = outbox.drain()
+    message = decode_record(value)
+    assert message is not None
+    rows = [orjson.loads(r.value or b"")["features"] for r in records]
+    columns = columns_from_rows(model.card, rows)
+    scores = model.predict(columns)
+    expected = served.binner.bin_codes(columns, served.binner.monitored(scores))
+    assert np.array_equal(decode_codes(message), expected)
