@@ -67,6 +67,10 @@ def crossing_time(before: Sample, after: Sample, target: int) -> float:
     return before.at + fraction * (after.at - before.at)
 
 
+class NoMeasurableWindowError(ValueError):
+    """Every output was there by the first observation: there is no interval to time them over."""
+
+
 def window_rate(first: Sample, before: Sample, after: Sample, target: int) -> Rate:
     """Rate from the first observed output to the ``target``-th, excluding start-up and joins.
 
@@ -78,7 +82,8 @@ def window_rate(first: Sample, before: Sample, after: Sample, target: int) -> Ra
     events = target - first.count
     seconds = end - first.at
     if seconds <= 0.0 or events <= 0:
-        raise ValueError(f"no measurable window between {first} and {after} for {target} outputs")
+        raise NoMeasurableWindowError(
+            f"no measurable window between {first} and {after} for {target} outputs")
     return Rate(eps=events / seconds, seconds=seconds, events=events)
 
 

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from driftline.streams.bench.children import BenchError, ChildProcess
 from driftline.streams.bench.procfs import cpu_seconds
-from driftline.streams.bench.stats import Rate, Sample, per_thousand, window_rate
+from driftline.streams.bench.stats import NoMeasurableWindowError, Rate, Sample, per_thousand, window_rate
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,16 @@ async def measure(watcher: OutputWatcher, child: ChildProcess, target: int,
         if now.count > window.last.count:
             window.grew_at = now.at
         window.last, window.last_cpu = now, cpu
+
+
+async def measure_if_timed(watcher: OutputWatcher, child: ChildProcess, target: int,
+                           clock: Callable[[], float] = time.monotonic) -> Throughput | None:
+    """`measure`, or None when every output was there by the first observation: a run small
+    enough to finish before its first count returned has no interval to be timed over."""
+    try:
+        return await measure(watcher, child, target, clock)
+    except NoMeasurableWindowError:
+        return None
 
 
 def _check_deadlines(child: ChildProcess, window: _Window, now: Sample) -> None:

@@ -37,6 +37,7 @@ from driftline.streams.bench.procfs import (
 from driftline.streams.bench.repeats import ratio, spread, summarise
 from driftline.streams.bench.report import BenchReport, ModeResult, TargetRun
 from driftline.streams.bench.stats import (
+    NoMeasurableWindowError,
     Sample,
     crossing_time,
     due_events,
@@ -48,7 +49,7 @@ from driftline.streams.bench.stats import (
     window_rate,
 )
 from driftline.streams.bench.table import format_table
-from driftline.streams.bench.watch import Throughput, measure
+from driftline.streams.bench.watch import Throughput, measure, measure_if_timed
 from driftline.streams.cli import build_parser
 from driftline.streams.offsets import next_offsets
 from driftline.streams.settings import Settings, load_settings
@@ -207,6 +208,20 @@ def test_measurement_starts_at_the_first_output_and_ends_at_the_target() -> None
 def test_a_target_reached_in_the_first_output_poll_still_gives_a_rate() -> None:
     measured = run_measure([0, 0, 3_000], 3_000, [0.0, 0.5, 0.6])
     assert measured.rate.eps == pytest.approx(30_000.0)
+
+
+def test_a_run_done_before_its_first_count_cannot_be_timed_and_the_warm_up_says_so() -> None:
+    """Fresh-clone CI, session 16: a 2,000-event warm-up was done before the watcher's first count
+    returned, and the bench failed on a figure it does not even record."""
+    watcher: Any = ScriptedWatcher([2_000, 2_000])
+    child: Any = ThisProcess()
+    with pytest.raises(NoMeasurableWindowError):
+        asyncio.run(measure(watcher, child, 2_000, clock=iter([0.0, 0.2]).__next__))
+    watcher = ScriptedWatcher([2_000, 2_000])
+    assert asyncio.run(measure_if_timed(watcher, child, 2_000, clock=iter([0.0, 0.2]).__next__)) is None
+    watcher = ScriptedWatcher([0, 0, 3_000])
+    timed = asyncio.run(measure_if_timed(watcher, child, 3_000, clock=iter([0.0, 0.5, 0.6]).__next__))
+    assert timed is not None and timed.rate.eps == pytest.approx(30_000.0)
 
 
 def test_a_child_that_dies_fails_the_measurement() -> None:
